@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller half of microvm.credentials.microvm_credentials (see the module for docs).
+
+Order matters: validate everything (config, values, SMBIOS limits) first, then write
+new secrets to the vault store, then make one module call on the host.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import fnmatch
+import hashlib
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.microvm.credentials.plugins.module_utils._smbios import (
+    OemStringError,
+    check_limits,
+    check_unique,
+    encode_credential,
+)
+from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import SecretError, generate, passlib_matches
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("instances", "store", "rotate", "directory", "key", "var_name", "purge"))
+
+    def _rotated(self, patterns, instance, cred_id):
+        return any(fnmatch.fnmatchcase("%s/%s" % (instance, cred_id), p) for p in patterns)
+
+    def _read_src(self, src, path):
+        try:
+            source = self._find_needle("files", src)
+            real = self._loader.get_real_file(source, decrypt=True)  # vault encrypted files work too
+            try:
+                with open(real, "rb") as f:
+                    return f.read()
+            finally:
+                self._loader.cleanup_tmp_file(real)
+        except AnsibleError as exc:
+            raise AnsibleActionFail("%s.src: cannot read %s on the controller: %s" % (path, src, to_native(exc.message)))
+
+    def _resolve(self, instance, store, rotate, var_name):
+        """Return ({cred_id: value}, [new cred ids]) for one normalised instance."""
+        values, new = {}, []
+        # Passwords first, so that hashes can be made from them.
+        ordered = sorted(instance["credentials"], key=lambda c: c.get("generate", {}).get("type") == "passlib")
+        for cred in ordered:
+            path = "%s.%s.credentials.%s" % (var_name, instance["name"], cred["id"])
+            if "src" in cred:
+                values[cred["id"]] = self._read_src(cred["src"], path)
+                continue
+            spec = cred["generate"]
+            password_of = spec.get("password_of")
+            value = None if self._rotated(rotate, instance["name"], cred["id"]) else store.load(instance["name"], cred["id"])
+            try:
+                # A hash follows its password: rotated, changed or replaced passwords get a new hash.
+                if value is not None and password_of is not None and not passlib_matches(spec["scheme"], values[password_of], value):
+                    value = None
+                if value is None:
+                    value = generate(spec, values.get(password_of))
+                    new.append(cred["id"])
+            except SecretError as exc:
+                raise AnsibleActionFail("%s.generate: %s" % (path, exc))
+            values[cred["id"]] = value
+        return values, new
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = self._task.args
+        unknown = set(args) - self._VALID_ARGS
+        if unknown:
+            raise AnsibleActionFail("unsupported parameter(s): %s" % ", ".join(sorted(unknown)))
+        var_name = args.get("var_name", "microvm_instances")
+        if not args.get("store"):
+            raise AnsibleActionFail("store is required: the controller directory of this host's vault encrypted secrets")
+        rotate = args.get("rotate") or []
+        if not isinstance(rotate, list) or not all(isinstance(r, str) for r in rotate):
+            raise AnsibleActionFail("rotate must be a list of INSTANCE/CREDENTIAL_ID patterns")
+        try:
+            instances = normalize_instances(args.get("instances"), var_name)
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
+
+        known = set("%s/%s" % (i["name"], c["id"]) for i in instances for c in i["credentials"])
+        for pattern in rotate:
+            if not fnmatch.filter(known, pattern):
+                raise AnsibleActionFail("rotate: %r matches no credential of this host (known: %s)" % (pattern, ", ".join(sorted(known)) or "none"))
+
+        # 1. Resolve every value in memory and validate what the guests will get.
+        store = VaultStore(args["store"], self._loader._vault.secrets)
+        resolved = []
+        for instance in instances:
+            values, new = self._resolve(instance, store, rotate, var_name)
+            injected = [c for c in instance["credentials"] if c["inject"]]
+            try:
+                strings = [encode_credential(c["name"], values[c["id"]], c["binary"]) for c in injected]
+                strings += instance["oem_strings"]
+                check_unique(strings)
+                check_limits(strings, instance["hypervisor"])
+            except OemStringError as exc:
+                raise AnsibleActionFail("%s.%s.credentials: %s" % (var_name, instance["name"], exc))
+            resolved.append((instance, values, new, injected))
+
+        # 2. Persist new secrets on the controller (never in check mode).
+        generated = []
+        for instance, values, new, dummy in resolved:
+            for cred_id in new:
+                generated.append("%s/%s" % (instance["name"], cred_id))
+                if not self._task.check_mode:
+                    store.save(instance["name"], cred_id, values[cred_id])
+
+        # 3. One module call on the host for all credentials of all instances.
+        credentials = [
+            {"instance": instance["name"], "name": c["name"], "value": base64.b64encode(values[c["id"]]).decode("ascii")}
+            for instance, values, dummy, injected in resolved for c in injected
+        ]
+        module_args = dict(
+            instances=dict((i["name"], {}) for i in instances),
+            store=args["store"],
+            directory=args.get("directory", "/var/lib/microvm-credentials"),
+            key=args.get("key", "auto"),
+            purge=args.get("purge", True),
+            credentials=credentials,
+        )
+        host = self._execute_module(module_name="microvm.credentials.microvm_credentials", module_args=module_args,
+                                    task_vars=task_vars)
+        result.update(host)
+        if host.get("failed"):
+            return result
+        result["generated"] = generated
+        result["changed"] = bool(host.get("changed")) or bool(generated)
+        result["digests"] = dict(
+            ("%s/%s" % (instance["name"], c["name"]), hashlib.sha256(values[c["id"]]).hexdigest())
+            for instance, values, dummy, injected in resolved for c in injected
+        )
+        return result

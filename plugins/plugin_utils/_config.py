@@ -1,0 +1,344 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Validation and normalisation of the ``microvm_instances`` inventory variable.
+
+Pure code, run on the controller before anything changes on a host. Every error
+names the variable path the user has to fix, e.g.
+``microvm_instances.web.credentials.db.generate.bytes``.
+The normalised instance is what the host launcher reads (docs/design.md); it never
+holds a secret.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import posixpath
+import re
+
+from ansible_collections.microvm.credentials.plugins.module_utils._smbios import (
+    OemStringError,
+    check_unique,
+    credential_name_of,
+    validate_credential_name,
+    validate_static_string,
+)
+
+HYPERVISORS = ("cloud-hypervisor", "qemu")
+GENERATORS = ("base64", "hex", "bytes", "password", "passlib")
+ACCELS = ("auto", "kvm", "tcg")
+DISK_FORMATS = ("raw", "qcow2")
+# The instance name is a systemd instance name and a path component.
+_INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+_CRED_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_TAP_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # IFNAMSIZ - 1
+_TAG_RE = re.compile(r"^[A-Za-z0-9_.-]{1,36}$")  # virtio-fs tag is 36 bytes
+
+INSTANCE_KEYS = frozenset((
+    "hypervisor", "binary", "vcpu", "mem", "kernel", "initrd", "firmware", "cmdline", "accel", "machine",
+    "disks", "interfaces", "shares", "vsock_cid", "credentials", "oem_strings", "stop_timeout", "autostart",
+))
+CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject"))
+GENERATE_KEYS = {
+    "base64": frozenset(("type", "bytes")),
+    "hex": frozenset(("type", "bytes")),
+    "bytes": frozenset(("type", "bytes")),
+    "password": frozenset(("type", "length", "chars")),
+    "passlib": frozenset(("type", "scheme", "password_of", "length")),
+}
+VIRTIOFSD_RUNTIME_DIR = "/run/microvm-virtiofsd"
+DEFAULT_BYTES = 32
+DEFAULT_PASSWORD_LENGTH = 24
+PASSWORD_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+class ConfigError(ValueError):
+    """A configuration error, with the variable path that holds it."""
+
+    def __init__(self, path, message):
+        super(ConfigError, self).__init__("%s: %s" % (path, message))
+        self.path = path
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _dict(path, value):
+    if not isinstance(value, dict):
+        raise ConfigError(path, "must be a mapping, got %s" % type(value).__name__)
+    return value
+
+
+def _list(path, value):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(path, "must be a list, got %s" % type(value).__name__)
+    return value
+
+
+def _unknown_keys(path, value, allowed):
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        raise ConfigError(path, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(sorted(allowed))))
+
+
+def _int(path, value, minimum, maximum=None):
+    if not _is_int(value):
+        raise ConfigError(path, "must be an integer, got %r" % (value,))
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(path, "must be between %d and %s, got %d" % (minimum, maximum if maximum is not None else "infinity", value))
+    return value
+
+
+def _bool(path, value):
+    if not isinstance(value, bool):
+        raise ConfigError(path, "must be true or false, got %r" % (value,))
+    return value
+
+
+def _choice(path, value, choices):
+    if value not in choices:
+        raise ConfigError(path, "must be one of %s, got %r" % (", ".join(choices), value))
+    return value
+
+
+def _abspath(path, value, required=False):
+    if value is None:
+        if required:
+            raise ConfigError(path, "is required")
+        return None
+    if not isinstance(value, str) or not posixpath.isabs(value) or "\n" in value or "," in value:
+        # ',' would split QEMU's and cloud-hypervisor's key=value option lists.
+        raise ConfigError(path, "must be an absolute path without ',' or newlines, got %r" % (value,))
+    return value
+
+
+def _generator(path, spec):
+    spec = _dict(path, spec)
+    kind = _choice(path + ".type", spec.get("type"), GENERATORS)
+    _unknown_keys(path, spec, GENERATE_KEYS[kind])
+    out = {"type": kind}
+    if kind in ("base64", "hex", "bytes"):
+        out["bytes"] = _int(path + ".bytes", spec.get("bytes", DEFAULT_BYTES), 1, 65536)
+    elif kind == "password":
+        out["length"] = _int(path + ".length", spec.get("length", DEFAULT_PASSWORD_LENGTH), 8, 4096)
+        chars = spec.get("chars", PASSWORD_CHARS)
+        if not isinstance(chars, str) or len(set(chars)) < 2 or not all(" " < c < "\x7f" for c in chars):
+            raise ConfigError(path + ".chars", "must be a string of at least 2 distinct printable ASCII characters")
+        out["chars"] = chars
+    else:
+        scheme = spec.get("scheme", "sha512_crypt")
+        if not isinstance(scheme, str) or not re.match(r"^[a-z0-9_]+$", scheme):
+            raise ConfigError(path + ".scheme", "must be a passlib scheme name such as sha512_crypt, got %r" % (scheme,))
+        out["scheme"] = scheme
+        password_of = spec.get("password_of")
+        if password_of is None:
+            raise ConfigError(path + ".password_of", "is required: the id of the credential holding the password to hash")
+        out["password_of"] = password_of
+    return out
+
+
+def _credential(path, cred_id, spec):
+    if not isinstance(cred_id, str) or not _CRED_ID_RE.match(cred_id):
+        raise ConfigError(path, "credential id must match %s" % _CRED_ID_RE.pattern)
+    spec = _dict(path, spec if spec is not None else {})
+    _unknown_keys(path, spec, CREDENTIAL_KEYS)
+    name = spec.get("name", cred_id)
+    try:
+        validate_credential_name(name)
+    except OemStringError as exc:
+        raise ConfigError(path + ".name", str(exc))
+    has_generate, has_src = "generate" in spec, "src" in spec
+    if has_generate == has_src:
+        raise ConfigError(path, "set exactly one of generate or src")
+    binary = spec.get("binary")
+    if binary is not None:
+        _bool(path + ".binary", binary)
+    out = {
+        "id": cred_id,
+        "name": name,
+        "binary": binary,
+        "inject": _bool(path + ".inject", spec.get("inject", True)),
+    }
+    if has_generate:
+        out["generate"] = _generator(path + ".generate", spec["generate"])
+        if out["generate"]["type"] == "bytes" and binary is False:
+            raise ConfigError(path + ".binary", "random bytes cannot be passed as text; drop binary: false")
+    else:
+        src = spec["src"]
+        if not isinstance(src, str) or not src:
+            raise ConfigError(path + ".src", "must be a path to a file on the controller")
+        out["src"] = src
+    return out
+
+
+def _credentials(path, specs):
+    specs = _dict(path, specs if specs is not None else {})
+    creds = [_credential("%s.%s" % (path, cred_id), cred_id, spec) for cred_id, spec in specs.items()]
+    ids = dict((c["id"], c) for c in creds)
+    names = {}
+    for cred in creds:
+        cpath = "%s.%s" % (path, cred["id"])
+        if cred["inject"]:
+            if cred["name"] in names:
+                raise ConfigError(cpath + ".name", "guest name %s is also used by credential %s" % (cred["name"], names[cred["name"]]))
+            names[cred["name"]] = cred["id"]
+        password_of = cred.get("generate", {}).get("password_of")
+        if password_of is not None:
+            if password_of not in ids or password_of == cred["id"]:
+                raise ConfigError(cpath + ".generate.password_of", "must name another credential of this instance, got %r" % (password_of,))
+            if ids[password_of].get("generate", {}).get("type") == "passlib":
+                raise ConfigError(cpath + ".generate.password_of", "cannot hash another hash (%s)" % password_of)
+    return sorted(creds, key=lambda c: c["id"])
+
+
+def _disks(path, disks, hypervisor):
+    out = []
+    for i, disk in enumerate(_list(path, disks)):
+        dpath = "%s[%d]" % (path, i)
+        disk = _dict(dpath, disk)
+        _unknown_keys(dpath, disk, ("path", "readonly", "format", "interface"))
+        interface = _choice(dpath + ".interface", disk.get("interface", "virtio"), ("virtio", "nvme"))
+        if interface == "nvme" and hypervisor != "qemu":
+            raise ConfigError(dpath + ".interface", "nvme disks need hypervisor qemu; cloud-hypervisor has virtio only")
+        out.append({
+            "path": _abspath(dpath + ".path", disk.get("path"), required=True),
+            "readonly": _bool(dpath + ".readonly", disk.get("readonly", False)),
+            "format": _choice(dpath + ".format", disk.get("format", "raw"), DISK_FORMATS),
+            "interface": interface,
+        })
+        if out[-1]["format"] != "raw" and hypervisor != "qemu":
+            raise ConfigError(dpath + ".format", "cloud-hypervisor disks here must be raw")
+    return out
+
+
+def _interfaces(path, interfaces):
+    out = []
+    for i, nic in enumerate(_list(path, interfaces)):
+        npath = "%s[%d]" % (path, i)
+        nic = _dict(npath, nic)
+        _unknown_keys(npath, nic, ("tap", "mac"))
+        tap = nic.get("tap")
+        if not isinstance(tap, str) or not _TAP_RE.match(tap):
+            raise ConfigError(npath + ".tap", "must be an interface name of 1 to 15 characters [A-Za-z0-9_.-], got %r" % (tap,))
+        mac = nic.get("mac")
+        if mac is not None and (not isinstance(mac, str) or not _MAC_RE.match(mac.lower())):
+            raise ConfigError(npath + ".mac", "must be a MAC address like 52:54:00:12:34:56, got %r" % (mac,))
+        out.append({"tap": tap, "mac": mac.lower() if mac else None})
+    return out
+
+
+def _shares(path, shares, name):
+    out = []
+    for i, share in enumerate(_list(path, shares)):
+        spath = "%s[%d]" % (path, i)
+        share = _dict(spath, share)
+        _unknown_keys(spath, share, ("tag", "source"))
+        tag = share.get("tag")
+        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+            raise ConfigError(spath + ".tag", "must be 1 to 36 characters [A-Za-z0-9_.-], got %r" % (tag,))
+        if tag in [s["tag"] for s in out]:
+            raise ConfigError(spath + ".tag", "tag %s is used twice" % tag)
+        out.append({
+            "tag": tag,
+            "source": _abspath(spath + ".source", share.get("source"), required=True),
+            # virtiofsd runs in its own unit, started before the VM's RuntimeDirectory exists.
+            "socket": "%s/%s.%s.sock" % (VIRTIOFSD_RUNTIME_DIR, name, tag),
+        })
+    return out
+
+
+def _oem_strings(path, strings):
+    out = []
+    for i, oem_string in enumerate(_list(path, strings)):
+        try:
+            validate_static_string(oem_string)
+        except OemStringError as exc:
+            raise ConfigError("%s[%d]" % (path, i), str(exc))
+        out.append(oem_string)
+    return out
+
+
+def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
+    """Return the normalised instance NAME (see docs/design.md) or raise ConfigError."""
+    path = "%s.%s" % (var_name, name)
+    if not isinstance(name, str) or not _INSTANCE_RE.match(name):
+        raise ConfigError(path, "instance name must match %s" % _INSTANCE_RE.pattern)
+    merged = dict(defaults or {})
+    merged.update(_dict(path, spec if spec is not None else {}))
+    _unknown_keys(path, merged, INSTANCE_KEYS)
+    hypervisor = _choice(path + ".hypervisor", merged.get("hypervisor", "cloud-hypervisor"), HYPERVISORS)
+    machine = merged.get("machine", "q35")
+    if hypervisor == "qemu" and machine != "q35":
+        raise ConfigError(path + ".machine", "must be q35: QEMU's other x86 machines here (microvm) have no SMBIOS tables")
+    runtime_dir = "/run/microvm/" + name
+    kernel = _abspath(path + ".kernel", merged.get("kernel"))
+    firmware = _abspath(path + ".firmware", merged.get("firmware"))
+    if kernel is None and firmware is None:
+        raise ConfigError(path + ".kernel", "set kernel (direct kernel boot) or firmware")
+    cmdline = merged.get("cmdline", "console=ttyS0")
+    if not isinstance(cmdline, str) or "\n" in cmdline:
+        raise ConfigError(path + ".cmdline", "must be a single-line string")
+    vsock_cid = merged.get("vsock_cid")
+    if vsock_cid is not None:
+        _int(path + ".vsock_cid", vsock_cid, 3, 0xFFFFFFFE)  # 0-2 are reserved, -1 is VMADDR_CID_ANY
+    binary = merged.get("binary")
+    if binary is not None:
+        _abspath(path + ".binary", binary)
+    instance = {
+        "name": name,
+        "hypervisor": hypervisor,
+        "binary": binary,
+        "vcpu": _int(path + ".vcpu", merged.get("vcpu", 1), 1, 255),
+        "mem": _int(path + ".mem", merged.get("mem", 512), 64, 1 << 22),
+        "kernel": kernel,
+        "initrd": _abspath(path + ".initrd", merged.get("initrd")),
+        "firmware": firmware,
+        "cmdline": cmdline,
+        "accel": _choice(path + ".accel", merged.get("accel", "auto"), ACCELS),
+        "machine": machine,
+        "disks": _disks(path + ".disks", merged.get("disks"), hypervisor),
+        "interfaces": _interfaces(path + ".interfaces", merged.get("interfaces")),
+        "shares": _shares(path + ".shares", merged.get("shares"), name),
+        "vsock_cid": vsock_cid,
+        "credentials": _credentials(path + ".credentials", merged.get("credentials")),
+        "oem_strings": _oem_strings(path + ".oem_strings", merged.get("oem_strings")),
+        "runtime_dir": runtime_dir,
+        "state_dir": "/var/lib/microvm/" + name,
+        "serial_log": "/var/log/microvm/%s/serial.log" % name,
+        "api_socket": runtime_dir + "/api.sock",
+        "stop_timeout": _int(path + ".stop_timeout", merged.get("stop_timeout", 30), 1, 3600),
+        "autostart": _bool(path + ".autostart", merged.get("autostart", True)),
+    }
+    guest_names = set(c["name"] for c in instance["credentials"] if c["inject"])
+    for i, oem_string in enumerate(instance["oem_strings"]):
+        if credential_name_of(oem_string) in guest_names:
+            raise ConfigError("%s.oem_strings[%d]" % (path, i),
+                              "sets credential %s, which %s.credentials also sets" % (credential_name_of(oem_string), path))
+    try:
+        check_unique(instance["oem_strings"])
+    except OemStringError as exc:
+        raise ConfigError(path + ".oem_strings", str(exc))
+    return instance
+
+
+def normalize_instances(instances, var_name="microvm_instances", defaults=None):
+    """Return the normalised instances of the mapping INSTANCES, sorted by name."""
+    if instances is None:
+        return []
+    _dict(var_name, instances)
+    instances_out = [normalize_instance(name, spec, var_name, defaults) for name, spec in sorted(instances.items(), key=lambda kv: str(kv[0]))]
+    cids = {}
+    for instance in instances_out:
+        cid = instance["vsock_cid"]
+        if cid is not None:
+            if cid in cids:
+                raise ConfigError("%s.%s.vsock_cid" % (var_name, instance["name"]), "CID %d is also used by %s" % (cid, cids[cid]))
+            cids[cid] = instance["name"]
+    return instances_out

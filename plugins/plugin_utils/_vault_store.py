@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The controller's secret store: one ansible-vault file per secret.
+
+Layout: ``STORE/INSTANCE/CREDENTIAL_ID.vault``, the plaintext being the secret bytes
+exactly, so ``ansible-vault view`` shows it and a git diff touches only the secret
+that changed. Files are written atomically (temporary file, then rename), 0600 in
+0700 directories.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import tempfile
+
+from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
+
+
+class StoreError(AnsibleError):
+    """The store cannot be read or written; never answered by regenerating."""
+
+
+class VaultStore:
+    def __init__(self, root, vault_secrets):
+        self.root = root
+        self.vault_secrets = vault_secrets or []
+        self._vault = VaultLib(self.vault_secrets)
+
+    def path(self, instance, cred_id):
+        return os.path.join(self.root, instance, cred_id + ".vault")
+
+    def load(self, instance, cred_id):
+        """Return the stored secret bytes, or None when there is no such file."""
+        path = self.path(instance, cred_id)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except (IOError, OSError) as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            raise StoreError("cannot read secret store file %s: %s" % (path, to_native(exc)))
+        if not is_encrypted(data):
+            raise StoreError("secret store file %s is not ansible-vault encrypted; refusing to use or replace it" % path)
+        if not self.vault_secrets:
+            raise StoreError("secret store file %s is vault encrypted but no vault secret was given "
+                             "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)" % path)
+        try:
+            return self._vault.decrypt(data, filename=path)
+        except AnsibleError as exc:
+            raise StoreError("cannot decrypt secret store file %s (it is never regenerated implicitly; "
+                             "restore it or rotate the secret explicitly): %s" % (path, to_native(exc)))
+
+    def _encrypt(self, value):
+        if not self.vault_secrets:
+            raise StoreError("no vault secret to encrypt the secret store with "
+                             "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)")
+        vault_id, secret = match_encrypt_secret(self.vault_secrets, encrypt_vault_id=C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
+        return self._vault.encrypt(value, secret, vault_id=vault_id)
+
+    def save(self, instance, cred_id, value):
+        """Write VALUE (bytes) encrypted, atomically, replacing any previous file."""
+        path = self.path(instance, cred_id)
+        data = self._encrypt(value)
+        for directory in (self.root, os.path.dirname(path)):
+            try:
+                os.makedirs(directory, 0o700)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise StoreError("cannot create secret store directory %s: %s" % (directory, to_native(exc)))
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % cred_id, suffix=".tmp", dir=os.path.dirname(path))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(to_bytes(data))
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            os.rename(tmp, path)
+        except Exception:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return path
