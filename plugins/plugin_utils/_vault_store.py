@@ -54,7 +54,7 @@ class VaultStore:
             raise StoreError("secret store file %s is vault encrypted but no vault secret was given "
                              "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)" % path)
         try:
-            return self._vault.decrypt(data, filename=path)
+            return self._vault.decrypt(data)
         except AnsibleError as exc:
             raise StoreError("cannot decrypt secret store file %s (it is never regenerated implicitly; "
                              "restore it or rotate the secret explicitly): %s" % (path, to_native(exc)))
