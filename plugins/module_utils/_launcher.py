@@ -23,6 +23,7 @@ __metaclass__ = type
 
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -90,19 +91,19 @@ def cmd_exec(instance, environ):
         argv = qemu.build_argv(instance, memfd_paths(strings), binary=instance.get("binary"))
     else:
         argv = cloud_hypervisor.build_argv(instance, binary=instance.get("binary"))
+    executable = argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0])
+    if not executable:
+        raise LaunchError("hypervisor executable %s not found on PATH" % argv[0])
     if os.path.exists(instance["api_socket"]):
         os.unlink(instance["api_socket"])  # a stale socket from a killed run
-    os.execv(argv[0], argv)
+    os.execv(executable, argv)
 
 
 def cmd_boot(instance, environ, timeout=60):
     sock = instance["api_socket"]
     if instance["hypervisor"] == "qemu":
-        # QEMU read the OEM strings before it opened its QMP socket; answering means it runs.
-        _wait(lambda: os.path.exists(sock), timeout, "QMP socket %s" % sock)
-        status = qemu.qmp_command(sock, "query-status", timeout=timeout)
-        if not status.get("running") and status.get("status") not in ("running", "prelaunch"):
-            raise LaunchError("QEMU is not running: %s" % status.get("status"))
+        # QEMU read the OEM strings before it opened its QMP socket; running means booting.
+        qemu.wait_running(sock, timeout)
         return
     strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
     cloud_hypervisor.wait_for_socket(sock, timeout)
@@ -133,15 +134,15 @@ def cmd_stop(instance, mainpid):
         return
     try:
         if instance["hypervisor"] == "qemu":
-            qemu.qmp_command(sock, "system_powerdown", timeout=5)
+            qemu.system_powerdown(sock, timeout=5)
             _wait(lambda: not _alive(mainpid), timeout, "the guest to power off")
         else:
             cloud_hypervisor.power_button(sock)
-            _wait(lambda: not _alive(mainpid) or cloud_hypervisor.vm_info(sock).get("state") == "Shutdown",
+            _wait(lambda: not _alive(mainpid) or cloud_hypervisor.vm_state(sock) == "Shutdown",
                   timeout, "the guest to power off")
             if _alive(mainpid):
                 cloud_hypervisor.vmm_shutdown(sock)
-    except (LaunchError, OSError, ValueError) as exc:
+    except (LaunchError, qemu.QmpError, cloud_hypervisor.ApiError, OSError, ValueError) as exc:
         # Not fatal: systemd falls back to SIGTERM/SIGKILL after ExecStop=.
         sys.stderr.write("graceful stop of %s incomplete: %s\n" % (instance["name"], exc))
 
@@ -160,7 +161,7 @@ def main(argv=None, environ=None):
             cmd_boot(instance, environ)
         else:
             cmd_stop(instance, int(argv[2]) if len(argv) > 2 and argv[2].isdigit() else 0)
-    except (LaunchError, OSError) as exc:
+    except (LaunchError, qemu.QmpError, cloud_hypervisor.ApiError, OSError) as exc:
         sys.stderr.write("microvm-launch %s %s: %s\n" % (argv[0], argv[1], exc))
         return 1
     return 0

@@ -1,0 +1,107 @@
+"""Shared by the molecule scenarios' testinfra verifiers.
+
+Expected values come from the controller side (the vault store and the inventory),
+what the guest saw comes from its serial log on the host: the guest prints each
+credential's name, size and sha256, never a value.
+"""
+
+import base64
+import hashlib
+import os
+import re
+import subprocess
+import time
+
+import pytest
+import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
+BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
+
+
+def scenario_vars():
+    path = os.path.join(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", ""), "..", "..", "tests", "inventories",
+                        os.environ.get("MICROVM_INVENTORY", "molecule"), "group_vars", "all.yml")
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def vault():
+    password = subprocess.check_output([os.path.join(ROOT, "tools", "vault-pass.sh")]).strip()
+    return VaultLib([("default", VaultSecret(password))])
+
+
+def store_dir(hostname):
+    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "credentials", hostname)
+
+
+def expected_credentials(hostname, instance_name):
+    """{guest name: value bytes} for every injected credential, from the controller."""
+    spec = scenario_vars()["microvm_instances"][instance_name]
+    lib = vault()
+    out = {}
+    for cred_id, cred in spec["credentials"].items():
+        if cred.get("inject", True) is False:
+            continue
+        if "src" in cred:
+            with open(os.path.join(ROOT, "tests", "files", os.path.basename(cred["src"])), "rb") as f:
+                value = f.read()
+        else:
+            with open(os.path.join(store_dir(hostname), instance_name, cred_id + ".vault"), "rb") as f:
+                value = lib.decrypt(f.read())
+        out[cred.get("name", cred_id)] = value
+    for oem in spec.get("oem_strings", []):
+        if oem.startswith("io.systemd.credential:"):
+            name, value = oem[len("io.systemd.credential:"):].split("=", 1)
+            out[name] = value.encode()
+    return out
+
+
+def all_store_values(hostname):
+    lib = vault()
+    values = []
+    for dirpath, _, files in os.walk(store_dir(hostname)):
+        for f in files:
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                values.append(lib.decrypt(fh.read()))
+    return values
+
+
+def digest(value):
+    return hashlib.sha256(value).hexdigest()
+
+
+def guest_report(host, instance_name, marker="MICROVM-CRED done source=system"):
+    """Lines the guest printed on its serial console, once its report is complete."""
+    log = "/var/log/microvm/%s/serial.log" % instance_name
+    deadline = time.time() + BOOT_TIMEOUT
+    text = ""
+    while time.time() < deadline:
+        text = host.run("cat %s 2>/dev/null" % log).stdout
+        if marker in text:
+            return text
+        time.sleep(2)
+    raise AssertionError("no credential report from %s within %ss; serial log tail:\n%s" % (instance_name, BOOT_TIMEOUT, text[-3000:]))
+
+
+def reported(text, source):
+    """{name: (size, sha256)} of the last boot's report lines for SOURCE."""
+    last_boot = text.rsplit("MICROVM-CRED done source=system", 2)
+    out = {}
+    for src, name, size, sha in REPORT_RE.findall(text if len(last_boot) < 3 else last_boot[-2]):
+        if src == source:
+            out[name] = (int(size), sha)
+    return out
+
+
+def secret_forms(value):
+    """The forms a leaked value could take: raw, base64, and as text."""
+    forms = {value, base64.b64encode(value)}
+    return [f for f in forms if len(f) >= 8]
+
+
+@pytest.fixture(scope="module")
+def hostname():
+    return "microvm-host"
