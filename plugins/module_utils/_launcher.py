@@ -10,7 +10,7 @@
     microvm-launch stop NAME MAINPID  ExecStop=: graceful power-off, then returns
 
 Credentials come from $CREDENTIALS_DIRECTORY (LoadCredentialEncrypted=) and leave this
-process only as SMBIOS type 11 OEM strings: for QEMU through memfds inherited by the
+process only as SMBIOS type 11 OEM strings: for QEMU through pipes inherited by the
 hypervisor (-smbios type=11,path=/dev/fd/N), for cloud-hypervisor in the body of
 PUT /api/v1/vm.create on its private API socket. Never in argv, the environment, a
 file or a log line. Copied verbatim to the host with its sibling module_utils files,
@@ -73,22 +73,32 @@ def oem_strings(instance, credentials_dir):
     return strings
 
 
-def memfd_paths(strings):
-    """Put each string in an inheritable memfd and return the /dev/fd paths QEMU opens."""
+def pipe_paths(strings):
+    """Put each string in an inheritable pipe and return the /dev/fd paths QEMU opens.
+
+    QEMU reads each path to EOF once, at start; a drained pipe leaves no copy of the
+    secret behind (a memfd would stay readable through /proc/PID/fd for the VM's life).
+    A string is at most ~60 KiB (_smbios_limits), below the 64 KiB pipe buffer, so
+    writing never blocks.
+    """
     paths = []
     for oem_string in strings:
-        fd = os.memfd_create("oem-string", 0)  # no MFD_CLOEXEC: the hypervisor inherits it
-        os.write(fd, oem_string.encode("utf-8"))
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.set_inheritable(fd, True)
-        paths.append("/dev/fd/%d" % fd)
+        read_end, write_end = os.pipe()
+        try:
+            data = oem_string.encode("utf-8")
+            if os.write(write_end, data) != len(data):
+                raise LaunchError("short write of an OEM string into its pipe")
+        finally:
+            os.close(write_end)
+        os.set_inheritable(read_end, True)
+        paths.append("/dev/fd/%d" % read_end)
     return paths
 
 
 def cmd_exec(instance, environ):
     if instance["hypervisor"] == "qemu":
         strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
-        argv = qemu.build_argv(instance, memfd_paths(strings), binary=instance.get("binary"))
+        argv = qemu.build_argv(instance, pipe_paths(strings), binary=instance.get("binary"))
     else:
         argv = cloud_hypervisor.build_argv(instance, binary=instance.get("binary"))
     executable = argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0])

@@ -9,7 +9,7 @@ Pure code, standard library only: the host role copies this file verbatim next
 to the launcher.
 
 No secret is ever put on the command line: every OEM string, secret or not,
-reaches QEMU as ``-smbios type=11,path=/dev/fd/N`` where N is a memfd the
+reaches QEMU as ``-smbios type=11,path=/dev/fd/N`` where N is a pipe the
 launcher passes down.  QEMU opens the path with qemu_open() (util/osdep.c), a
 plain open(2) for anything that is not /dev/fdset/, so /dev/fd/N re-opens the
 inherited descriptor through /proc and reads it from offset 0 until EOF
@@ -75,7 +75,7 @@ def build_argv(instance, oem_paths, binary=None, kvm_probe=kvm_usable):
     """Return the qemu-system-x86_64 argv for the normalised INSTANCE.
 
     OEM_PATHS: one path per OEM string, in order (the launcher passes
-    /dev/fd/N of memfds).  KVM_PROBE: callable used for accel "auto".
+    /dev/fd/N of pipes).  KVM_PROBE: callable used for accel "auto".
     """
     machine = instance.get("machine") or DEFAULT_MACHINE
     # QEMU's "microvm" machine builds no SMBIOS tables: its fw_cfg gets no

@@ -11,7 +11,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher impo
     LaunchError,
     load_instance,
     main,
-    memfd_paths,
+    pipe_paths,
     oem_strings,
 )
 
@@ -56,14 +56,16 @@ def test_collision_with_static_string(creds):
         oem_strings(instance(oem_strings=["io.systemd.credential:db.password=x"]), creds)
 
 
-def test_memfds_are_inheritable_and_hold_the_string():
-    paths = memfd_paths(["io.systemd.credential:a=b", u"ü"])
+def test_pipes_are_inheritable_hold_the_string_once():
+    paths = pipe_paths(["io.systemd.credential:a=b", u"ü", "x" * 61000])
     try:
-        for path, want in zip(paths, [b"io.systemd.credential:a=b", u"ü".encode("utf-8")]):
+        for path, want in zip(paths, [b"io.systemd.credential:a=b", u"ü".encode("utf-8"), b"x" * 61000]):
             fd = int(path.rsplit("/", 1)[1])
             assert os.get_inheritable(fd)
             with open(path, "rb") as f:  # what QEMU does with -smbios type=11,path=
                 assert f.read() == want
+            with open(path, "rb") as f:  # drained: no copy left behind
+                assert f.read() == b""
     finally:
         for path in paths:
             os.close(int(path.rsplit("/", 1)[1]))
