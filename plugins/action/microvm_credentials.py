@@ -142,8 +142,8 @@ class ActionModule(ActionBase):
             return result
         result["generated"] = generated
         result["changed"] = bool(host.get("changed")) or bool(generated)
-        result["digests"] = dict(
-            ("%s/%s" % (instance["name"], c["name"]), hashlib.sha256(values[c["id"]]).hexdigest())
+        result["fingerprints"] = dict(
+            ("%s/%s" % (instance["name"], c["name"]), {"size": len(values[c["id"]]), "sha256": hashlib.sha256(values[c["id"]]).hexdigest()})
             for instance, values, dummy, injected in resolved for c in injected
         )
         return result

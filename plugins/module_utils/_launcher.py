@@ -109,15 +109,34 @@ def cmd_exec(instance, environ):
     os.execv(executable, argv)
 
 
-def cmd_boot(instance, environ, timeout=60):
+def _ready(instance):
+    """True once the hypervisor answers on its control socket (QEMU: guest running)."""
     sock = instance["api_socket"]
-    if instance["hypervisor"] == "qemu":
-        # QEMU read the OEM strings before it opened its QMP socket; running means booting.
-        qemu.wait_running(sock, timeout)
-        return
-    strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
-    cloud_hypervisor.wait_for_socket(sock, timeout)
-    cloud_hypervisor.create_and_boot(sock, cloud_hypervisor.build_vm_config(instance, strings))
+    if not os.path.exists(sock):
+        return False
+    try:
+        if instance["hypervisor"] == "qemu":
+            return bool(qemu.query_status(sock, timeout=2).get("running"))
+        cloud_hypervisor.wait_for_socket(sock, 0.5)
+        return True
+    except (qemu.QmpError, cloud_hypervisor.ApiError):
+        return False
+
+
+def cmd_boot(instance, environ, timeout=60):
+    """Wait for the hypervisor (failing early if it died), then boot cloud-hypervisor's VM."""
+    mainpid = int(environ.get("MAINPID") or 0)
+    deadline = time.monotonic() + timeout
+    while not _ready(instance):
+        if mainpid and not _alive(mainpid):
+            raise LaunchError("the hypervisor (PID %d) exited during start; see its messages above" % mainpid)
+        if time.monotonic() > deadline:
+            raise LaunchError("timed out after %ss waiting for %s" % (timeout, instance["api_socket"]))
+        time.sleep(0.1)
+    if instance["hypervisor"] != "qemu":
+        # QEMU read its OEM strings before it opened QMP; cloud-hypervisor gets them now.
+        strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
+        cloud_hypervisor.create_and_boot(instance["api_socket"], cloud_hypervisor.build_vm_config(instance, strings))
 
 
 def _alive(pid):

@@ -79,3 +79,15 @@ def test_load_instance_and_usage_errors(tmp_path, capsys):
     assert main(["bogus"], {}) == 2
     assert main(["boot", "nope"], {"MICROVM_CONFIG_DIR": str(tmp_path)}) == 1
     assert "cannot read instance configuration" in capsys.readouterr().err
+
+
+def test_boot_fails_fast_when_the_hypervisor_died(tmp_path):
+    import subprocess
+    import time
+    from ansible_collections.microvm.credentials.plugins.module_utils._launcher import cmd_boot
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    start = time.monotonic()
+    with pytest.raises(LaunchError, match="exited during start"):
+        cmd_boot(instance(api_socket=str(tmp_path / "api.sock")), {"MAINPID": str(dead.pid)}, timeout=30)
+    assert time.monotonic() - start < 5
