@@ -15,10 +15,10 @@ version_added: 0.1.0
 description:
   - Validates the C(microvm_instances) mapping and returns a list of normalised instances, sorted by
     name, with defaults filled in and derived paths (runtime directory, sockets, serial log) added.
-  - The result holds no secret: credentials appear by id and guest name only.
+  - The result holds no secret, credentials appear by id and guest name only.
   - Errors name the variable path to fix, for example C(microvm_instances.web.credentials.db.name).
 author:
-  - microvm.credentials maintainers
+  - microvm.credentials maintainers (!UNKNOWN)
 options:
   _input:
     description: The C(microvm_instances) mapping.

@@ -25,7 +25,7 @@ description:
     decrypts to the same value is left alone.
   - This is an action plugin with a module part that runs on the host.
 author:
-  - microvm.credentials maintainers
+  - microvm.credentials maintainers (!UNKNOWN)
 attributes:
   check_mode:
     support: full

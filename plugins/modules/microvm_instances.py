@@ -24,10 +24,11 @@ description:
   - One call handles every instance of the host, so a converge makes the same number of round trips
     whatever the number of instances.
 author:
-  - microvm.credentials maintainers
+  - microvm.credentials maintainers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
+    description: Reports the files, starts, restarts and purges that would happen, without doing them.
   diff_mode:
     support: full
     description: Shows the content of the changed files; they hold no secret.

@@ -62,7 +62,7 @@ def expected_credentials(hostname, instance_name):
 def all_store_values(hostname):
     lib = vault()
     values = []
-    for dirpath, _, files in os.walk(store_dir(hostname)):
+    for dirpath, dummy, files in os.walk(store_dir(hostname)):
         for f in files:
             with open(os.path.join(dirpath, f), "rb") as fh:
                 values.append(lib.decrypt(fh.read()))

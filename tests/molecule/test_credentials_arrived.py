@@ -1,7 +1,6 @@
 """The guest got every credential the controller holds for it, and nothing leaked on the host."""
 
 import base64
-import os
 
 import pytest
 from conftest import all_store_values, digest, expected_credentials, guest_report, reported, scenario_vars, secret_forms

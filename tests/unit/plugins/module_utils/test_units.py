@@ -16,8 +16,8 @@ PATHS = {"config_dir": "/etc/mc/instances", "unit_dir": "/etc/systemd/system", "
 
 
 def instance(name="web", shares=()):
-    return {"name": name, "stop_timeout": 30, "shares": [{"tag": t, "source": "/srv/" + t, "socket": "/run/s/%s.%s.sock" % (name, t)}
-                                                          for t in shares],
+    return {"name": name, "stop_timeout": 30,
+            "shares": [{"tag": t, "source": "/srv/" + t, "socket": "/run/s/%s.%s.sock" % (name, t)} for t in shares],
             "credentials": [{"id": "db", "name": "db.password", "inject": True}, {"id": "pw", "name": "pw", "inject": False}]}
 
 

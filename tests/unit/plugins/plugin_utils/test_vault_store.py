@@ -26,7 +26,7 @@ def test_round_trip_modes_and_layout(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
     assert store.load("web", "db") == b"\x00binary\xff"
-    assert [f for f in os.listdir(os.path.dirname(path))] == ["db.vault"]  # no temporary file left
+    assert os.listdir(os.path.dirname(path)) == ["db.vault"]  # no temporary file left
 
 
 def test_wrong_password_fails_loudly(tmp_path):
