@@ -1,0 +1,128 @@
+# microvm.credentials: tests and demo.
+#
+# On a fresh Debian 12 machine (root, with make, git and python3) `make test`
+# and `make demo` do all the setup: apt packages, the Python venv, the guest
+# and host images.
+#
+#   make deps       apt packages (tools/apt-packages.txt) and .venv
+#   make images     guest microVM image + podman host image (cached)
+#   make unit       unit tests
+#   make sanity     ansible-test sanity on a copy of the tracked files
+#   make lint       ansible-lint --profile production
+#   make molecule   molecule scenarios (default; cloud-hypervisor when usable)
+#   make test       all of the above
+#   make demo       tools/demo.sh
+#   make clean      remove .venv, .build and caches in the work tree
+#   make clean-images  remove the guest image and the podman host image
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+# Podman 4.3 reads only this file when it is set: selects runc.
+export CONTAINERS_CONF := $(ROOT)/molecule/containers.conf
+export MICROVM_CACHE ?= /var/cache/microvm-credentials
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+export DEBIAN_FRONTEND := noninteractive
+
+# The system Python (Debian 12: 3.11) makes the venv.
+PYTHON ?= /usr/bin/python3
+SANITY_PYTHON ?= 3.11
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
+
+.PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint \
+	molecule test demo clean clean-images
+
+all: test
+
+# --- setup -------------------------------------------------------------------
+
+deps: apt-deps venv
+
+# apt-get update only when something is missing.
+apt-deps:
+	@want=$$(sed -e 's/#.*//' -e '/^[[:space:]]*$$/d' tools/apt-packages.txt); \
+	missing=""; \
+	for p in $$want; do \
+	  dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' \
+	    || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  $(SUDO) apt-get update -q; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# pip runs only when requirements.txt changed (its hash is the stamp).
+venv: apt-deps
+	@want=$$(sha256sum requirements.txt | cut -d' ' -f1); \
+	if [ -x $(VENV)/bin/python ] && [ "$$(cat $(VENV)/.requirements.sha256 2>/dev/null)" = "$$want" ]; then \
+	  exit 0; \
+	fi; \
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV); \
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt; \
+	echo "$$want" > $(VENV)/.requirements.sha256
+
+# Both scripts keep their own cache key (hash of the build script, and of
+# tools/guest-overlay/ for the guest) and return at once when up to date.
+images: guest-image host-image
+
+guest-image: apt-deps
+	tools/build-guest-image.sh
+
+host-image: apt-deps
+	tools/build-host-image.sh
+
+# --- tests -------------------------------------------------------------------
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+# ansible-test wants the collection under ansible_collections/NS/NAME: copy
+# the files git knows (tracked, and untracked but not ignored, as they are in
+# the work tree) there. The copy gets its own git index, since ansible-test
+# lists its targets with git and .build/ is ignored in this repository.
+$(COLLECTION_COPY): FORCE
+	@rm -rf $@ && mkdir -p $@
+	@git ls-files -z --cached --others --exclude-standard \
+	  | rsync -a --from0 --files-from=- --ignore-missing-args ./ $@/
+	@cd $@ && git init -q && git add -A
+
+# All default tests, no ignores (tests/sanity/ignore-*.txt stay empty/absent).
+# tools/sanity.sh makes ansible-test's per-test venvs work offline (PyPI only)
+# and pins the content root to the copy (see the script).
+sanity: venv $(COLLECTION_COPY)
+	tools/sanity.sh $(COLLECTION_COPY) --python $(SANITY_PYTHON) --color no
+
+lint: venv
+	$(VENV)/bin/ansible-lint --profile production
+
+molecule: venv images
+	molecule test -s default
+	@if reason=$$(tools/kvm-usable.sh 2>&1 >/dev/null); then \
+	  molecule test -s cloud-hypervisor; \
+	else \
+	  echo "SKIPPED cloud-hypervisor scenario: $$reason"; \
+	fi
+
+test: deps images unit sanity lint molecule
+
+demo: deps images
+	tools/demo.sh
+
+clean:
+	rm -rf .build .pytest_cache $(VENV)
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The images live outside the work tree and are shared by checkouts.
+clean-images:
+	rm -rf $(MICROVM_CACHE)/guest
+	-podman rmi -f localhost/microvm-host:bookworm
+
+FORCE:
