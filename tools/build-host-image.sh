@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Build the "microVM host" container image used by the molecule scenarios:
+# a Debian bookworm rootfs booting systemd, with QEMU and Python for Ansible.
+#
+# The image is made from a local debootstrap (no registry is reachable) and
+# imported with `podman import` as localhost/microvm-host:bookworm, labelled
+# with a cache key (hash of this script). It is rebuilt only when that key
+# changed or with --force.
+#
+# Usage: tools/build-host-image.sh [--force]
+# Needs root, debootstrap, podman. Podman must use runc here (see
+# molecule/containers.conf; the Makefile exports CONTAINERS_CONF).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${MICROVM_CACHE:-/var/cache/microvm-credentials}
+mirror=${MICROVM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+image=${MICROVM_HOST_IMAGE:-localhost/microvm-host:bookworm}
+label=io.microvm-credentials.image-key
+suite=bookworm
+force=0
+[[ ${1:-} == --force ]] && force=1
+
+log() { printf '[build-host-image] %s\n' "$*" >&2; }
+
+key=$(sha256sum "$here/build-host-image.sh" | cut -d' ' -f1)
+
+if [[ $force == 0 ]] && podman image exists "$image" &&
+    [[ "$(podman image inspect --format "{{ index .Labels \"$label\" }}" "$image" 2>/dev/null)" == "$key" ]]; then
+    log "up to date ($image, key ${key:0:12})"
+    exit 0
+fi
+
+if [[ $(id -u) != 0 ]]; then
+    log "must run as root (debootstrap, rootful podman)"
+    exit 1
+fi
+for tool in debootstrap podman tar; do
+    command -v "$tool" >/dev/null || { log "missing tool: $tool"; exit 1; }
+done
+
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/host-build.XXXXXX")
+rootfs=$work/rootfs
+trap 'rm -rf --one-file-system "$work"' EXIT
+
+start=$(date +%s)
+packages=(
+    systemd systemd-sysv dbus udev
+    python3 python3-apt
+    qemu-system-x86 qemu-utils
+    iproute2 procps kmod ca-certificates
+)
+log "debootstrap $suite (minbase) from $mirror"
+# debootstrap installs no Recommends by default (qemu-system-x86 would pull
+# in GUI and firmware packages otherwise).
+debootstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
+    "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+    tail -n 50 "$work/debootstrap.log" >&2
+    log "debootstrap failed"
+    exit 1
+}
+log "debootstrap done in $(($(date +%s) - start))s"
+
+# virtiofsd is a separate package only in newer releases; install it when the
+# mirror has it (bookworm's main archive does not).
+if chroot "$rootfs" apt-cache show virtiofsd >/dev/null 2>&1; then
+    cp /etc/resolv.conf "$rootfs/etc/resolv.conf" 2>/dev/null || true
+    chroot "$rootfs" apt-get install -y --no-install-recommends virtiofsd ||
+        log "WARNING: virtiofsd install failed, continuing without it"
+fi
+
+echo microvm-host >"$rootfs/etc/hostname"
+: >"$rootfs/etc/machine-id"
+rm -f "$rootfs/var/lib/dbus/machine-id"
+# Units that make no sense (or hang) in a container.
+for unit in systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer \
+    e2scrub_all.timer e2scrub_reap.service fstrim.timer \
+    systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+    systemd-udev-trigger.service systemd-udev-settle.service \
+    getty@tty1.service console-getty.service systemd-modules-load.service \
+    sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount; do
+    ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
+done
+mkdir -p "$rootfs/etc/systemd/journald.conf.d"
+cat >"$rootfs/etc/systemd/journald.conf.d/50-container.conf" <<'EOF'
+[Journal]
+Storage=volatile
+EOF
+
+# systemd 252 sets up a service's credentials (LoadCredentialEncrypted=) in a
+# child mount namespace and moves the mount to /run/credentials/UNIT; that only
+# reaches the service when / is a shared mount. systemd makes / shared on a real
+# host but not in a container (and podman's root is private), so do it here
+# before any service starts; without it $CREDENTIALS_DIRECTORY is empty.
+cat >"$rootfs/etc/systemd/system/make-root-rshared.service" <<'EOF'
+[Unit]
+Description=Make / a shared mount, as on a real host (credentials need it)
+DefaultDependencies=no
+Before=sysinit.target local-fs.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/mount --make-rshared /
+
+[Install]
+WantedBy=sysinit.target
+EOF
+mkdir -p "$rootfs/etc/systemd/system/sysinit.target.wants"
+ln -sf ../make-root-rshared.service "$rootfs/etc/systemd/system/sysinit.target.wants/make-root-rshared.service"
+
+cat >"$rootfs/etc/dpkg/dpkg.cfg.d/01-microvm-nodoc" <<'EOF'
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+EOF
+find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+rm -rf "$rootfs/usr/share/man" "$rootfs/usr/share/info"
+find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias \
+    -exec rm -rf {} + 2>/dev/null || true
+chroot "$rootfs" apt-get clean
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+    "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/* "$rootfs"/tmp/* "$rootfs"/var/tmp/*
+# /etc/resolv.conf is provided by podman at run time.
+rm -f "$rootfs/etc/resolv.conf"
+
+log "importing as $image"
+tar -C "$rootfs" --numeric-owner --xattrs -cf "$work/rootfs.tar" .
+podman import --quiet \
+    --change 'CMD ["/sbin/init"]' \
+    --change 'STOPSIGNAL SIGRTMIN+3' \
+    --change 'ENV container=podman' \
+    --change "LABEL $label=$key" \
+    "$work/rootfs.tar" "$image" >/dev/null
+log "done in $(($(date +%s) - start))s: $(podman image inspect --format '{{.Size}}' "$image" | awk '{printf "%d MiB", $1/1048576}')"
