@@ -1,0 +1,184 @@
+"""The collection builds, installs offline from its tarball and works from the installed copy.
+
+Real commands in temporary directories: `ansible-galaxy collection build` of
+this checkout, `ansible-galaxy collection install --offline` of the tarball,
+then ansible-doc and ansible-playbook with only the installed copy on the
+collections path (`make build-check`).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)  # the venv that runs pytest has ansible-core
+NAME = "microvm.credentials"
+
+# Must ship, and must not (build_ignore in galaxy.yml, plus ansible-galaxy's defaults).
+SHIPPED = [
+    "MANIFEST.json",
+    "FILES.json",
+    "meta/runtime.yml",
+    "plugins/action/microvm_credentials.py",
+    "plugins/modules/microvm_credentials.py",
+    "plugins/modules/microvm_instances.py",
+    "plugins/filter/instances_config.py",
+    "plugins/module_utils/_launcher.py",
+    "plugins/plugin_utils/_config.py",
+    "roles/microvm/meta/argument_specs.yml",
+    "roles/microvm/tasks/main.yml",
+    "roles/microvm/templates/microvm-launch.j2",
+]
+NOT_SHIPPED = [".ansible/", ".build/", ".cache/", ".venv/", ".git/", ".pytest_cache/", "inventories/example/credentials/"]
+
+PLUGINS = [
+    ("module", "microvm.credentials.microvm_credentials"),
+    ("module", "microvm.credentials.microvm_instances"),
+    ("filter", "microvm.credentials.instances_config"),
+]
+ROLE_ENTRY_POINTS = ["main", "credentials"]
+
+
+def run(cmd, env=None, cwd=None, check=True):
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=600)
+    if check and proc.returncode != 0:
+        pytest.fail("%s: exit %d\n--- stdout\n%s\n--- stderr\n%s" % (" ".join(cmd), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def tool(name):
+    return os.path.join(BIN, name)
+
+
+@pytest.fixture(scope="module")
+def tarball(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    run([tool("ansible-galaxy"), "collection", "build", "--output-path", str(out), ROOT], env=clean_env(str(out)), cwd=str(out))
+    built = sorted(os.listdir(str(out)))
+    assert len(built) == 1 and built[0].startswith("microvm-credentials-") and built[0].endswith(".tar.gz"), built
+    return str(out / built[0])
+
+
+@pytest.fixture(scope="module")
+def installed(tarball, tmp_path_factory):
+    """ANSIBLE_COLLECTIONS_PATH holding only the collection installed from the tarball."""
+    path = str(tmp_path_factory.mktemp("collections"))
+    run([tool("ansible-galaxy"), "collection", "install", "--offline", "-p", path, tarball], env=clean_env(path), cwd=path)
+    return path
+
+
+def clean_env(collections_path):
+    """No ANSIBLE_* from the caller: only the given collections path, no site-packages collections."""
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith("ANSIBLE_"))
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=collections_path,
+        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        PATH=BIN + os.pathsep + env.get("PATH", ""),
+    )
+    return env
+
+
+def collection_dir(path):
+    return os.path.join(path, "ansible_collections", "microvm", "credentials")
+
+
+def test_tarball_holds_the_collection_and_nothing_else(tarball):
+    with tarfile.open(tarball) as tar:
+        names = set(m.name + ("/" if m.isdir() else "") for m in tar.getmembers())
+        manifest = json.load(tar.extractfile("MANIFEST.json"))
+    missing = [n for n in SHIPPED if n not in names]
+    assert not missing, "missing from %s: %s" % (tarball, missing)
+    leaked = sorted(n for n in names for bad in NOT_SHIPPED if n.startswith(bad))
+    assert not leaked, "must not be in the tarball: %s" % leaked
+    info = manifest["collection_info"]
+    with open(os.path.join(ROOT, "galaxy.yml")) as f:
+        galaxy = yaml.safe_load(f)
+    assert (info["namespace"], info["name"], info["version"]) == (galaxy["namespace"], galaxy["name"], galaxy["version"])
+
+
+def test_installed_copy_verifies_against_its_manifest(installed):
+    assert os.path.isfile(os.path.join(collection_dir(installed), "MANIFEST.json"))
+    listing = run([tool("ansible-galaxy"), "collection", "list", "--format", "json", NAME], env=clean_env(installed), cwd=installed)
+    found = json.loads(listing.stdout)
+    assert list(found) == [os.path.join(installed, "ansible_collections")], found
+    run([tool("ansible-galaxy"), "collection", "verify", "--offline", NAME], env=clean_env(installed), cwd=installed)
+
+
+@pytest.mark.parametrize("plugin_type, name", PLUGINS)
+def test_ansible_doc_renders_plugin_from_installed_copy(installed, plugin_type, name):
+    env = clean_env(installed)
+    text = run([tool("ansible-doc"), "-t", plugin_type, name], env=env, cwd=installed)
+    assert name in text.stdout
+    doc = json.loads(run([tool("ansible-doc"), "--json", "-t", plugin_type, name], env=env, cwd=installed).stdout)[name]["doc"]
+    assert doc["filename"].startswith(collection_dir(installed) + os.sep), doc["filename"]
+    assert doc["collection"] == NAME
+    assert doc["short_description"]
+
+
+@pytest.mark.parametrize("entry_point", ROLE_ENTRY_POINTS)
+def test_ansible_doc_renders_role_entry_point_from_installed_copy(installed, entry_point):
+    env = clean_env(installed)
+    role = NAME + ".microvm"
+    text = run([tool("ansible-doc"), "-t", "role", "-e", entry_point, role], env=env, cwd=installed).stdout
+    # ansible-doc marks names up (bold, or *NAME* without colour).
+    assert re.findall(r"^ENTRY POINT: \W*(\w+)\W* - ", text, re.M) == [entry_point], text
+    assert collection_dir(installed) in text  # the role was found in the installed copy
+    doc = json.loads(run([tool("ansible-doc"), "--json", "-t", "role", "-e", entry_point, role], env=env, cwd=installed).stdout)
+    assert doc[role]["entry_points"][entry_point]["options"]["microvm_instances"]["type"] == "dict"
+
+
+PLAYBOOK = """
+- name: Use the installed collection
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Normalise the instances with the collection's filter
+      ansible.builtin.copy:
+        content: "{{ microvm_instances | microvm.credentials.instances_config | to_json }}"
+        dest: "{{ result_file }}"
+        mode: "0600"
+"""
+
+
+def playbook(installed, tmp_path, instances, check=True):
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    (tmp_path / "vars.yml").write_text(json.dumps({"microvm_instances": instances, "result_file": str(tmp_path / "result.json")}))
+    cmd = [tool("ansible-playbook"), "-i", "localhost,", "-e", "@vars.yml",
+           "-e", "ansible_python_interpreter=" + sys.executable, "play.yml"]
+    return run(cmd, env=clean_env(installed), cwd=str(tmp_path), check=check)
+
+
+def test_playbook_uses_filter_from_installed_copy(installed, tmp_path):
+    web = {
+        "kernel": "/srv/vmlinuz",
+        "disks": [{"path": "/var/lib/microvm/web/root.raw"}],
+        "credentials": {"db": {"name": "db.password", "generate": {"type": "password"}}},
+    }
+    playbook(installed, tmp_path, {"web": web})
+    with open(str(tmp_path / "result.json")) as f:
+        (result,) = json.load(f)
+    assert result["name"] == "web"
+    assert result["hypervisor"] == "cloud-hypervisor"
+    assert result["runtime_dir"] == "/run/microvm/web"
+    assert [(c["id"], c["name"]) for c in result["credentials"]] == [("db", "db.password")]
+
+
+def test_playbook_reports_config_errors_from_installed_copy(installed, tmp_path):
+    proc = playbook(installed, tmp_path, {"web": {"hypervisor": "firecracker", "kernel": "/srv/vmlinuz"}}, check=False)
+    assert proc.returncode != 0
+    assert "microvm_instances.web.hypervisor" in proc.stdout + proc.stderr
+    assert not (tmp_path / "result.json").exists()
