@@ -1,0 +1,217 @@
+"""Integration harness: a real systemd host container, real ansible-playbook runs.
+
+One podman container (from `make images`) serves a whole test module; each run
+writes its own inventory (hosts.yml + group_vars/all.yml) under tmp and calls
+playbooks/site.yml exactly as a user would, with a real ansible-vault password.
+Guests are real QEMU (TCG) microVMs booting the demo guest image.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.environ.get("MICROVM_CACHE", "/var/cache/microvm-credentials")
+IMAGE = os.environ.get("MICROVM_HOST_IMAGE", "localhost/microvm-host:bookworm")
+BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
+REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
+DONE = "MICROVM-CRED done source=system"
+
+
+def _requirements_missing():
+    if not shutil.which("podman"):
+        return "podman is not installed (make deps)"
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        return "host image %s is missing (make images)" % IMAGE
+    if not os.path.exists(os.path.join(CACHE, "guest", "vmlinuz")):
+        return "guest image is missing in %s (make images)" % CACHE
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = _requirements_missing()
+    if missing and os.environ.get("CI"):
+        raise pytest.UsageError("integration tests cannot run in CI: " + missing)
+    if missing:
+        for item in items:
+            item.add_marker(pytest.mark.skip(reason=missing))
+
+
+def collection_path():
+    """An ANSIBLE_COLLECTIONS_PATH in which microvm.credentials is this checkout."""
+    base = os.path.join(ROOT, ".build", "collections")
+    link = os.path.join(base, "ansible_collections", "microvm", "credentials")
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if os.path.realpath(link) != ROOT:
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(ROOT, link)
+    return base
+
+
+def instance(name, credentials, **extra):
+    """A QEMU TCG instance booting the demo guest image (disk made by Host.prepare_disk)."""
+    spec = {
+        "hypervisor": "qemu",
+        "accel": "tcg",
+        "vcpu": 1,
+        "mem": 384,
+        "stop_timeout": 15,
+        "kernel": "/srv/microvm/images/vmlinuz",
+        "cmdline": "console=ttyS0 root=/dev/nvme0n1 rw systemd.wants=credential-consumer@app.token.service",
+        "disks": [{"path": "/var/lib/microvm/%s/root.qcow2" % name, "format": "qcow2", "interface": "nvme"}],
+        "credentials": credentials,
+    }
+    spec.update(extra)
+    return spec
+
+
+class Host:
+    """The systemd host container and the controller-side inventory that targets it."""
+
+    def __init__(self, name, tmp):
+        self.name = name
+        self.tmp = tmp
+        self.inventory = os.path.join(tmp, "inventory")
+        self.store = os.path.join(self.inventory, "credentials", name)
+        self.vault_password_file = os.path.join(tmp, "vault-password")
+        with open(self.vault_password_file, "w") as f:
+            f.write(uuid.uuid4().hex)
+        os.chmod(self.vault_password_file, 0o600)
+
+    # -- host side ---------------------------------------------------------
+    def sh(self, script, check=True, binary=False):
+        proc = subprocess.run(["podman", "exec", self.name, "sh", "-c", script], capture_output=True)
+        if check and proc.returncode != 0:
+            raise AssertionError("host command failed (%d): %s\n%s" % (proc.returncode, script, proc.stderr.decode(errors="replace")))
+        return proc.stdout if binary else proc.stdout.decode(errors="replace")
+
+    def prepare_disk(self, name):
+        self.sh("test -e /var/lib/microvm/{0}/root.qcow2 || {{ mkdir -p -m 0700 /var/lib/microvm/{0} && "
+                "qemu-img create -q -f qcow2 -F raw -b /srv/microvm/images/root.img /var/lib/microvm/{0}/root.qcow2; }}".format(name))
+
+    def main_pid(self, name):
+        return int(self.sh("systemctl show -p MainPID --value microvm@%s.service" % name).strip() or 0)
+
+    def serial(self, name):
+        return self.sh("cat /var/log/microvm/%s/serial.log 2>/dev/null || true" % name)
+
+    def wait_report(self, name, reports=1, timeout=BOOT_TIMEOUT):
+        """The credentials the guest reported in its REPORTS-th complete report: {name: (size, sha256)}."""
+        deadline = time.time() + timeout
+        text = ""
+        while time.time() < deadline:
+            text = self.serial(name)
+            if text.count(DONE) >= reports:
+                report = text.split(DONE)[reports - 1]
+                return dict((n, (int(s), h)) for src, n, s, h in REPORT_RE.findall(report) if src == "system")
+            time.sleep(2)
+        raise AssertionError("guest %s gave no report #%d in %ss; serial tail:\n%s" % (name, reports, timeout, text[-2000:]))
+
+    def snapshot(self):
+        """A fingerprint of everything this collection may change on the host."""
+        return self.sh(
+            "{ find /etc/microvm-credentials /etc/systemd/system /var/lib/microvm-credentials /usr/lib/microvm-credentials "
+            "/usr/libexec/microvm-credentials -xdev 2>/dev/null | sort | while read -r f; do "
+            "stat -c '%n %a %U %s' \"$f\"; [ -f \"$f\" ] && sha256sum \"$f\"; done; "
+            "systemctl list-units --all --plain --no-legend 'microvm*' | awk '{print $1, $3, $4}'; } 2>&1")
+
+    # -- controller side ---------------------------------------------------
+    def write_inventory(self, group_vars):
+        os.makedirs(os.path.join(self.inventory, "group_vars"), exist_ok=True)
+        with open(os.path.join(self.inventory, "hosts.yml"), "w") as f:
+            yaml.safe_dump({"microvm_hosts": {"hosts": {self.name: {
+                "ansible_connection": "containers.podman.podman",
+                "ansible_python_interpreter": "/usr/bin/python3"}}}}, f)
+        with open(os.path.join(self.inventory, "group_vars", "all.yml"), "w") as f:
+            yaml.safe_dump(group_vars, f)
+
+    def env(self, **extra):
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": collection_path(),
+            "ANSIBLE_VAULT_PASSWORD_FILE": self.vault_password_file,
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        })
+        env.update(extra)
+        return env
+
+    def playbook(self, group_vars=None, *args, playbook="playbooks/site.yml", env=None, timeout=900):
+        """Run ansible-playbook; return CompletedProcess (text, stdout+stderr in .stdout)."""
+        if group_vars is not None:
+            self.write_inventory(group_vars)
+        return subprocess.run(["ansible-playbook", "-i", self.inventory, os.path.join(ROOT, playbook)] + list(args),
+                              cwd=ROOT, env=self.env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=timeout)
+
+    def converge(self, group_vars=None, *args, **kw):
+        proc = self.playbook(group_vars, *args, **kw)
+        assert proc.returncode == 0, proc.stdout[-6000:]
+        return proc
+
+    def vault_values(self):
+        """{INSTANCE/ID: bytes} of the controller's store, decrypted with the real vault password."""
+        from ansible.parsing.vault import VaultLib, VaultSecret
+        with open(self.vault_password_file, "rb") as f:
+            lib = VaultLib([("default", VaultSecret(f.read().strip()))])
+        values = {}
+        for instance in sorted(os.listdir(self.store)) if os.path.isdir(self.store) else []:
+            for fname in sorted(os.listdir(os.path.join(self.store, instance))):
+                with open(os.path.join(self.store, instance, fname), "rb") as f:
+                    values["%s/%s" % (instance, fname)] = lib.decrypt(f.read())
+        return values
+
+
+def fingerprint(value):
+    return (len(value), hashlib.sha256(value).hexdigest())
+
+
+def recap(output):
+    """{'ok': n, 'changed': n, 'failed': n, ...} from the PLAY RECAP of the last play."""
+    m = re.findall(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    assert m, output[-3000:]
+    ok, changed, unreachable, failed = map(int, m[-1])
+    return {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}
+
+
+def start_container(name):
+    subprocess.run(["podman", "rm", "-f", name], capture_output=True)
+    subprocess.run(["podman", "run", "-d", "--name", name, "--hostname", name, "--privileged", "--systemd=always",
+                    "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096",
+                    "-v", "%s/guest:/srv/microvm/images:ro" % CACHE, IMAGE, "/sbin/init"], check=True, capture_output=True)
+    wait_systemd(name)
+
+
+def wait_systemd(name, timeout=120):
+    deadline = time.time() + timeout
+    state = ""
+    while time.time() < deadline:
+        state = subprocess.run(["podman", "exec", name, "systemctl", "is-system-running"], capture_output=True,
+                               text=True).stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        time.sleep(1)
+    raise AssertionError("systemd in %s did not come up: %s" % (name, state))
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory, request):
+    name = "mvc-it-%s-%s" % (request.module.__name__.rsplit(".", 1)[-1].replace("_", "-"), uuid.uuid4().hex[:6])
+    start_container(name)
+    try:
+        yield Host(name, str(tmp_path_factory.mktemp(name)))
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "2", name], capture_output=True)
+
+
+__all__ = ["Host", "instance", "fingerprint", "recap", "json", "start_container", "wait_systemd"]
