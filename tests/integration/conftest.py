@@ -29,7 +29,7 @@ DONE = "MICROVM-CRED done source=system"
 def _requirements_missing():
     if not shutil.which("podman"):
         return "podman is not installed (make deps)"
-    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
         return "host image %s is missing (make images)" % IMAGE
     if not os.path.exists(os.path.join(CACHE, "guest", "vmlinuz")):
         return "guest image is missing in %s (make images)" % CACHE
@@ -89,7 +89,7 @@ class Host:
 
     # -- host side ---------------------------------------------------------
     def sh(self, script, check=True, binary=False):
-        proc = subprocess.run(["podman", "exec", self.name, "sh", "-c", script], capture_output=True)
+        proc = subprocess.run(["podman", "exec", self.name, "sh", "-c", script], capture_output=True, check=False)
         if check and proc.returncode != 0:
             raise AssertionError("host command failed (%d): %s\n%s" % (proc.returncode, script, proc.stderr.decode(errors="replace")))
         return proc.stdout if binary else proc.stdout.decode(errors="replace")
@@ -152,7 +152,7 @@ class Host:
             self.write_inventory(group_vars)
         return subprocess.run(["ansible-playbook", "-i", self.inventory, os.path.join(ROOT, playbook)] + list(args),
                               cwd=ROOT, env=self.env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, check=False)
 
     def converge(self, group_vars=None, *args, **kw):
         proc = self.playbook(group_vars, *args, **kw)
@@ -185,7 +185,7 @@ def recap(output):
 
 
 def start_container(name):
-    subprocess.run(["podman", "rm", "-f", name], capture_output=True)
+    subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
     subprocess.run(["podman", "run", "-d", "--name", name, "--hostname", name, "--privileged", "--systemd=always",
                     "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096",
                     "-v", "%s/guest:/srv/microvm/images:ro" % CACHE, IMAGE, "/sbin/init"], check=True, capture_output=True)
@@ -197,7 +197,7 @@ def wait_systemd(name, timeout=120):
     state = ""
     while time.time() < deadline:
         state = subprocess.run(["podman", "exec", name, "systemctl", "is-system-running"], capture_output=True,
-                               text=True).stdout.strip()
+                               text=True, check=False).stdout.strip()
         if state in ("running", "degraded"):
             return
         time.sleep(1)
@@ -211,7 +211,7 @@ def host(tmp_path_factory, request):
     try:
         yield Host(name, str(tmp_path_factory.mktemp(name)))
     finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "2", name], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", "-t", "2", name], capture_output=True, check=False)
 
 
 __all__ = ["Host", "instance", "fingerprint", "recap", "json", "start_container", "wait_systemd"]
