@@ -146,13 +146,24 @@ class Host:
         env.update(extra)
         return env
 
+    def playbook_argv(self, args=(), playbook="playbooks/site.yml"):
+        return ["ansible-playbook", "-i", self.inventory, os.path.join(ROOT, playbook)] + list(args)
+
     def playbook(self, group_vars=None, *args, playbook="playbooks/site.yml", env=None, timeout=900):
         """Run ansible-playbook; return CompletedProcess (text, stdout+stderr in .stdout)."""
         if group_vars is not None:
             self.write_inventory(group_vars)
-        return subprocess.run(["ansible-playbook", "-i", self.inventory, os.path.join(ROOT, playbook)] + list(args),
-                              cwd=ROOT, env=self.env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout, check=False)
+        return subprocess.run(self.playbook_argv(args, playbook), cwd=ROOT, env=self.env(**(env or {})),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False)
+
+    def playbook_popen(self, group_vars=None, *args, playbook="playbooks/site.yml", env=None, stdout=None):
+        """Start the same ansible-playbook run in the background, in its own process group
+        (os.killpg(proc.pid, ...) stops it and the connection processes it started)."""
+        if group_vars is not None:
+            self.write_inventory(group_vars)
+        return subprocess.Popen(self.playbook_argv(args, playbook), cwd=ROOT, env=self.env(**(env or {})),
+                                stdout=stdout if stdout is not None else subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
     def converge(self, group_vars=None, *args, **kw):
         proc = self.playbook(group_vars, *args, **kw)
