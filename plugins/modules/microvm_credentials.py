@@ -76,8 +76,23 @@ options:
   credentials:
     description:
       - Internal. The credentials the action plugin hands to the host side; do not set.
+      - Only O(credentials[].value) is secret; instance and credential names stay readable in the
+        result (C(changed_instances), C(removed)).
     type: list
     elements: dict
+    suboptions:
+      instance:
+        description: Instance name.
+        type: str
+        required: true
+      name:
+        description: Credential name in the guest.
+        type: str
+        required: true
+      value:
+        description: Base64 of the secret value.
+        type: str
+        required: true
   purge:
     description: Remove stored credentials of the listed instances that are no longer configured.
     type: bool
@@ -157,7 +172,15 @@ def main():
             directory=dict(type="path", default="/var/lib/microvm-credentials"),
             key=dict(type="str", choices=list(KEYS), default="auto"),
             var_name=dict(type="str", default="microvm_instances"),
-            credentials=dict(type="list", elements="dict", no_log=True),
+            # Only the values are secret: a no_log on the whole list would also mask the
+            # instance and credential names wherever they occur in the result, so that
+            # changed_instances came back as VALUE_SPECIFIED_IN_NO_LOG_PARAMETER and
+            # rotated instances were never restarted.
+            credentials=dict(type="list", elements="dict", options=dict(
+                instance=dict(type="str", required=True),
+                name=dict(type="str", required=True),
+                value=dict(type="str", required=True, no_log=True),
+            )),
             purge=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
