@@ -13,6 +13,7 @@
 #   make molecule   molecule scenarios (default; cloud-hypervisor when usable)
 #   make test       all of the above
 #   make demo       tools/demo.sh
+#   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
 #   make clean      remove .venv, .build and caches in the work tree
 #   make clean-images  remove the guest image and the podman host image
 
@@ -38,7 +39,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
 .PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint build-check \
-	molecule test demo clean clean-images
+	molecule test demo bench clean clean-images
 
 all: test
 
@@ -122,6 +123,10 @@ test: deps images unit build-check sanity lint molecule
 
 demo: deps images
 	tools/demo.sh
+
+# BENCH_ARGS, e.g. make bench BENCH_ARGS='--quick --only 1,2'
+bench: deps images
+	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .build .pytest_cache $(VENV)
