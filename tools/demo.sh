@@ -22,7 +22,7 @@ ln -sfn "$root" .build/collections/ansible_collections/microvm/credentials
 
 if [[ ${1:-} == --clean ]]; then
     podman rm -f "$container" >/dev/null 2>&1 || true
-    rm -rf inventories/example/credentials
+    rm -rf inventories/example/.microvm-credentials
     exit 0
 fi
 
@@ -51,5 +51,5 @@ echo "== ansible-playbook -i inventories/example playbooks/site.yml"
 ansible-playbook -i inventories/example playbooks/site.yml
 echo "== the guest's view of its credentials, against the controller's"
 ansible-playbook -i inventories/example playbooks/demo_report.yml
-echo "== secrets are in inventories/example/credentials/ (ansible-vault), on the host in"
+echo "== secrets are in inventories/example/.microvm-credentials/ (ansible-vault), on the host in"
 echo "   /var/lib/microvm-credentials (systemd-creds). Remove everything: tools/demo.sh --clean"

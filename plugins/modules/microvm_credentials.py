@@ -109,14 +109,14 @@ EXAMPLES = r"""
 - name: Generate, store and encrypt the microVM credentials of this host
   microvm.credentials.microvm_credentials:
     instances: "{{ microvm_instances }}"
-    store: "{{ inventory_dir }}/credentials/{{ inventory_hostname }}"
+    store: "{{ inventory_dir }}/.microvm-credentials/{{ inventory_hostname }}"
   no_log: true
   register: microvm_creds
 
 - name: Rotate the database password of instance web
   microvm.credentials.microvm_credentials:
     instances: "{{ microvm_instances }}"
-    store: "{{ inventory_dir }}/credentials/{{ inventory_hostname }}"
+    store: "{{ inventory_dir }}/.microvm-credentials/{{ inventory_hostname }}"
     rotate: [web/db-password]
   no_log: true
 """

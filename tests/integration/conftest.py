@@ -81,7 +81,7 @@ class Host:
         self.name = name
         self.tmp = tmp
         self.inventory = os.path.join(tmp, "inventory")
-        self.store = os.path.join(self.inventory, "credentials", name)
+        self.store = os.path.join(self.inventory, ".microvm-credentials", name)
         self.vault_password_file = os.path.join(tmp, "vault-password")
         with open(self.vault_password_file, "w") as f:
             f.write(uuid.uuid4().hex)
