@@ -11,6 +11,7 @@
 #   make lint       ansible-lint --profile production
 #   make build-check  build the collection, install the tarball offline, use it
 #   make molecule   molecule scenarios (default; cloud-hypervisor when usable)
+#   make integration  integration tests (host containers, real guests)
 #   make test       all of the above
 #   make demo       tools/demo.sh
 #   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
@@ -39,7 +40,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
 .PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint build-check \
-	molecule test demo bench clean clean-images
+	molecule integration test demo bench clean clean-images
 
 all: test
 
@@ -119,7 +120,11 @@ molecule: venv images
 	  echo "SKIPPED cloud-hypervisor scenario: $$reason"; \
 	fi
 
-test: deps images unit build-check sanity lint molecule
+# Real host containers and real guests: bad input, leak scan, rotation, faults.
+integration: venv images
+	$(VENV)/bin/pytest tests/integration --ignore=tests/integration/test_collection_build.py
+
+test: deps images unit build-check sanity lint molecule integration
 
 demo: deps images
 	tools/demo.sh
