@@ -115,7 +115,7 @@ build-check: venv
 molecule: venv images
 	molecule test -s default
 	@if reason=$$(tools/kvm-usable.sh 2>&1 >/dev/null); then \
-	  molecule test -s cloud-hypervisor; \
+	  MICROVM_CH_BINARY=$$(command -v cloud-hypervisor) molecule test -s cloud-hypervisor; \
 	else \
 	  echo "SKIPPED cloud-hypervisor scenario: $$reason"; \
 	fi

@@ -18,12 +18,14 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
+INVENTORY_OF_SCENARIO = {"default": "molecule"}  # tests/inventories/NAME per scenario
 BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
 
 
 def scenario_vars():
     path = os.path.join(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", ""), "..", "..", "tests", "inventories",
-                        os.environ.get("MICROVM_INVENTORY", "molecule"), "group_vars", "all.yml")
+                        INVENTORY_OF_SCENARIO.get(SCENARIO, SCENARIO), "group_vars", "all.yml")
     with open(path) as f:
         return yaml.safe_load(f)
 
