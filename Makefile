@@ -117,7 +117,8 @@ molecule: venv images
 	@if reason=$$(tools/kvm-usable.sh 2>&1 >/dev/null); then \
 	  MICROVM_CH_BINARY=$$(command -v cloud-hypervisor) molecule test -s cloud-hypervisor; \
 	else \
-	  echo "SKIPPED cloud-hypervisor scenario: $$reason"; \
+	  kvm=$$(tools/kvm-usable.sh --kvm-only 2>&1 >/dev/null) && kvm="KVM boots stock kernels"; \
+	  echo "SKIPPED cloud-hypervisor scenario: $$reason; $$kvm"; \
 	fi
 
 # Real host containers and real guests: bad input, leak scan, rotation, faults.
