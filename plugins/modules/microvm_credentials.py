@@ -166,7 +166,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._credstore imp
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            instances=dict(type="dict", required=True, no_log=True),
+            instances=dict(type="dict", required=True),  # configuration, never values
             store=dict(type="path", required=True),
             rotate=dict(type="list", elements="str", default=[]),
             directory=dict(type="path", default="/var/lib/microvm-credentials"),
