@@ -38,19 +38,28 @@ def plan(directory, desired, existing_names, read_current):
     """Work out what has to change.
 
     DESIRED maps instance -> {name: bytes}. EXISTING_NAMES maps instance -> set of
-    names with a .cred file. READ_CURRENT(instance, name) returns the decrypted
+    names with a .cred file; instances there but not in DESIRED are removed whole. READ_CURRENT(instance, name) returns the decrypted
     value or None when it cannot be decrypted (then it is rewritten).
     Returns dict(write=[(instance, name)], remove=[(instance, name)]), sorted.
     """
     write, remove = [], []
-    for instance in sorted(desired):
+    for instance in sorted(set(desired) | set(existing_names)):
         present = existing_names.get(instance, set())
-        for name in sorted(desired[instance]):
-            if name not in present or read_current(instance, name) != desired[instance][name]:
+        wanted = desired.get(instance, {})  # an instance no longer configured loses all
+        for name in sorted(wanted):
+            if name not in present or read_current(instance, name) != wanted[name]:
                 write.append((instance, name))
-        for name in sorted(present - set(desired[instance])):
+        for name in sorted(present - set(wanted)):
             remove.append((instance, name))
     return {"write": write, "remove": remove}
+
+
+def list_instances(directory):
+    """Instances with a directory in the credential store."""
+    try:
+        return sorted(e for e in os.listdir(directory) if os.path.isdir(os.path.join(directory, e)) and not e.startswith("."))
+    except OSError:
+        return []
 
 
 def list_names(directory, instance):
@@ -66,8 +75,8 @@ def diff_lines(desired, changes):
     """A diff that names credentials and never shows a value."""
     before, after = [], []
     writes, removes = set(changes["write"]), set(changes["remove"])
-    for instance in sorted(desired):
-        for name in sorted(set(desired[instance]) | set(n for i, n in removes if i == instance)):
+    for instance in sorted(set(desired) | set(i for i, n in removes)):
+        for name in sorted(set(desired.get(instance, {})) | set(n for i, n in removes if i == instance)):
             key = (instance, name)
             label = "%s/%s" % (instance, name)
             if key in removes:

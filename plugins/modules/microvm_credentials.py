@@ -94,7 +94,9 @@ options:
         type: str
         required: true
   purge:
-    description: Remove stored credentials of the listed instances that are no longer configured.
+    description:
+      - Remove stored credentials that are no longer configured, and all credentials of instances
+        that are no longer in O(instances).
     type: bool
     default: true
 notes:
@@ -158,6 +160,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._credstore imp
     decrypt_argv,
     diff_lines,
     encrypt_argv,
+    list_instances,
     list_names,
     plan,
 )
@@ -199,9 +202,11 @@ def main():
                                             binary_data=True, encoding=None)
         return out if rc == 0 else None
 
-    existing = dict((instance, list_names(directory, instance)) for instance in desired)
-    if not module.params["purge"]:
-        existing = dict((i, names & set(desired[i])) for i, names in existing.items())
+    if module.params["purge"]:
+        # Stale credentials, and all of those of instances no longer configured.
+        existing = dict((instance, list_names(directory, instance)) for instance in set(desired) | set(list_instances(directory)))
+    else:
+        existing = dict((i, list_names(directory, i) & set(desired[i])) for i in desired)
     changes = plan(directory, desired, existing, read_current)
     changed = bool(changes["write"] or changes["remove"])
     result = dict(
@@ -235,6 +240,11 @@ def main():
                 os.unlink(tmp)
     for instance, name in changes["remove"]:
         os.unlink(cred_path(directory, instance, name))
+    for instance in set(i for i, dummy in changes["remove"]) - set(desired):
+        try:
+            os.rmdir(os.path.join(directory, instance))
+        except OSError:
+            pass  # something else lives there: leave it
     module.exit_json(**result)
 
 

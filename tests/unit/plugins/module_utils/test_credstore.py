@@ -6,6 +6,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._credstore imp
     decrypt_argv,
     diff_lines,
     encrypt_argv,
+    list_instances,
     list_names,
     plan,
 )
@@ -43,3 +44,16 @@ def test_diff_names_only():
     text = diff["before"] + diff["after"]
     assert "SECRET" not in text
     assert "web/a: encrypted (new value)" in diff["after"] and "web/z: present" in diff["before"]
+
+
+def test_instances_no_longer_configured_lose_everything():
+    changes = plan("/d", {"web": {"a": b"1"}}, {"web": {"a"}, "old": {"x", "y"}}, lambda i, n: b"1")
+    assert changes == {"write": [], "remove": [("old", "x"), ("old", "y")]}
+
+
+def test_list_instances(tmp_path):
+    for d in ("web", "db", ".hidden"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "file").write_text("x")
+    assert list_instances(str(tmp_path)) == ["db", "web"]
+    assert list_instances(str(tmp_path / "missing")) == []
