@@ -51,6 +51,13 @@ def virtiofsd_env(share, header=""):
     return "%sSHARED_DIR=%s\nSOCKET_PATH=%s\n" % (_header(header), share["source"], share["socket"])
 
 
+def launcher_config(instance):
+    """What the launcher needs: how credentials are generated or where they come from stays on the controller."""
+    config = dict(instance)
+    config["credentials"] = [dict((k, c.get(k)) for k in ("id", "name", "binary", "inject")) for c in instance["credentials"]]
+    return config
+
+
 def desired_files(instances, paths, header=""):
     """Map each file path to (content, mode, instance name) for INSTANCES.
 
@@ -59,7 +66,7 @@ def desired_files(instances, paths, header=""):
     files = {}
     for instance in instances:
         name = instance["name"]
-        files[os.path.join(paths["config_dir"], name + ".json")] = (json.dumps(instance, indent=2, sort_keys=True) + "\n", 0o600, name)
+        files[os.path.join(paths["config_dir"], name + ".json")] = (json.dumps(launcher_config(instance), indent=2, sort_keys=True) + "\n", 0o600, name)
         files[os.path.join(paths["unit_dir"], unit_name(name) + ".d", DROPIN_NAME)] = (
             dropin_content(instance, paths["credential_directory"], header), 0o644, name)
         for share in instance["shares"]:

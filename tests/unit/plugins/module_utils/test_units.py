@@ -18,7 +18,8 @@ PATHS = {"config_dir": "/etc/mc/instances", "unit_dir": "/etc/systemd/system", "
 def instance(name="web", shares=()):
     return {"name": name, "stop_timeout": 30,
             "shares": [{"tag": t, "source": "/srv/" + t, "socket": "/run/s/%s.%s.sock" % (name, t)} for t in shares],
-            "credentials": [{"id": "db", "name": "db.password", "inject": True}, {"id": "pw", "name": "pw", "inject": False}]}
+            "credentials": [{"id": "db", "name": "db.password", "inject": True, "src": "/controller/path"},
+                            {"id": "pw", "name": "pw", "inject": False, "generate": {"type": "password"}}]}
 
 
 def test_dropin_loads_injected_credentials_only():
@@ -38,7 +39,9 @@ def test_dropin_requires_virtiofsd_per_share():
 def test_desired_files_modes_and_owner_instance():
     files = desired_files([instance(shares=["data"])], PATHS, "h")
     assert files["/etc/mc/instances/web.json"][1:] == (0o600, "web")
-    assert json.loads(files["/etc/mc/instances/web.json"][0])["name"] == "web"
+    config = json.loads(files["/etc/mc/instances/web.json"][0])
+    assert config["name"] == "web"
+    assert config["credentials"][0] == {"id": "db", "name": "db.password", "binary": None, "inject": True}
     assert files["/etc/systemd/system/microvm@web.service.d/50-microvm-credentials.conf"][1] == 0o644
     assert files["/etc/mc/virtiofs/web:data.env"][0] == "# h\nSHARED_DIR=/srv/data\nSOCKET_PATH=/run/s/web.data.sock\n"
 
