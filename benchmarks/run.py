@@ -46,7 +46,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import conftest as harness  # noqa: E402  pylint: disable=wrong-import-position
 
 
-
 # Actions that run on the controller only (no module execution on the host).
 CONTROLLER_ACTIONS = frozenset(
     a for n in ("set_fact", "debug", "fail", "assert", "meta", "include_tasks", "import_tasks", "include_role", "include_vars")
@@ -112,8 +111,8 @@ def p90(values):
     return ordered[max(0, -(-len(ordered) * 9 // 10) - 1)]
 
 
-def ratio(a, b):
-    return a / b if b else float("nan")
+def ratio(num, den):
+    return num / den if den else float("nan")
 
 
 def log(msg):
@@ -154,7 +153,10 @@ class Table:
 
     def render(self):
         widths = [max(len(r[i]) for r in [self.columns] + self.rows) for i in range(len(self.columns))]
-        line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+        def line(cells):
+            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
         out = ["", self.title, "-" * len(self.title), line(self.columns), line(["-" * w for w in widths])]
         out += [line(r) for r in self.rows]
         out += ["  " + n for n in self.notes]
@@ -473,7 +475,10 @@ def bench_launcher(opts, workdir, tables):
 
     t = Table("3. Launcher: `microvm-launch exec NAME` with binary /bin/true, ms (%d runs each)" % reps,
               ["measure", "1 cred", "64 creds", "ratio 64/1"])
-    ms = lambda v: 1000 * v
+
+    def ms(seconds):
+        return 1000 * seconds
+
     for label, data in (("process wall: exec NAME until /bin/true exited", wall),
                         ("process CPU (user+sys)", cpu),
                         ("in-process: launcher import + main() until execv", inproc)):
