@@ -33,7 +33,8 @@ def many(count, hashed=False):
 # state a dead controller leaves, and the two guest slots stay free.
 K1 = {"microvm_instances": {
     "k1": instance("k1", many(9, hashed=True), autostart=False),
-    "k2": instance("k2", many(10), autostart=False),
+    # Many secrets: saving them takes long enough (~10 ms each) for the kill to land part-way.
+    "k2": instance("k2", many(40), autostart=False),
 }}
 K2 = {"microvm_instances": dict(K1["microvm_instances"], k3=instance("k3", many(10), autostart=False))}
 
