@@ -213,7 +213,11 @@ class Case:
         self.host.write_inventory(self.vars)
 
     def stop(self):
-        subprocess.run(["podman", "rm", "-f", "-t", "2", self.name], capture_output=True, check=False)
+        for dummy in range(3):
+            proc = subprocess.run(["podman", "rm", "-f", "-t", "2", self.name], capture_output=True, text=True, check=False)
+            if subprocess.run(["podman", "container", "exists", self.name], check=False).returncode != 0:
+                return
+        log("WARNING could not remove container %s: %s (podman rm -f %s)" % (self.name, proc.stderr.strip(), self.name))
 
     def converge(self, instrumented, label):
         """Run playbooks/site.yml once; return (wall seconds, recap, counts or None)."""
