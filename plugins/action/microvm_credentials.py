@@ -101,6 +101,8 @@ class ActionModule(ActionBase):
 
         # 1. Resolve every value in memory and validate what the guests will get.
         store = VaultStore(args["store"], self._loader._vault.secrets)
+        if not self._task.check_mode:
+            store.sweep()  # leftovers of a run killed while saving
         resolved = []
         for instance in instances:
             values, new = self._resolve(instance, store, rotate, var_name)

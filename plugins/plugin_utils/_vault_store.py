@@ -17,12 +17,26 @@ __metaclass__ = type
 
 import errno
 import os
+import re
 import tempfile
 
 from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
+
+
+_TMP_RE = re.compile(r"^\.[A-Za-z0-9_.-]+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class StoreError(AnsibleError):
@@ -59,6 +73,21 @@ class VaultStore:
             raise StoreError("cannot decrypt secret store file %s (it is never regenerated implicitly; "
                              "restore it or rotate the secret explicitly): %s" % (path, to_native(exc)))
 
+    def sweep(self):
+        """Remove temporary files that runs killed while saving left behind.
+
+        Only files of processes that no longer exist: a concurrent run's file stays.
+        A leftover never replaced a secret (the rename did not happen), so nothing is lost.
+        """
+        removed = []
+        for dirpath, dummy, files in os.walk(self.root):
+            for name in files:
+                match = _TMP_RE.match(name)
+                if match and not _pid_alive(int(match.group(1))):
+                    os.unlink(os.path.join(dirpath, name))
+                    removed.append(os.path.join(dirpath, name))
+        return removed
+
     def _encrypt(self, value):
         if not self.vault_secrets:
             raise StoreError("no vault secret to encrypt the secret store with "
@@ -76,7 +105,8 @@ class VaultStore:
             except OSError as exc:
                 if exc.errno != errno.EEXIST:
                     raise StoreError("cannot create secret store directory %s: %s" % (directory, to_native(exc)))
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % cred_id, suffix=".tmp", dir=os.path.dirname(path))
+        # The PID in the name lets a later run tell a dead run's leftover from a live one's.
+        fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (cred_id, os.getpid()), suffix=".tmp", dir=os.path.dirname(path))
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(to_bytes(data))

@@ -177,7 +177,7 @@ class Host:
             lib = VaultLib([("default", VaultSecret(f.read().strip()))])
         values = {}
         for instance in sorted(os.listdir(self.store)) if os.path.isdir(self.store) else []:
-            for fname in sorted(os.listdir(os.path.join(self.store, instance))):
+            for fname in sorted(f for f in os.listdir(os.path.join(self.store, instance)) if f.endswith(".vault")):
                 with open(os.path.join(self.store, instance, fname), "rb") as f:
                     values["%s/%s" % (instance, fname)] = lib.decrypt(f.read())
         return values

@@ -101,7 +101,7 @@ def baseline(host):
     snapshot = host.snapshot()
     # The fingerprint must see what a bad run could change, or the checks below prove nothing.
     assert "/var/lib/microvm-credentials/base/app.token.cred 600 root" in snapshot
-    assert "microvm@base.service loaded active" in snapshot
+    assert "microvm@base.service active running" in snapshot
     assert "/etc/microvm-credentials/instances/base.json" in snapshot
     return host
 

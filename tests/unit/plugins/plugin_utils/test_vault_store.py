@@ -45,3 +45,25 @@ def test_plaintext_file_is_refused(tmp_path):
 def test_no_vault_secret(tmp_path):
     with pytest.raises(StoreError, match="vault-password-file"):
         VaultStore(str(tmp_path), []).save("web", "db", b"x")
+
+
+def test_replacing_a_secret_is_atomic_and_leaves_no_temporary_file(tmp_path):
+    store = VaultStore(str(tmp_path), secrets())
+    store.save("web", "db", b"old")
+    store.save("web", "db", b"new")
+    assert store.load("web", "db") == b"new"
+    assert os.listdir(str(tmp_path / "web")) == ["db.vault"]
+    assert stat.S_IMODE(os.stat(str(tmp_path / "web" / "db.vault")).st_mode) == 0o600
+
+
+def test_sweep_removes_only_dead_runs_leftovers(tmp_path):
+    import subprocess
+    store = VaultStore(str(tmp_path), secrets())
+    store.save("web", "db", b"x")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "web" / (".db.%d.abc123.tmp" % dead.pid)).write_bytes(b"partial")
+    (tmp_path / "web" / (".db.%d.def456.tmp" % os.getpid())).write_bytes(b"in flight")
+    removed = store.sweep()
+    assert [os.path.basename(r) for r in removed] == [".db.%d.abc123.tmp" % dead.pid]
+    assert sorted(os.listdir(str(tmp_path / "web"))) == [".db.%d.def456.tmp" % os.getpid(), "db.vault"]
