@@ -19,13 +19,17 @@ import datetime
 import ipaddress
 import secrets
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    HAS_CRYPTOGRAPHY = True
+except ImportError:  # pragma: no cover - ansible-core requires it; ansible-test's import test has it not
+    HAS_CRYPTOGRAPHY = False
 
 KEY_TYPES = ("ed25519", "rsa", "ecdsa")
-ECDSA_CURVES = {"p256": ec.SECP256R1, "p384": ec.SECP384R1, "p521": ec.SECP521R1}
+ECDSA_CURVES = {"p256": "SECP256R1", "p384": "SECP384R1", "p521": "SECP521R1"}
 RSA_MIN_BITS = 3072
 RSA_MAX_BITS = 16384
 DEFAULT_RSA_BITS = 4096
@@ -38,8 +42,14 @@ class KeyPairError(ValueError):
     """A key pair or certificate cannot be made as requested."""
 
 
+def _require():
+    if not HAS_CRYPTOGRAPHY:
+        raise KeyPairError("key pairs need the Python package cryptography on the controller")
+
+
 def private_key(key_type="ed25519", bits=None, curve=None):
     """Return a new private key object of KEY_TYPE (ed25519, rsa or ecdsa)."""
+    _require()
     if key_type == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     if key_type == "rsa":
@@ -51,11 +61,12 @@ def private_key(key_type="ed25519", bits=None, curve=None):
         curve = DEFAULT_CURVE if curve is None else curve
         if curve not in ECDSA_CURVES:
             raise KeyPairError("ecdsa curve must be one of %s, got %r" % (", ".join(sorted(ECDSA_CURVES)), curve))
-        return ec.generate_private_key(ECDSA_CURVES[curve]())
+        return ec.generate_private_key(getattr(ec, ECDSA_CURVES[curve])())
     raise KeyPairError("key type must be one of %s, got %r" % (", ".join(KEY_TYPES), key_type))
 
 
 def _load_pem_key(pem):
+    _require()
     try:
         return serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
@@ -66,6 +77,7 @@ def _load_pem_key(pem):
 
 def ssh_public(private_openssh, comment=""):
     """Return the public key line (``TYPE BASE64 COMMENT``) of an OpenSSH private key."""
+    _require()
     try:
         key = serialization.load_ssh_private_key(private_openssh, password=None)
     except (ValueError, TypeError) as exc:
@@ -85,6 +97,7 @@ def ssh(key_type="ed25519", bits=None, curve=None, comment=""):
 
 def wireguard_public(private_b64):
     """Return the base64 public key of the base64 WireGuard (X25519) private key."""
+    _require()
     try:
         raw = base64.b64decode(private_b64.strip(), validate=True)
         key = x25519.X25519PrivateKey.from_private_bytes(raw)
@@ -221,8 +234,9 @@ def tls(common_name, dns=(), ips=(), days=365, ca_pair=None, key_type="ecdsa", b
 
 def certificate_matches_key(cert_pem, key_pem):
     """True if the PEM certificate CERT_PEM is for the private key KEY_PEM."""
+    key = _load_pem_key(key_pem)
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:
         return False
-    return _spki(cert.public_key()) == _spki(_load_pem_key(key_pem).public_key())
+    return _spki(cert.public_key()) == _spki(key.public_key())
