@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Public halves of key pairs, in plain text beside the vault files.
+
+Layout: ``STORE/INSTANCE/CREDENTIAL_ID.pub`` next to ``CREDENTIAL_ID.vault``: an SSH
+public key line, a base64 WireGuard public key or a PEM certificate, ending with a
+newline. Readable without the vault password (lookup ``microvm.credentials.public``).
+
+Files are 0644: they are public by definition, meant to be read by templates and
+tools, and git records no mode but the executable bit, so a clone has 0644 anyway.
+The directories stay 0700 because they hold the vault files too. Writes are atomic
+and happen only when the content changes, so git diffs show real changes only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import tempfile
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.text.converters import to_native
+
+SUFFIX = ".pub"
+
+
+class PublicStoreError(AnsibleError):
+    """A public half cannot be read or written."""
+
+
+def public_path(root, instance, cred_id):
+    return os.path.join(root, instance, cred_id + SUFFIX)
+
+
+def load_public(root, instance, cred_id):
+    """Return the public half (bytes, without the final newline), or None if there is none."""
+    path = public_path(root, instance, cred_id)
+    try:
+        with open(path, "rb") as f:
+            return f.read().rstrip(b"\n")
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise PublicStoreError("cannot read public key file %s: %s" % (path, to_native(exc)))
+
+
+def _makedirs(directory):
+    try:
+        os.makedirs(directory, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise PublicStoreError("cannot create secret store directory %s: %s" % (directory, to_native(exc)))
+
+
+def save_public(root, instance, cred_id, value):
+    """Write the public half VALUE (bytes); return True if the file changed."""
+    if load_public(root, instance, cred_id) == value.rstrip(b"\n"):
+        return False
+    path = public_path(root, instance, cred_id)
+    _makedirs(os.path.dirname(path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (cred_id + SUFFIX, os.getpid()), suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(value.rstrip(b"\n") + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+    except Exception:
+        os.unlink(tmp)
+        raise
+    return True

@@ -1,0 +1,105 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import sys
+
+import pytest
+
+from ansible.errors import AnsibleError
+from ansible.parsing.dataloader import DataLoader
+from ansible.parsing.vault import VaultSecret
+from ansible.plugins.loader import lookup_loader
+from ansible import template
+from ansible.template import Templar
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collection_finder():
+    """Let lookup_loader find microvm.credentials.* (and their documented options), as ansible-test does."""
+    import ansible_collections.microvm.credentials as collection
+    tree = os.path.dirname(os.path.dirname(os.path.dirname(list(collection.__path__)[0])))
+    # The finder loads collection metadata only for packages it imports itself.
+    saved = dict((k, sys.modules.pop(k)) for k in list(sys.modules) if k.split(".")[0] == "ansible_collections")
+    _AnsibleCollectionFinder(paths=[tree])._install()
+    yield
+    _AnsibleCollectionFinder._remove()
+    for k in [k for k in sys.modules if k.split(".")[0] == "ansible_collections"]:
+        del sys.modules[k]
+    sys.modules.update(saved)
+
+
+def lookup(name, terms, variables, password=None, **kwargs):
+    loader = DataLoader()
+    if password is not None:
+        loader.set_vault_secrets([("default", VaultSecret(password))])
+    plugin = lookup_loader.get("microvm.credentials." + name, loader=loader, templar=Templar(loader=loader))
+    return plugin.run(terms, variables, **kwargs)
+
+
+def inventory(tmp_path, **hv2_vars):
+    """Variables as a task on hv1 sees them; hv2 may set its own store."""
+    hostvars = {"hv1": {"inventory_dir": str(tmp_path)}, "hv2": dict({"inventory_dir": str(tmp_path)}, **hv2_vars)}
+    return {"inventory_hostname": "hv1", "hostvars": hostvars, "playbook_dir": "/nonexistent"}
+
+
+@pytest.fixture
+def stores(tmp_path):
+    default = tmp_path / ".microvm-credentials" / "hv1"
+    save_public(str(default), "web", "ssh", b"ssh-ed25519 AAAA web\n")
+    save_public(str(default), "web", "wg", b"d2c=")
+    secrets = VaultStore(str(default), [("default", VaultSecret(b"pw"))])
+    secrets.save("web", "password", b"p{{w}}d\n")
+    secrets.save("web", "raw", b"\xff\x00")
+    save_public(str(tmp_path / "elsewhere"), "db", "ssh", b"ssh-ed25519 BBBB db")
+    return tmp_path
+
+
+def test_public_of_the_current_host_without_vault_password(stores):
+    assert lookup("public", ["web/ssh", "web/wg"], inventory(stores)) == ["ssh-ed25519 AAAA web", "d2c="]
+
+
+def test_public_of_another_host_with_its_own_store(stores):
+    variables = inventory(stores, microvm_credentials_store=str(stores / "elsewhere"))
+    assert lookup("public", ["db/ssh"], variables, host="hv2") == ["ssh-ed25519 BBBB db"]
+
+
+def test_public_with_explicit_store(stores):
+    assert lookup("public", ["db/ssh"], {}, store=str(stores / "elsewhere")) == ["ssh-ed25519 BBBB db"]
+
+
+@pytest.mark.parametrize("name,terms,kwargs,match", [
+    ("public", ["web/password"], {}, "web/password: no public half at .*/web/password.pub"),
+    ("public", ["web"], {}, "must be INSTANCE/CREDENTIAL_ID"),
+    ("public", ["../x"], {}, "must be INSTANCE/CREDENTIAL_ID"),
+    ("public", ["web/ssh"], {"host": "nope"}, "host 'nope' is not in the inventory"),
+    ("secret", ["web/nope"], {}, "web/nope: no secret at .*/web/nope.vault"),
+    ("secret", ["web/raw"], {}, "binary, not UTF-8 text; use encoding='base64'"),
+])
+def test_errors(stores, name, terms, kwargs, match):
+    with pytest.raises(AnsibleError, match=match):
+        lookup(name, terms, inventory(stores), password=b"pw", **kwargs)
+
+
+def test_secret_text_and_base64(stores):
+    assert lookup("secret", ["web/password"], inventory(stores), password=b"pw") == ["p{{w}}d\n"]
+    assert lookup("secret", ["web/raw", "web/password"], inventory(stores), password=b"pw", encoding="base64") == ["/wA=", "cHt7d319ZAo="]
+
+
+@pytest.mark.parametrize("password,match", [(None, "no vault secret was given"), (b"wrong", "cannot decrypt")])
+def test_secret_needs_the_vault_password(stores, password, match):
+    with pytest.raises(AnsibleError, match=match):
+        lookup("secret", ["web/password"], inventory(stores), password=password)
+
+
+def test_secret_is_never_templated(stores):
+    loader = DataLoader()
+    templar = Templar(loader=loader, variables={"pw": lookup("secret", ["web/password"], inventory(stores), password=b"pw")[0], "w": "X"})
+    # ansible-core 2.19 templates only trusted strings; older releases all strings.
+    expression = getattr(template, "trust_as_template", lambda text: text)("{{ pw }}")
+    assert templar.template(expression) == "p{{w}}d\n"
