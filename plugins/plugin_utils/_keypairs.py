@@ -169,16 +169,22 @@ def _pem(key):
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
-def ca(common_name, days=3650, key_type="ecdsa", bits=None, curve=None):
-    """Return (private key PEM, self-signed CA certificate PEM) of a new CA."""
-    key = private_key(key_type, bits, curve)
+def ca_certificate(key_pem, common_name, days=3650):
+    """Return a self-signed CA certificate (PEM) for the private key KEY_PEM."""
+    key = _load_pem_key(key_pem)
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (_builder(common_name, key.public_key(), days, now)
             .issuer_name(_name(common_name))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(_key_usage(True), critical=True)
             .sign(key, _signature_hash(key)))
-    return _pem(key), cert.public_bytes(serialization.Encoding.PEM)
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def ca(common_name, days=3650, key_type="ecdsa", bits=None, curve=None):
+    """Return (private key PEM, self-signed CA certificate PEM) of a new CA."""
+    key_pem = _pem(private_key(key_type, bits, curve))
+    return key_pem, ca_certificate(key_pem, common_name, days)
 
 
 def _load_ca(ca_key_pem, ca_cert_pem):
@@ -240,3 +246,15 @@ def certificate_matches_key(cert_pem, key_pem):
     except ValueError:
         return False
     return _spki(cert.public_key()) == _spki(key.public_key())
+
+
+def certificate_names(cert_pem):
+    """Return (common name, [DNS names], [IP addresses as text]) of the PEM certificate CERT_PEM."""
+    _require()
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    common_name = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    try:
+        alt_names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return common_name, [], []
+    return common_name, alt_names.get_values_for_type(x509.DNSName), [str(ip) for ip in alt_names.get_values_for_type(x509.IPAddress)]

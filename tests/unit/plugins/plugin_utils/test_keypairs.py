@@ -169,3 +169,18 @@ def test_leaf_certificate_cannot_sign():
 def test_bad_certificate_requests(kwargs, match):
     with pytest.raises(KeyPairError, match=match):
         _keypairs.tls("x", **kwargs)
+
+
+@needs_openssl
+def test_a_reissued_ca_certificate_still_verifies_the_certificates_of_its_key(tmp_path):
+    ca_key, ca_cert = _keypairs.ca("Test CA", days=30)
+    dummy, cert = _keypairs.tls("web", dns=["web"], days=10, ca_pair=(ca_key, ca_cert))
+    reissued = _keypairs.ca_certificate(ca_key, "Test CA", days=30)
+    assert reissued != ca_cert and _keypairs.certificate_matches_key(reissued, ca_key)
+    result = openssl_verify(tmp_path, reissued, cert)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_certificate_names():
+    assert _keypairs.certificate_names(_keypairs.tls("web", dns=["a", "b"], ips=["2001:db8::1"])[1]) == ("web", ["a", "b"], ["2001:db8::1"])
+    assert _keypairs.certificate_names(_keypairs.ca("CA")[1]) == ("CA", [], [])
