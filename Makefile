@@ -8,7 +8,8 @@
 #   make images     guest microVM image + podman host image (cached)
 #   make unit       unit tests
 #   make sanity     ansible-test sanity on a copy of the tracked files
-#   make lint       ansible-lint --profile production
+#   make lint       ansible-lint --profile production, and changelog-lint
+#   make changelog-lint  antsibull-changelog lint (changelogs/fragments)
 #   make build-check  build the collection, install the tarball offline, use it
 #   make molecule   molecule scenarios (default; cloud-hypervisor when usable)
 #   make integration  integration tests (host containers, real guests)
@@ -39,7 +40,7 @@ SANITY_PYTHON ?= 3.11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
-.PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint build-check \
+.PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint changelog-lint build-check \
 	molecule integration test demo bench clean clean-images
 
 all: test
@@ -106,8 +107,11 @@ sanity: venv $(COLLECTION_COPY)
 	tools/sanity.sh $(COLLECTION_COPY) --python $(SANITY_PYTHON) --color no
 
 # Settings and excludes in .ansible-lint.
-lint: venv
+lint: venv changelog-lint
 	$(VENV)/bin/ansible-lint --profile production
+
+changelog-lint: venv
+	$(VENV)/bin/antsibull-changelog lint
 
 # --noconftest: tests/integration/conftest.py gates the container tests on the
 # podman images (skips, or fails under CI); this test needs neither.
