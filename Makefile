@@ -16,6 +16,7 @@
 #   make test       all of the above
 #   make demo       tools/demo.sh
 #   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
+#   make matrix     unit + sanity per ansible-core release and Python (tools/matrix.sh; not in test)
 #   make clean      remove .venv, .build and caches in the work tree
 #   make clean-images  remove the guest image and the podman host image
 
@@ -41,7 +42,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
 .PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint changelog-lint build-check \
-	molecule integration test demo bench clean clean-images
+	molecule integration test demo bench matrix clean clean-images
 
 all: test
 
@@ -139,6 +140,10 @@ demo: deps images
 # BENCH_ARGS, e.g. make bench BENCH_ARGS='--quick --only 1,2'
 bench: deps images
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# MATRIX_PAIRS, e.g. make matrix MATRIX_PAIRS='2.19:3.11 2.21:3.13'
+matrix: venv $(COLLECTION_COPY)
+	tools/matrix.sh $(COLLECTION_COPY) $(MATRIX_PAIRS)
 
 clean:
 	rm -rf .build .pytest_cache $(VENV)
