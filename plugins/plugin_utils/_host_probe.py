@@ -66,7 +66,8 @@ def build_command(instances, directory):
     for binary, kind in sorted(hypervisor_binaries(instances).items()):
         parts.append(_BINARY.format(b=shlex.quote(binary), kind=shlex.quote(kind)))
     parts.append(_DIRECTORY.format(d=shlex.quote(directory), manifest=shlex.quote(MANIFEST)))
-    return "".join(parts)
+    # A single word after sh -c: Ansible appends to the command (`&& sleep 0`, become wrappers).
+    return "/bin/sh -c " + shlex.quote("".join(parts))
 
 
 def parse(output):

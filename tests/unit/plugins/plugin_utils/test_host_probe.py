@@ -1,6 +1,7 @@
 """The host probe: one shell command, no secret in it, and its parser."""
 
 import os
+import shlex
 import stat
 import subprocess
 
@@ -41,9 +42,13 @@ def test_binaries_default_per_hypervisor_and_are_distinct():
 
 def test_the_command_quotes_every_path():
     command = build_command(INSTANCES, "/var/lib/my creds")
-    assert "'/var/lib/my creds'" in command
-    assert "'/opt/qemu it'\"'\"'s/bin/qemu'" in command
-    assert command.count("--version") == 4  # systemd-creds and three binaries
+    assert command.startswith("/bin/sh -c '")
+    script = shlex.split(command)[2]
+    assert "'/var/lib/my creds'" in script
+    assert "'/opt/qemu it'\"'\"'s/bin/qemu'" in script
+    assert script.count("--version") == 4  # systemd-creds and three binaries
+    # Ansible appends to the command; the probe must still be one valid shell command.
+    assert subprocess.run(["/bin/sh", "-n", "-c", command + " && sleep 0"], check=False).returncode == 0
 
 
 @pytest.fixture
