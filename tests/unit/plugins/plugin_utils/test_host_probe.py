@@ -127,6 +127,6 @@ def test_unknown_key_and_foreign_directory():
 
 
 def test_parser_ignores_noise():
-    facts = parse("motd line\npartial\ttoo-few\n" "tpm2\t-\t0\tyes\n" "qemu\t/q\tfound\tQEMU\twith\ttabs\n")
+    facts = parse("motd line\npartial\ttoo-few\ntpm2\t-\t0\tyes\nqemu\t/q\tfound\tQEMU\twith\ttabs\n")
     assert facts["tpm2"] == {"rc": 0, "answer": "yes", "usable": True}
     assert facts["hypervisors"] == {"/q": {"hypervisor": "qemu", "version": "QEMU\twith\ttabs"}}
