@@ -55,9 +55,15 @@ fi
 """
 
 
+def binary_of(instance):
+    """The hypervisor binary of a normalised INSTANCE: its own or its hypervisor's default.
+    parse()["hypervisors"][binary_of(instance)]["version"] is what that instance will run."""
+    return instance.get("binary") or DEFAULT_BINARIES[instance["hypervisor"]]
+
+
 def hypervisor_binaries(instances):
-    """{binary: hypervisor} of the normalised INSTANCES: the instance's binary or the default."""
-    return dict((i.get("binary") or DEFAULT_BINARIES[i["hypervisor"]], i["hypervisor"]) for i in instances)
+    """{binary: hypervisor} of the normalised INSTANCES."""
+    return dict((binary_of(i), i["hypervisor"]) for i in instances)
 
 
 def build_command(instances, directory):

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._host_probe import (
+    binary_of,
     build_command,
     check,
     hypervisor_binaries,
@@ -38,6 +39,7 @@ def run(command, bindir):
 def test_binaries_default_per_hypervisor_and_are_distinct():
     assert hypervisor_binaries(INSTANCES) == {
         "qemu-system-x86_64": "qemu", "cloud-hypervisor": "cloud-hypervisor", "/opt/qemu it's/bin/qemu": "qemu"}
+    assert [binary_of(i) for i in INSTANCES] == ["qemu-system-x86_64", "qemu-system-x86_64", "cloud-hypervisor", "/opt/qemu it's/bin/qemu"]
 
 
 def test_the_command_quotes_every_path():
