@@ -27,6 +27,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._smbios import
     check_unique,
     encode_credential,
 )
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import SecretError, generate, passlib_matches
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
@@ -41,6 +42,17 @@ class ActionModule(ActionBase):
         # The module's arguments carry secrets: they go on stdin, whatever the configuration or
         # ANSIBLE_KEEP_REMOTE_FILES say, and never into a file on the host (see _transport).
         return module_style == "new" and not wrap_async
+
+    def _probe_host(self, instances, directory, key):
+        """What the host can do (TPM2, versions, directory ownership), from one command."""
+        res = self._low_level_execute_command(_host_probe.build_command(instances, directory))
+        if res.get("rc") != 0:
+            raise AnsibleActionFail("cannot probe the host (exit %s): %s" % (res.get("rc"), to_native(res.get("stderr", "")).strip()))
+        facts = _host_probe.parse(to_native(res.get("stdout", "")))
+        error = _host_probe.check(facts, key)
+        if error:
+            raise AnsibleActionFail(error)
+        return facts
 
     def _rotated(self, patterns, instance, cred_id):
         return any(fnmatch.fnmatchcase("%s/%s" % (instance, cred_id), p) for p in patterns)
@@ -109,6 +121,9 @@ class ActionModule(ActionBase):
             if not fnmatch.filter(known, pattern):
                 raise AnsibleActionFail("rotate: %r matches no credential of this host (known: %s)" % (pattern, ", ".join(sorted(known)) or "none"))
 
+        # The host must be able to take the credentials before any secret is generated.
+        host_probe = self._probe_host(instances, args.get("directory", "/var/lib/microvm-credentials"), args.get("key", "auto"))
+
         # 1. Resolve every value in memory and validate what the guests will get.
         store = VaultStore(args["store"], self._loader._vault.secrets)
         if not self._task.check_mode:
@@ -151,6 +166,7 @@ class ActionModule(ActionBase):
             host = self._execute_module(module_name="microvm.credentials.microvm_credentials", module_args=module_args,
                                         task_vars=task_vars)
         result.update(host)
+        result["host_probe"] = host_probe
         if host.get("failed"):
             return result
         result["generated"] = generated

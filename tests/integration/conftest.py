@@ -120,7 +120,7 @@ class Host:
         """A fingerprint of everything this collection may change on the host."""
         return self.sh(
             "{ find /etc/microvm-credentials /etc/systemd/system /var/lib/microvm-credentials /usr/lib/microvm-credentials "
-            "/usr/libexec/microvm-credentials -xdev 2>/dev/null | sort | while read -r f; do "
+            "/usr/libexec/microvm-credentials /opt -xdev 2>/dev/null | sort | while read -r f; do "
             "stat -c '%n %a %U %s' \"$f\"; [ -f \"$f\" ] && sha256sum \"$f\"; done; "
             "systemctl list-units --all --plain --no-legend 'microvm*' | awk '{print $1, $3, $4}'; } 2>&1")
 

@@ -73,7 +73,12 @@ CASES = [
     ("instance-name", None, "microvm_instances.Bad"),
     ("instances-not-mapping", None, "microvm_instances"),
     ("rotate-unknown", None, "rotate"),
+    # host credential store: a directory the collection does not own (FOREIGN below), a key the host cannot use
+    ("directory-foreign", None, "microvm_credential_directory: /opt holds files this collection did not create (for example /opt/otherapp/keep.cred)"),
+    ("key-tpm2-without-tpm", bad(), "microvm_credential_key: 'tpm2' needs a TPM2 the host can use"),
 ]
+# Planted on the baseline host; the snapshot covers /opt, so its mode and this file must stay.
+FOREIGN = "/opt/otherapp/keep.cred"
 
 
 def materialise(case_id, spec, tmp_path):
@@ -85,6 +90,10 @@ def materialise(case_id, spec, tmp_path):
         group_vars["microvm_instances"] = ["base"]
     if case_id == "rotate-unknown":
         group_vars["microvm_rotate"] = ["base/nope"]
+    if case_id == "directory-foreign":
+        group_vars["microvm_credential_directory"] = os.path.dirname(os.path.dirname(FOREIGN))
+    if case_id == "key-tpm2-without-tpm":
+        group_vars["microvm_credential_key"] = "tpm2"
     if spec and "c" in spec.get("credentials", {}) and spec["credentials"]["c"].get("src") in ("BINFILE", "BIGFILE"):
         path = os.path.join(str(tmp_path), spec["credentials"]["c"]["src"].lower())
         with open(path, "wb") as f:
@@ -96,6 +105,7 @@ def materialise(case_id, spec, tmp_path):
 @pytest.fixture(scope="module")
 def baseline(host):
     host.prepare_disk("base")
+    host.sh("mkdir -p {0} && echo keep > {1}".format(os.path.dirname(FOREIGN), FOREIGN))
     host.converge(BASE)
     host.wait_report("base")
     snapshot = host.snapshot()
@@ -103,6 +113,7 @@ def baseline(host):
     assert "/var/lib/microvm-credentials/base/app.token.cred 600 root" in snapshot
     assert "microvm@base.service active running" in snapshot
     assert "/etc/microvm-credentials/instances/base.json" in snapshot
+    assert FOREIGN + " 644 root" in snapshot and "\n/opt 755 root" in snapshot
     return host
 
 
