@@ -15,6 +15,7 @@
 #   make test       all of the above
 #   make demo       tools/demo.sh
 #   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
+#   make security-scores  systemd-analyze security of the sandboxed units on a host container
 #   make clean      remove .venv, .build and caches in the work tree
 #   make clean-images  remove the guest image and the podman host image
 
@@ -40,7 +41,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
 .PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint build-check \
-	molecule integration test demo bench clean clean-images
+	molecule integration test demo bench security-scores clean clean-images
 
 all: test
 
@@ -133,6 +134,11 @@ demo: deps images
 # BENCH_ARGS, e.g. make bench BENCH_ARGS='--quick --only 1,2'
 bench: deps images
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# Boots two guests in a host container (tests/integration/test_isolation.py) and
+# prints the overall exposure of microvm@ (TCG and KVM) and microvm-virtiofsd@.
+security-scores: venv images
+	$(VENV)/bin/pytest -s tests/integration/test_isolation.py -k security_scores
 
 clean:
 	rm -rf .build .pytest_cache $(VENV)
