@@ -47,9 +47,9 @@ def check_disks(instances, var_name="microvm_instances"):
         for i, disk in enumerate(instance["disks"]):
             other = owners.setdefault(disk["path"], instance["name"])
             if other != instance["name"]:
-                raise ValueError("%s.%s.disks[%d].path: %s is also a disk of instance %s; an instance's disks "
-                                 "belong to its own user microvm-%s" % (var_name, instance["name"], i, disk["path"],
-                                                                       other, instance["name"]))
+                raise ValueError("%s.%s.disks[%d].path: %s is also a disk of instance %s; an instance's disks belong "
+                                 "to its own user %s" % (var_name, instance["name"], i, disk["path"], other,
+                                                         user_name(instance["name"])))
 
 
 def _sandbox_lines(instance, launcher):
@@ -67,6 +67,8 @@ def _sandbox_lines(instance, launcher):
         lines.append("DeviceAllow=/dev/vhost-vsock rw\n")
     state_dir = instance["state_dir"].rstrip("/") + "/"
     for disk in instance["disks"]:
+        if disk["path"].startswith("/dev/"):
+            lines.append("DeviceAllow=%s %s\n" % (disk["path"], "r" if disk["readonly"] else "rw"))
         if not disk["readonly"] and not disk["path"].startswith(state_dir):
             lines.append("ReadWritePaths=-%s\n" % disk["path"])
     return lines
@@ -95,8 +97,8 @@ def dropin_content(instance, credential_directory, launcher, header=""):
 
 def virtiofsd_env(instance, share, header=""):
     """virtiofsd runs as root; its socket is root:microvm-NAME 0660 (UMask=0007), for that instance only."""
-    return "%sSHARED_DIR=%s\nSOCKET_PATH=%s\nSOCKET_GROUP=%s\n" % (_header(header), share["source"], share["socket"],
-                                                                    user_name(instance["name"]))
+    return "%sSHARED_DIR=%s\nSOCKET_PATH=%s\nSOCKET_GROUP=%s\n" % (
+        _header(header), share["source"], share["socket"], user_name(instance["name"]))
 
 
 def sysusers_content(instances, header=""):
@@ -112,7 +114,7 @@ def sysusers_content(instances, header=""):
 
 def launcher_config(instance):
     """What the launcher needs: how credentials are generated or where they come from stays on the controller."""
-    config = dict(instance)
+    config = dict((k, v) for k, v in instance.items() if k not in ("state_dir", "autostart"))
     config["credentials"] = [dict((k, c.get(k)) for k in ("id", "name", "binary", "inject")) for c in instance["credentials"]]
     return config
 

@@ -22,7 +22,7 @@ PATHS = {"config_dir": "/etc/mc/instances", "unit_dir": "/etc/systemd/system", "
 
 
 def instance(name="web", shares=(), **kw):
-    base = {"name": name, "stop_timeout": 30, "hypervisor": "qemu", "accel": "tcg", "interfaces": [], "vsock_cid": None,
+    base = {"name": name, "stop_timeout": 30, "autostart": True, "hypervisor": "qemu", "accel": "tcg", "interfaces": [], "vsock_cid": None,
             "state_dir": "/var/lib/microvm/" + name,
             "disks": [{"path": "/var/lib/microvm/%s/root.qcow2" % name, "readonly": False}],
             "shares": [{"tag": t, "source": "/srv/" + t, "socket": "/run/s/%s.%s.sock" % (name, t)} for t in shares],
@@ -56,6 +56,7 @@ def test_desired_files_modes_and_owner_instance():
     assert files["/etc/mc/instances/web.json"][1:] == (0o640, "web", "microvm-web")
     config = json.loads(files["/etc/mc/instances/web.json"][0])
     assert config["name"] == "web"
+    assert "state_dir" not in config and "autostart" not in config  # the launcher reads neither
     assert config["credentials"][0] == {"id": "db", "name": "db.password", "binary": None, "inject": True}
     assert files["/etc/systemd/system/microvm@web.service.d/50-microvm-credentials.conf"][1:] == (0o644, "web", None)
     assert files["/etc/mc/virtiofs/web:data.env"] == (
@@ -81,8 +82,8 @@ def test_accel_is_resolved_once_for_launcher_and_unit():
 def test_sandbox_tcg_without_devices_has_no_network_and_allows_jit():
     lines = service_lines(dropin_content(instance(), "/c", LAUNCHER))
     assert "PrivateNetwork=yes" in lines
-    assert not [line for line in lines if line.startswith(("DeviceAllow=", "MemoryDenyWriteExecute=", "ExecStartPre=",
-                                                            "ReadWritePaths="))]
+    sandbox = ("DeviceAllow=", "MemoryDenyWriteExecute=", "ExecStartPre=", "ReadWritePaths=")
+    assert not [line for line in lines if line.startswith(sandbox)]
 
 
 def test_sandbox_kvm_with_tap_vsock_and_outside_disk():
@@ -95,6 +96,13 @@ def test_sandbox_kvm_with_tap_vsock_and_outside_disk():
         assert line in lines
     assert "PrivateNetwork=yes" not in lines
     assert [line for line in lines if line.startswith("ReadWritePaths=")] == ["ReadWritePaths=-/srv/data.img"]
+
+
+def test_sandbox_block_device_disks():
+    inst = instance(disks=[{"path": "/dev/vg0/web", "readonly": False}, {"path": "/dev/sdb", "readonly": True}])
+    lines = service_lines(dropin_content(inst, "/c", LAUNCHER))
+    assert [line for line in lines if line.startswith(("DeviceAllow=", "ReadWritePaths="))] == [
+        "DeviceAllow=/dev/vg0/web rw", "ReadWritePaths=-/dev/vg0/web", "DeviceAllow=/dev/sdb r"]
 
 
 def test_a_disk_belongs_to_one_instance():
