@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 import pwd
@@ -206,8 +207,10 @@ def cmd_boot(instance, environ, timeout=60):
 def _alive(pid):
     try:
         os.kill(pid, 0)
-    except OSError:
-        return False
+    except OSError as exc:
+        # EPERM: it exists but is not ours yet (systemd is still setting up the main
+        # process as root when ExecStartPost= starts).
+        return exc.errno == errno.EPERM
     return True
 
 

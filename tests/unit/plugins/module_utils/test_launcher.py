@@ -182,3 +182,14 @@ def test_tap_without_user(monkeypatch):
     monkeypatch.setattr(_launcher.pwd, "getpwnam", missing)
     with pytest.raises(LaunchError, match="user microvm-web does not exist"):
         cmd_tap(instance(interfaces=[{"tap": "vm-web0"}]), FakeRun())
+
+
+def test_a_process_of_another_user_is_alive(monkeypatch):
+    import errno
+    from ansible_collections.microvm.credentials.plugins.module_utils import _launcher
+
+    def kill(pid, sig):
+        raise OSError(errno.EPERM if pid == 1 else errno.ESRCH, "no")
+    monkeypatch.setattr(_launcher.os, "kill", kill)
+    assert _launcher._alive(1)
+    assert not _launcher._alive(2)
