@@ -63,7 +63,8 @@ def _sandbox_lines(instance, launcher):
                   "ExecStartPre=+%s tap %s\n" % (launcher, instance["name"])]
     else:
         lines.append("PrivateNetwork=yes\n")
-    if instance.get("vsock_cid") is not None:
+    if instance.get("vsock_cid") is not None and instance["hypervisor"] == "qemu":
+        # QEMU's vhost-vsock-pci; cloud-hypervisor emulates vsock over a UNIX socket.
         lines.append("DeviceAllow=/dev/vhost-vsock rw\n")
     state_dir = instance["state_dir"].rstrip("/") + "/"
     for disk in instance["disks"]:

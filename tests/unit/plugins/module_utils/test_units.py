@@ -96,6 +96,8 @@ def test_sandbox_kvm_with_tap_vsock_and_outside_disk():
         assert line in lines
     assert "PrivateNetwork=yes" not in lines
     assert [line for line in lines if line.startswith("ReadWritePaths=")] == ["ReadWritePaths=-/srv/data.img"]
+    ch = service_lines(dropin_content(dict(inst, hypervisor="cloud-hypervisor"), "/c", LAUNCHER))
+    assert "DeviceAllow=/dev/kvm rw" in ch and "DeviceAllow=/dev/vhost-vsock rw" not in ch
 
 
 def test_sandbox_block_device_disks():
