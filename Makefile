@@ -17,6 +17,7 @@
 #   make demo       tools/demo.sh
 #   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
 #   make matrix     unit + sanity per ansible-core release and Python (tools/matrix.sh; not in test)
+#   make security-scores  systemd-analyze security of the sandboxed units on a host container
 #   make clean      remove .venv, .build and caches in the work tree
 #   make clean-images  remove the guest image and the podman host image
 
@@ -42,7 +43,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
 .PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint changelog-lint build-check \
-	molecule integration test demo bench matrix clean clean-images
+	molecule integration test demo bench matrix security-scores clean clean-images
 
 all: test
 
@@ -144,6 +145,11 @@ bench: deps images
 # MATRIX_PAIRS, e.g. make matrix MATRIX_PAIRS='2.19:3.11 2.21:3.13'
 matrix: venv $(COLLECTION_COPY)
 	tools/matrix.sh $(COLLECTION_COPY) $(MATRIX_PAIRS)
+
+# Boots two guests in a host container (tests/integration/test_isolation.py) and
+# prints the overall exposure of microvm@ (TCG and KVM) and microvm-virtiofsd@.
+security-scores: venv images
+	$(VENV)/bin/pytest -s tests/integration/test_isolation.py -k security_scores
 
 clean:
 	rm -rf .build .pytest_cache $(VENV)

@@ -30,6 +30,8 @@ def test_purge_false_keeps_units_and_credentials_of_a_removed_instance(host):
 
 
 def test_removed_instance_is_purged_and_the_other_kept(host):
+    # The previous test kept "gone" (purge false): its user is still there.
+    assert host.sh("getent passwd microvm-gone microvm-keep | cut -d: -f1").split() == ["microvm-gone", "microvm-keep"]
     keep_before = host.sh("sha256sum %s/keep/app.token.cred /etc/microvm-credentials/instances/keep.json" % CRED_DIR)
 
     proc = host.converge(group_vars("keep"), "--diff")
@@ -39,6 +41,9 @@ def test_removed_instance_is_purged_and_the_other_kept(host):
     assert host.sh("ls /etc/microvm-credentials/instances").split() == ["keep.json"]
     assert not exists(host, "/etc/systemd/system/microvm@gone.service.d")
     assert host.sh("systemctl is-enabled microvm@gone.service 2>&1 || true").strip() in ("disabled", "not-found", "")
+    # Its user and group went with it; the kept instance's stayed.
+    assert host.sh("getent passwd microvm-gone microvm-keep | cut -d: -f1").split() == ["microvm-keep"]
+    assert host.sh("getent group microvm-gone || echo absent").strip() == "absent"
     assert host.sh("sha256sum %s/keep/app.token.cred /etc/microvm-credentials/instances/keep.json" % CRED_DIR) == keep_before
     # The controller keeps the removed instance's secrets: removing config never destroys a secret.
     assert "gone/token.vault" in host.vault_values()
