@@ -50,7 +50,7 @@ class StoreError(AnsibleError):
     """The store cannot be read or written; never answered by regenerating."""
 
 
-def resolve_store_path(store, base_dir):
+def resolve_store_path(store, base_dir, var_name="microvm_credentials_store"):
     """The absolute store path: a relative STORE is taken relative to BASE_DIR.
 
     BASE_DIR is the inventory directory (else the playbook directory), never the
@@ -59,6 +59,9 @@ def resolve_store_path(store, base_dir):
     """
     store = os.path.expanduser(store)
     if not os.path.isabs(store):
+        if not base_dir:
+            raise StoreError("%s: %r is relative, and there is no inventory or playbook directory to resolve it against"
+                             % (var_name, store))
         store = os.path.join(base_dir, store)
     return os.path.normpath(store)
 

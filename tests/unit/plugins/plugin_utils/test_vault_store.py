@@ -123,3 +123,8 @@ def test_relative_store_is_resolved_against_the_given_directory(store, expected)
 
 def test_store_in_home_directory():
     assert resolve_store_path("~/store", "/inv") == os.path.join(os.path.expanduser("~"), "store")
+
+
+def test_relative_store_without_a_base_directory_is_an_error():
+    with pytest.raises(StoreError, match="^microvm_credentials_store: 'rel' is relative"):
+        resolve_store_path("rel", None)
