@@ -78,6 +78,13 @@ class ConfigError(ValueError):
         self.path = path
 
 
+def _child(path, key):
+    """The path of mapping key KEY under PATH; quoted when printing it as is would mislead."""
+    if isinstance(key, str) and not _CONTROL_RE.search(key):
+        return "%s.%s" % (path, key)
+    return "%s[%r]" % (path, key)
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -198,7 +205,7 @@ def _credential(path, cred_id, spec):
 
 def _credentials(path, specs):
     specs = _dict(path, specs if specs is not None else {})
-    creds = [_credential("%s.%s" % (path, cred_id), cred_id, spec) for cred_id, spec in specs.items()]
+    creds = [_credential(_child(path, cred_id), cred_id, spec) for cred_id, spec in specs.items()]
     ids = dict((c["id"], c) for c in creds)
     names = {}
     for cred in creds:
@@ -306,7 +313,7 @@ def _oem_strings(path, strings):
 
 def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     """Return the normalised instance NAME (see docs/design.md) or raise ConfigError."""
-    path = "%s.%s" % (var_name, name)
+    path = _child(var_name, name)
     _fullmatch(path, name, _INSTANCE_RE, "an instance name of 1 to %d characters [a-z0-9_-], starting with a letter or digit"
                % INSTANCE_NAME_MAX)
     merged = dict(defaults or {})

@@ -206,7 +206,7 @@ def test_control_characters_are_rejected_everywhere(field, build, path, good, co
     value = {"end": good + control, "start": control + good, "middle": good[:1] + control + good[1:]}[where]
     with pytest.raises(ConfigError) as err:
         normalize_instances(build(value))
-    assert err.value.path == (path % value if "%s" in path else path)
+    assert err.value.path == (path.replace(".%s", "[%r]") % value if "%s" in path else path)
 
 
 def test_static_oem_string_values_keep_newlines():
