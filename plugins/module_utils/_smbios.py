@@ -34,8 +34,9 @@ _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]*")
 # The host module writes each credential through a temporary file named
 # "." + NAME + ".cred." + 8 random characters + ".tmp" (tempfile.mkstemp).
 HOST_TMP_EXTRA = len(".") + len(".cred.") + 8 + len(".tmp")
-# The temporary name, not NAME.cred, is the longest file name on the host (255 bytes).
-NAME_MAX = 255 - HOST_TMP_EXTRA
+FILE_NAME_MAX = 255  # bytes of one path component (Linux NAME_MAX)
+# The temporary name, not NAME.cred, is the longest file name on the host.
+NAME_MAX = FILE_NAME_MAX - HOST_TMP_EXTRA
 
 
 class OemStringError(ValueError):

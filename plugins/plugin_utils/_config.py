@@ -21,6 +21,7 @@ import re
 
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import KEYS
 from ansible_collections.microvm.credentials.plugins.module_utils._smbios import (
+    FILE_NAME_MAX,
     HOST_TMP_EXTRA,
     OemStringError,
     check_unique,
@@ -50,7 +51,6 @@ _CONTROL_RE = re.compile(u"[\x00-\x1f\x7f-\x9f]")
 # '%' is a specifier and whitespace, quotes and '\\' have meaning.
 _DIRECTORY_RE = re.compile(r"(/[A-Za-z0-9_.@+:=-]+)+")
 PATH_MAX = 4096  # bytes, the terminating NUL included
-FILE_NAME_MAX = 255
 
 INSTANCE_KEYS = frozenset((
     "hypervisor", "binary", "vcpu", "mem", "kernel", "initrd", "firmware", "cmdline", "accel", "machine",

@@ -184,6 +184,8 @@ FIELDS = [
     ("machine", lambda v: {"web": dict(BASE, machine=v)}, "microvm_instances.web.machine", "q35"),
     ("disk format", lambda v: {"web": dict(BASE, disks=[{"path": "/d", "format": v}])}, "microvm_instances.web.disks[0].format",
      "raw"),
+    ("disk interface", lambda v: {"web": dict(BASE, disks=[{"path": "/d", "interface": v}])},
+     "microvm_instances.web.disks[0].interface", "nvme"),
     ("generate type", lambda v: {"web": _with_cred(generate={"type": v})}, "microvm_instances.web.credentials.c.generate.type", "hex"),
     ("passlib scheme", lambda v: {"web": _passlib(scheme=v)}, "microvm_instances.web.credentials.c.generate.scheme", "sha512_crypt"),
     ("password_of", lambda v: {"web": _passlib(password_of=v)}, "microvm_instances.web.credentials.c.generate.password_of", "pw"),
