@@ -46,7 +46,7 @@ _TAP_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # IFNAMSIZ - 1
 _TAG_RE = re.compile(r"[A-Za-z0-9_.-]{1,36}")  # virtio-fs tag is 36 bytes
 # C0, DEL and C1: never meant in a path or a kernel command line, and they would
 # split or garble the unit files, argv and logs these end up in.
-_CONTROL_RE = re.compile(u"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # The host credential directory appears unescaped in LoadCredentialEncrypted=, where
 # '%' is a specifier and whitespace, quotes and '\\' have meaning.
 _DIRECTORY_RE = re.compile(r"(/[A-Za-z0-9_.@+:=-]+)+")

@@ -16,9 +16,16 @@ SECRETS = 15
 
 
 def group_vars():
+    """Passwords and their sha512_crypt hashes: hashing takes a while, which widens the window
+    in which two unlocked runs would both find a secret missing."""
     instances = {}
     for name in ("left", "right"):
-        credentials = dict(("s%02d" % i, {"generate": {"type": "hex", "bytes": 16}}) for i in range(SECRETS))
+        credentials = {}
+        for i in range(SECRETS):
+            if i % 2:
+                credentials["s%02d" % i] = {"generate": {"type": "passlib", "password_of": "s%02d" % (i - 1)}}
+            else:
+                credentials["s%02d" % i] = {"generate": {"type": "password"}}
         instances[name] = instance(name, credentials, autostart=False)
     return {"microvm_instances": instances}
 
@@ -49,6 +56,9 @@ def test_two_runs_at_once_generate_each_secret_once(host, tmp_path):
         outputs.append(log.read())
         log.close()
     assert codes == [0, 0], "\n\n".join(out[-4000:] for out in outputs)
+    # The role lists what it generated: one run generated each secret, the other none.
+    for key in ("left/s%02d" % i for i in range(SECRETS)):
+        assert sum('"%s"' % key in out for out in outputs) == 1, "%s generated twice or never:\n%s" % (key, "\n\n".join(outputs))
 
     values = host.vault_values()
     assert len(values) == 2 * SECRETS and all(values.values())
