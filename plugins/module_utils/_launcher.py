@@ -35,11 +35,11 @@ import time
 
 from . import _cloud_hypervisor as cloud_hypervisor
 from . import _qemu as qemu
+from ._hypervisors import HYPERVISORS, binary_of
 from ._smbios import OemStringError, check_limits, check_unique, encode_credential
 
 CONFIG_DIR = "/etc/microvm-credentials/instances"
 SYS_CLASS_NET = "/sys/class/net"
-_HYPERVISORS = {"qemu": qemu, "cloud-hypervisor": cloud_hypervisor}
 
 
 class LaunchError(Exception):
@@ -115,14 +115,14 @@ def check_version(hypervisor, executable, run=subprocess.run):
     except (OSError, subprocess.SubprocessError) as exc:
         raise LaunchError("cannot run %s --version: %s" % (executable, exc))
     lines = proc.stdout.decode("utf-8", "replace").splitlines()
-    problem = _HYPERVISORS[hypervisor].version_problem(lines[0] if lines else "")
+    problem = HYPERVISORS[hypervisor].version_problem(lines[0] if lines else "")
     if problem:
         raise LaunchError("%s: %s" % (executable, problem))
 
 
 def cmd_exec(instance, environ):
-    hypervisor = _HYPERVISORS[instance["hypervisor"]]
-    binary = instance.get("binary") or hypervisor.DEFAULT_BINARY
+    hypervisor = HYPERVISORS[instance["hypervisor"]]
+    binary = binary_of(instance)
     executable = binary if os.path.isabs(binary) else shutil.which(binary)
     if not executable:
         raise LaunchError("hypervisor executable %s not found on PATH" % binary)

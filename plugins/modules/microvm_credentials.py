@@ -46,7 +46,8 @@ attributes:
     description: Runs on the controller for the vault store and on the host for systemd-creds.
 requirements:
   - systemd-creds (systemd 250 or later) on the host.
-  - passlib (or libpass) on the controller for C(passlib) generators.
+  - libpass (which provides the C(passlib) module) on the controller for C(passlib) generators, and the
+    Python package C(bcrypt) for the C(bcrypt) scheme.
   - A vault secret on the controller (C(--vault-password-file), C(--vault-id) or E(ANSIBLE_VAULT_PASSWORD_FILE)).
 options:
   instances:
@@ -59,6 +60,10 @@ options:
     description:
       - Directory on the controller that holds this host's vault encrypted secrets,
         one file C(INSTANCE/CREDENTIAL_ID.vault) per secret.
+      - A relative path is resolved against the inventory directory (C(inventory_dir)), or the
+        playbook directory when the host has no inventory directory; never against the current
+        directory.
+      - Runs that use the same store take turns, see O(lock_timeout).
     type: path
     required: true
   rotate:
@@ -69,7 +74,11 @@ options:
     elements: str
     default: []
   directory:
-    description: Host directory of the encrypted credential store.
+    description:
+      - Host directory of the encrypted credential store.
+      - An absolute, normalised path of letters, digits and C(/_.@+:=-) (it appears unescaped in
+        C(LoadCredentialEncrypted=)). Every C(DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp) must fit
+        in 4095 bytes.
     type: path
     default: /var/lib/microvm-credentials
   key:
@@ -81,6 +90,30 @@ options:
     description: Name of the variable O(instances) came from, used in error messages.
     type: str
     default: microvm_instances
+  store_var_name:
+    description: Name of the variable O(store) came from, used in error messages.
+    type: str
+    default: microvm_credentials_store
+  rotate_var_name:
+    description: Name of the variable O(rotate) came from, used in error messages.
+    type: str
+    default: microvm_rotate
+  directory_var_name:
+    description: Name of the variable O(directory) came from, used in error messages.
+    type: str
+    default: microvm_credential_directory
+  key_var_name:
+    description: Name of the variable O(key) came from, used in error messages.
+    type: str
+    default: microvm_credential_key
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the lock of the same O(store).
+      - The lock is C(flock) on the file C(.NAME.lock) next to the store directory C(NAME) (mode
+        0600), held from the first read of the store until the host has answered, so two runs
+        never both generate a secret. When the time is up, the task fails and names the lock file.
+    type: int
+    default: 300
   credentials:
     description:
       - Internal. The credentials the action plugin hands to the host side; do not set.
@@ -279,6 +312,11 @@ def main():
             directory=dict(type="path", default="/var/lib/microvm-credentials"),
             key=dict(type="str", choices=list(KEYS), default="auto"),
             var_name=dict(type="str", default="microvm_instances"),
+            store_var_name=dict(type="str", default="microvm_credentials_store"),
+            rotate_var_name=dict(type="str", default="microvm_rotate"),
+            directory_var_name=dict(type="str", default="microvm_credential_directory"),
+            key_var_name=dict(type="str", default="microvm_credential_key"),
+            lock_timeout=dict(type="int", default=300),
             # Only the values are secret: a no_log on the whole list would also mask the
             # instance and credential names wherever they occur in the result, so that
             # changed_instances came back as VALUE_SPECIFIED_IN_NO_LOG_PARAMETER and

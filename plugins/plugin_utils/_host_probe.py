@@ -18,7 +18,7 @@ __metaclass__ = type
 
 import shlex
 
-from ansible_collections.microvm.credentials.plugins.module_utils import _cloud_hypervisor, _qemu
+from ansible_collections.microvm.credentials.plugins.module_utils._hypervisors import HYPERVISORS, binary_of
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
     KEYS,
     MANIFEST,
@@ -26,7 +26,6 @@ from ansible_collections.microvm.credentials.plugins.module_utils._credstore imp
     ownership_error,
 )
 
-DEFAULT_BINARIES = {"qemu": _qemu.DEFAULT_BINARY, "cloud-hypervisor": _cloud_hypervisor.DEFAULT_BINARY}
 
 _PRELUDE = r"""p() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"; }
 if command -v systemd-creds >/dev/null 2>&1; then
@@ -53,12 +52,6 @@ elif [ -e "$d" ] || [ -L "$d" ]; then p directory "$d" not-a-directory ''
 else p directory "$d" absent ''
 fi
 """
-
-
-def binary_of(instance):
-    """The hypervisor binary of a normalised INSTANCE: its own or its hypervisor's default.
-    parse()["hypervisors"][binary_of(instance)]["version"] is what that instance will run."""
-    return instance.get("binary") or DEFAULT_BINARIES[instance["hypervisor"]]
 
 
 def hypervisor_binaries(instances):
@@ -95,7 +88,7 @@ def parse(output):
             facts["tpm2"] = {"rc": rc, "answer": value, "usable": rc == 0}
         elif tag == "systemd-creds":
             facts["systemd_creds"] = value if status == "found" else None
-        elif tag in DEFAULT_BINARIES:
+        elif tag in HYPERVISORS:
             facts["hypervisors"][name] = {"hypervisor": tag, "version": value if status == "found" else None}
         elif tag == "directory":
             facts["directory"] = {"path": name, "state": status, "example": value or None}
@@ -116,3 +109,15 @@ def check(facts, key):
     if directory is None:
         return "microvm_credential_directory: the host probe did not report on the directory"
     return ownership_error(directory["path"], directory["state"], directory["example"])
+
+
+def check_hypervisors(facts, instances, var_name="microvm_instances"):
+    """The error for an instance whose hypervisor the host has in a version that would
+    mishandle OEM strings, or None. A binary not installed yet passes: the role installs
+    packages after the credentials, and the launcher checks the version again at start."""
+    for instance in instances:
+        version = facts["hypervisors"].get(binary_of(instance), {}).get("version")
+        problem = version and HYPERVISORS[instance["hypervisor"]].version_problem(version)
+        if problem:
+            return "%s.%s.hypervisor: %s on the host: %s" % (var_name, instance["name"], binary_of(instance), problem)
+    return None

@@ -7,10 +7,11 @@ import subprocess
 
 import pytest
 
+from ansible_collections.microvm.credentials.plugins.module_utils._hypervisors import binary_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._host_probe import (
-    binary_of,
     build_command,
     check,
+    check_hypervisors,
     hypervisor_binaries,
     parse,
 )
@@ -132,3 +133,20 @@ def test_parser_ignores_noise():
     facts = parse("motd line\npartial\ttoo-few\ntpm2\t-\t0\tyes\nqemu\t/q\tfound\tQEMU\twith\ttabs\n")
     assert facts["tpm2"] == {"rc": 0, "answer": "yes", "usable": True}
     assert facts["hypervisors"] == {"/q": {"hypervisor": "qemu", "version": "QEMU\twith\ttabs"}}
+
+
+def probed(versions):
+    return {"hypervisors": dict((binary, {"hypervisor": "qemu", "version": version}) for binary, version in versions.items())}
+
+
+def test_an_affected_qemu_on_the_host_is_refused_naming_the_instance():
+    facts = probed({"qemu-system-x86_64": "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)",
+                    "/opt/qemu it's/bin/qemu": "QEMU emulator version 10.0.2"})
+    error = check_hypervisors(facts, INSTANCES[:1] + INSTANCES[3:])
+    assert error.startswith("microvm_instances.a.hypervisor: qemu-system-x86_64 on the host: ")
+
+
+def test_a_fixed_or_missing_hypervisor_passes():
+    facts = probed({"qemu-system-x86_64": "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)",
+                    "/opt/qemu it's/bin/qemu": None})
+    assert check_hypervisors(facts, INSTANCES[:2] + INSTANCES[3:]) is None
