@@ -76,8 +76,10 @@ venv: apt-deps
 # tools/guest-overlay/ for the guest) and return at once when up to date.
 images: guest-image host-image
 
+# Debian 12 (systemd 252) and Debian 13 (systemd 257, ImportCredential=) guests.
 guest-image: apt-deps
 	tools/build-guest-image.sh
+	tools/build-guest-image.sh --suite trixie
 
 host-image: apt-deps
 	tools/build-host-image.sh
@@ -140,7 +142,7 @@ clean:
 
 # The images live outside the work tree and are shared by checkouts.
 clean-images:
-	rm -rf $(MICROVM_CACHE)/guest
+	rm -rf $(MICROVM_CACHE)/guest $(MICROVM_CACHE)/guest-trixie
 	-podman rmi -f localhost/microvm-host:bookworm
 
 FORCE:

@@ -29,12 +29,18 @@ from ansible_collections.microvm.credentials.plugins.module_utils._smbios import
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import SecretError, generate, passlib_matches
+from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("instances", "store", "rotate", "directory", "key", "var_name", "purge"))
+
+    def _is_pipelining_enabled(self, module_style, wrap_async=False):
+        # The module's arguments carry secrets: they go on stdin, whatever the configuration or
+        # ANSIBLE_KEEP_REMOTE_FILES say, and never into a file on the host (see _transport).
+        return module_style == "new" and not wrap_async
 
     def _rotated(self, patterns, instance, cred_id):
         return any(fnmatch.fnmatchcase("%s/%s" % (instance, cred_id), p) for p in patterns)
@@ -84,6 +90,10 @@ class ActionModule(ActionBase):
         if unknown:
             raise AnsibleActionFail("unsupported parameter(s): %s" % ", ".join(sorted(unknown)))
         var_name = args.get("var_name", "microvm_instances")
+        try:
+            check_pipe(self._connection)
+        except TransportError as exc:
+            raise AnsibleActionFail(to_native(exc))
         if not args.get("store"):
             raise AnsibleActionFail("store is required: the controller directory of this host's vault encrypted secrets")
         rotate = args.get("rotate") or []
@@ -137,8 +147,9 @@ class ActionModule(ActionBase):
             purge=args.get("purge", True),
             credentials=credentials,
         )
-        host = self._execute_module(module_name="microvm.credentials.microvm_credentials", module_args=module_args,
-                                    task_vars=task_vars)
+        with stdin_capable(self._connection):
+            host = self._execute_module(module_name="microvm.credentials.microvm_credentials", module_args=module_args,
+                                        task_vars=task_vars)
         result.update(host)
         if host.get("failed"):
             return result

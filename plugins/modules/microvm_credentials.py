@@ -101,6 +101,11 @@ options:
     default: true
 notes:
   - Always use this module with C(no_log) (the roles do through C(microvm_secure_logging)).
+  - The module's arguments carry the secrets, so its payload always travels on the connection's stdin
+    (pipelining is forced, whatever C(pipelining) or E(ANSIBLE_KEEP_REMOTE_FILES) say) and is never
+    written to a file, on the controller or the host. Connections that can pipeline (C(ssh), C(paramiko),
+    C(local)) and C(containers.podman.podman) are supported; others, and become methods that cannot
+    pipeline (C(su)), are refused before anything is generated.
 seealso:
   - name: systemd-creds
     description: systemd-creds(1)
