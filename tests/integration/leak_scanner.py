@@ -4,7 +4,7 @@ The patterns arrive on stdin (never argv, never a file), as JSON:
     {"patterns": [[label, hex_bytes], ...], "skip_fstypes": [...]}
 stdout gets JSON:
     {"mounts": [[target, fstype], ...], "files": n, "hits": [[path, member, label, fstype], ...],
-     "ansiballz": {path: {"members": [...], "params": bool}}, "errors": [[path, why], ...]}
+     "ansiballz": {path: {"members": [...], "params": bool}}, "vanished": [path, ...], "errors": [[path, why], ...]}
 
 Every mount of the host is walked on its own (a walk never crosses into another
 mount), except those of a pseudo filesystem type (skip_fstypes) and under /proc and /sys.
@@ -71,7 +71,7 @@ def grep_piece(pattern):
     return max(pattern.split(b"\n"), key=len)
 
 
-def grep_candidates(paths, patterns, errors):
+def grep_candidates(paths, patterns, report):
     """The paths in which grep -F finds the newline-free piece of some pattern.
 
     The pattern list lives in a memfd: grep reads it by path, and it is on no filesystem.
@@ -84,11 +84,20 @@ def grep_candidates(paths, patterns, errors):
             proc = subprocess.run(["grep", "-l", "-a", "-F", "-Z", "-f", "/proc/self/fd/%d" % fd, "--"] + paths[i:i + GREP_BATCH],
                                   pass_fds=(fd,), capture_output=True, env={"LC_ALL": "C"}, check=False)
             if proc.returncode > 1:
-                errors.append(["grep", proc.stderr.decode(errors="replace")])
+                grep_errors(proc.stderr.decode("utf-8", "surrogateescape"), report)
             found.update(p.decode("utf-8", "surrogateescape") for p in proc.stdout.split(b"\0") if p)
         return found
     finally:
         os.close(fd)
+
+
+def grep_errors(stderr, report):
+    """Sort grep's complaints: files deleted since the walk, and real errors."""
+    for line in stderr.splitlines():
+        if line.startswith("grep: ") and line.endswith(": No such file or directory"):
+            report["vanished"].append(line[len("grep: "):-len(": No such file or directory")])
+        else:
+            report["errors"].append(["grep", line])
 
 
 def read(path):
@@ -181,18 +190,21 @@ def match_file(path, fstype, patterns, report):
 def scan(request):
     patterns = [(label, bytes.fromhex(value)) for label, value in request["patterns"]]
     found = mounts()
-    report = {"mounts": walked(found, set(request["skip_fstypes"])), "files": 0, "hits": [], "ansiballz": {}, "errors": []}
+    report = {"mounts": walked(found, set(request["skip_fstypes"])), "files": 0, "hits": [], "ansiballz": {},
+              "vanished": [], "errors": []}
     fstype_of = {}
     for target, fstype in report["mounts"]:
         fstype_of.update((path, fstype) for path in files_of(target, set(found) - {target}))
     report["files"] = len(fstype_of)
-    candidates = grep_candidates(sorted(fstype_of), [p for dummy, p in patterns], report["errors"])
+    candidates = grep_candidates(sorted(fstype_of), [p for dummy, p in patterns], report)
     for path, fstype in sorted(fstype_of.items()):
         try:
             if path in candidates:
                 match_file(path, fstype, patterns, report)
             for member, blob in embedded(path, report):
                 match(path, member, blob, fstype, patterns, report)
+        except FileNotFoundError:
+            report["vanished"].append(path)
         except (OSError, ValueError, SyntaxError, zipfile.BadZipFile) as exc:
             report["errors"].append([path, "%s: %s" % (type(exc).__name__, exc)])
     return report
