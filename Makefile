@@ -8,13 +8,15 @@
 #   make images     guest microVM image + podman host image (cached)
 #   make unit       unit tests
 #   make sanity     ansible-test sanity on a copy of the tracked files
-#   make lint       ansible-lint --profile production
+#   make lint       ansible-lint --profile production, and changelog-lint
+#   make changelog-lint  antsibull-changelog lint (changelogs/fragments)
 #   make build-check  build the collection, install the tarball offline, use it
 #   make molecule   molecule scenarios (default; cloud-hypervisor when usable)
 #   make integration  integration tests (host containers, real guests)
 #   make test       all of the above
 #   make demo       tools/demo.sh
 #   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
+#   make matrix     unit + sanity per ansible-core release and Python (tools/matrix.sh; not in test)
 #   make clean      remove .venv, .build and caches in the work tree
 #   make clean-images  remove the guest image and the podman host image
 
@@ -39,8 +41,8 @@ SANITY_PYTHON ?= 3.11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
-.PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint build-check \
-	molecule integration test demo bench clean clean-images
+.PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint changelog-lint build-check \
+	molecule integration test demo bench matrix clean clean-images
 
 all: test
 
@@ -106,8 +108,11 @@ sanity: venv $(COLLECTION_COPY)
 	tools/sanity.sh $(COLLECTION_COPY) --python $(SANITY_PYTHON) --color no
 
 # Settings and excludes in .ansible-lint.
-lint: venv
+lint: venv changelog-lint
 	$(VENV)/bin/ansible-lint --profile production
+
+changelog-lint: venv
+	$(VENV)/bin/antsibull-changelog lint
 
 # --noconftest: tests/integration/conftest.py gates the container tests on the
 # podman images (skips, or fails under CI); this test needs neither.
@@ -135,6 +140,10 @@ demo: deps images
 # BENCH_ARGS, e.g. make bench BENCH_ARGS='--quick --only 1,2'
 bench: deps images
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# MATRIX_PAIRS, e.g. make matrix MATRIX_PAIRS='2.19:3.11 2.21:3.13'
+matrix: venv $(COLLECTION_COPY)
+	tools/matrix.sh $(COLLECTION_COPY) $(MATRIX_PAIRS)
 
 clean:
 	rm -rf .build .pytest_cache $(VENV)
