@@ -6,9 +6,9 @@ playbooks/site.yml exactly as a user would, with a real ansible-vault password.
 Guests are real QEMU (TCG) microVMs booting the demo guest image.
 
 A Host reaches its container with one of CONNECTIONS: "podman" (the default), or
-over ssh as the image's non-root user `ansible` with become, with pipelining on
-("ssh") or off ("ssh-nopipe"). sshd is published on 127.0.0.1 only and trusts a
-key pair made for the test.
+over ssh as the image's non-root user `ansible` (the playbook becomes root), with
+pipelining on ("ssh") or off ("ssh-nopipe"). sshd is published on 127.0.0.1 only
+and trusts a key pair made for the test.
 """
 
 import contextlib
@@ -164,7 +164,6 @@ class Host:
             "ansible_host": "127.0.0.1",
             "ansible_port": self.ssh_port,
             "ansible_user": SSH_USER,
-            "ansible_become": True,
             "ansible_pipelining": self.connection == "ssh",
             "ansible_ssh_private_key_file": os.path.join(self.tmp, "id_ed25519"),
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o IdentitiesOnly=yes -o UserKnownHostsFile=%s"
