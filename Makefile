@@ -8,13 +8,16 @@
 #   make images     guest microVM image + podman host image (cached)
 #   make unit       unit tests
 #   make sanity     ansible-test sanity on a copy of the tracked files
-#   make lint       ansible-lint --profile production
+#   make lint       ansible-lint --profile production, and changelog-lint
+#   make changelog-lint  antsibull-changelog lint (changelogs/fragments)
 #   make build-check  build the collection, install the tarball offline, use it
 #   make molecule   molecule scenarios (default; cloud-hypervisor when usable)
 #   make integration  integration tests (host containers, real guests)
 #   make test       all of the above
 #   make demo       tools/demo.sh
 #   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
+#   make matrix     unit + sanity per ansible-core release and Python (tools/matrix.sh; not in test)
+#   make security-scores  systemd-analyze security of the sandboxed units on a host container
 #   make clean      remove .venv, .build and caches in the work tree
 #   make clean-images  remove the guest image and the podman host image
 
@@ -39,8 +42,8 @@ SANITY_PYTHON ?= 3.11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
-.PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint build-check \
-	molecule integration test demo bench clean clean-images
+.PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint changelog-lint build-check \
+	molecule integration test demo bench matrix security-scores clean clean-images
 
 all: test
 
@@ -76,8 +79,10 @@ venv: apt-deps
 # tools/guest-overlay/ for the guest) and return at once when up to date.
 images: guest-image host-image
 
+# Debian 12 (systemd 252) and Debian 13 (systemd 257, ImportCredential=) guests.
 guest-image: apt-deps
 	tools/build-guest-image.sh
+	tools/build-guest-image.sh --suite trixie
 
 host-image: apt-deps
 	tools/build-host-image.sh
@@ -104,8 +109,11 @@ sanity: venv $(COLLECTION_COPY)
 	tools/sanity.sh $(COLLECTION_COPY) --python $(SANITY_PYTHON) --color no
 
 # Settings and excludes in .ansible-lint.
-lint: venv
+lint: venv changelog-lint
 	$(VENV)/bin/ansible-lint --profile production
+
+changelog-lint: venv
+	$(VENV)/bin/antsibull-changelog lint
 
 # --noconftest: tests/integration/conftest.py gates the container tests on the
 # podman images (skips, or fails under CI); this test needs neither.
@@ -134,13 +142,22 @@ demo: deps images
 bench: deps images
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
+# MATRIX_PAIRS, e.g. make matrix MATRIX_PAIRS='2.19:3.11 2.21:3.13'
+matrix: venv $(COLLECTION_COPY)
+	tools/matrix.sh $(COLLECTION_COPY) $(MATRIX_PAIRS)
+
+# Boots two guests in a host container (tests/integration/test_isolation.py) and
+# prints the overall exposure of microvm@ (TCG and KVM) and microvm-virtiofsd@.
+security-scores: venv images
+	$(VENV)/bin/pytest -s tests/integration/test_isolation.py -k security_scores
+
 clean:
 	rm -rf .build .pytest_cache $(VENV)
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The images live outside the work tree and are shared by checkouts.
 clean-images:
-	rm -rf $(MICROVM_CACHE)/guest
+	rm -rf $(MICROVM_CACHE)/guest $(MICROVM_CACHE)/guest-trixie
 	-podman rmi -f localhost/microvm-host:bookworm
 
 FORCE:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build the Debian bookworm microVM guest used by the tests and the demo.
+# Build the Debian microVM guest used by the tests and the demo.
 #
-# Output in ${MICROVM_CACHE:-/var/cache/microvm-credentials}/guest/:
+# Output in ${MICROVM_CACHE:-/var/cache/microvm-credentials}/guest/ for bookworm
+# (Debian 12, systemd 252), guest-SUITE/ for another suite (trixie: Debian 13,
+# systemd 257):
 #   vmlinuz     kernel (bzImage) for QEMU direct kernel boot
 #   vmlinux     uncompressed ELF kernel for cloud-hypervisor (best effort)
 #   initrd.img  initramfs (nvme, virtio, ext4, dmi-sysfs)
@@ -12,7 +14,7 @@
 #   MICROVM-CRED source=LABEL name=NAME size=BYTES sha256=HEX
 # (see tools/guest-overlay/). It never prints credential values.
 #
-# Usage: tools/build-guest-image.sh [--force]
+# Usage: tools/build-guest-image.sh [--force] [--suite bookworm|trixie]
 # Needs root, debootstrap, e2fsprogs (mkfs.ext4 -d), python3, zstd/xz.
 # No loop mounts; the only mounts are /proc and /sys bind mounts into the
 # chroot while the initramfs is regenerated.
@@ -20,18 +22,29 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${MICROVM_CACHE:-/var/cache/microvm-credentials}
-out=$cache/guest
 mirror=${MICROVM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 root_size=${MICROVM_GUEST_ROOT_SIZE:-1G}
 force=0
-[[ ${1:-} == --force ]] && force=1
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --force) force=1 ;;
+        --suite) suite=${2:?--suite needs a value}; shift ;;
+        *) echo "usage: $0 [--force] [--suite bookworm|trixie]" >&2; exit 2 ;;
+    esac
+    shift
+done
+case $suite in
+    bookworm) out=$cache/guest ;;
+    trixie) out=$cache/guest-$suite ;;
+    *) echo "unsupported suite $suite (bookworm, trixie)" >&2; exit 2 ;;
+esac
 
 log() { printf '[build-guest-image] %s\n' "$*" >&2; }
 
 image_key() {
     (cd "$here" && find build-guest-image.sh guest-overlay -type f -print0 |
-        LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
+        LC_ALL=C sort -z | xargs -0 sha256sum; echo "$suite") | sha256sum | cut -d' ' -f1
 }
 key=$(image_key)
 

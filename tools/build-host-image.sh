@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the "microVM host" container image used by the molecule scenarios:
-# a Debian bookworm rootfs booting systemd, with QEMU and Python for Ansible.
+# a Debian bookworm rootfs booting systemd, with QEMU and Python for Ansible,
+# and sshd for tests that connect over ssh as the non-root user `ansible`
+# (passwordless sudo for become; keys are installed at test time).
 #
 # The image is made from a local debootstrap (no registry is reachable) and
 # imported with `podman import` as localhost/microvm-host:bookworm, labelled
@@ -50,6 +52,7 @@ packages=(
     python3 python3-apt
     qemu-system-x86 qemu-utils
     iproute2 procps kmod ca-certificates
+    openssh-server sudo
 )
 log "debootstrap $suite (minbase) from $mirror"
 # debootstrap installs no Recommends by default (qemu-system-x86 would pull
@@ -108,6 +111,23 @@ WantedBy=sysinit.target
 EOF
 mkdir -p "$rootfs/etc/systemd/system/sysinit.target.wants"
 ln -sf ../make-root-rshared.service "$rootfs/etc/systemd/system/sysinit.target.wants/make-root-rshared.service"
+
+# The ssh test user: no password (`*`, not locked), sudo without one for become.
+chroot "$rootfs" useradd --create-home --shell /bin/bash --password '*' ansible
+install -m 0700 -d "$rootfs/home/ansible/.ssh"
+chroot "$rootfs" chown ansible:ansible /home/ansible/.ssh
+printf 'ansible ALL=(ALL:ALL) NOPASSWD: ALL\n' >"$rootfs/etc/sudoers.d/ansible"
+chmod 0440 "$rootfs/etc/sudoers.d/ansible"
+# Every container makes its own host keys at first boot; none is in the image.
+rm -f "$rootfs"/etc/ssh/ssh_host_*
+mkdir -p "$rootfs/etc/systemd/system/ssh.service.d" "$rootfs/etc/systemd/system/multi-user.target.wants"
+cat >"$rootfs/etc/systemd/system/ssh.service.d/50-host-keys.conf" <<'EOF'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+EOF
+ln -sf /lib/systemd/system/ssh.service "$rootfs/etc/systemd/system/multi-user.target.wants/ssh.service"
 
 cat >"$rootfs/etc/dpkg/dpkg.cfg.d/01-microvm-nodoc" <<'EOF'
 path-exclude=/usr/share/doc/*

@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import socket
 import time
 
@@ -36,6 +37,22 @@ _FS_QUEUE_SIZE = 1024
 # "..." or [...]; quotes are removed and values trimmed.  A path with these
 # characters cannot be written reliably, so it is refused.
 _OPTION_SPECIAL = frozenset(',"[]')
+
+
+# platform.oem_strings in vm.create (PlatformConfig) arrived in v26.
+MINIMUM_VERSION = 26
+_VERSION_RE = re.compile(r"^cloud-hypervisor v?(\d+)\.(\d+)")
+
+
+def version_problem(version_line):
+    """None if the first line of ``cloud-hypervisor --version`` names v26 or later, else why not."""
+    line = (version_line or "").strip()
+    match = _VERSION_RE.match(line)
+    if not match:
+        return "cannot tell the cloud-hypervisor version from %r; v%d or later is required" % (line[:200], MINIMUM_VERSION)
+    if int(match.group(1)) < MINIMUM_VERSION:
+        return "%s has no OEM strings (platform.oem_strings); v%d or later is required" % (line[:200], MINIMUM_VERSION)
+    return None
 
 
 class ApiError(Exception):
@@ -56,7 +73,7 @@ def _option_value(name, value):
 
 
 def build_argv(instance, binary=None, verbosity=0):
-    """Return the cloud-hypervisor argv for INSTANCE: the API socket and logging only.
+    """Return the cloud-hypervisor argv for INSTANCE: the API socket, seccomp and logging only.
 
     ``--api-socket path=SOCK`` (src/main.rs: "path=</path/to/a/file> or
     fd=<fd>").  Logs go to stderr (the journal): ``--log-file`` would truncate
@@ -65,7 +82,9 @@ def build_argv(instance, binary=None, verbosity=0):
     may include request data.
     """
     argv = [binary or instance.get("binary") or DEFAULT_BINARY,
-            "--api-socket", "path=" + _option_value("api_socket", instance["api_socket"])]
+            "--api-socket", "path=" + _option_value("api_socket", instance["api_socket"]),
+            # Per-thread seccomp filters (the default, made explicit so that it stays on).
+            "--seccomp", "true"]
     argv += ["-v"] * int(verbosity)
     return argv
 
@@ -225,11 +244,6 @@ def _call(sock_path, method, endpoint, expected, body=None, timeout=API_TIMEOUT)
         raise ApiError("%s %s: HTTP %d (expected %d): %s" % (method, endpoint, status, expected, (detail or "")[:500]),
                        status, value)
     return value
-
-
-def ping(sock_path, timeout=API_TIMEOUT):
-    """GET /vmm.ping (200): {"version": ..., ...}."""
-    return _call(sock_path, "GET", "vmm.ping", 200, timeout=timeout)
 
 
 def create_and_boot(sock_path, config, timeout=API_TIMEOUT):

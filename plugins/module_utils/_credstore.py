@@ -8,80 +8,209 @@
 Layout: ``DIRECTORY/INSTANCE/NAME.cred`` (0600, directories 0700), loaded by
 ``LoadCredentialEncrypted=NAME:DIRECTORY/INSTANCE/NAME.cred``. Values reach
 systemd-creds on stdin only, never in argv or the environment.
+
+Ownership: ``DIRECTORY/.microvm-credentials.json`` (the manifest, 0600) lists
+every instance directory and ``.cred`` file the collection made, with the key
+each was sealed with. Only what it lists is ever rewritten or removed; a
+directory that exists without a manifest is taken over only when empty.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
+import re
+import tempfile
 
 KEYS = ("auto", "host", "tpm2", "host+tpm2")
+TPM2_KEYS = ("tpm2", "host+tpm2")
 SUFFIX = ".cred"
+MANIFEST = ".microvm-credentials.json"
+MANIFEST_VERSION = 1
+VARIABLE = "microvm_credential_directory"
+# tempfile.mkstemp(prefix="." + BASENAME + ".", suffix=".tmp"): 8 random characters
+# from tempfile's alphabet. Anything else in the store is never swept.
+TEMP_RE = re.compile(r"\A\.(?:[^/]+\.cred|microvm-credentials\.json)\.[a-z0-9_]{8}\.tmp\Z")
+
+
+class CredStoreError(Exception):
+    pass
 
 
 def cred_path(directory, instance, name):
     return os.path.join(directory, instance, name + SUFFIX)
 
 
-def encrypt_argv(systemd_creds, name, output, key):
-    # '-' reads the plaintext from stdin; --name binds the blob to the credential id
-    # so systemd refuses it under another name.
-    return [systemd_creds, "encrypt", "--name=" + name, "--with-key=" + key, "-", output]
+def encrypt_argv(systemd_creds, name, key):
+    # '- -': plaintext on stdin, the sealed blob on stdout, so that the module itself
+    # creates the file (mode 0600, a name it can recognise and sweep).
+    # --name binds the blob to the credential id so systemd refuses it under another name.
+    return [systemd_creds, "encrypt", "--name=" + name, "--with-key=" + key, "-", "-"]
 
 
 def decrypt_argv(systemd_creds, name, path):
     return [systemd_creds, "decrypt", "--name=" + name, path, "-"]
 
 
-def plan(directory, desired, existing_names, read_current):
+# -- ownership -----------------------------------------------------------------
+
+def first_foreign(directory):
+    """A path inside DIRECTORY, preferring a file, or None when it is empty."""
+    for root, dirs, files in os.walk(directory):
+        if files:
+            return os.path.join(root, sorted(files)[0])
+        if root == directory and not dirs:
+            return None
+    entries = sorted(os.listdir(directory))
+    return os.path.join(directory, entries[0]) if entries else None
+
+
+def directory_state(directory):
+    """(STATE, EXAMPLE): absent, managed, empty, foreign (EXAMPLE: one foreign path) or not-a-directory."""
+    if os.path.isfile(os.path.join(directory, MANIFEST)):
+        return "managed", None
+    if os.path.isdir(directory):
+        example = first_foreign(directory)
+        return ("foreign", example) if example else ("empty", None)
+    if os.path.lexists(directory):
+        return "not-a-directory", None
+    return "absent", None
+
+
+def ownership_error(directory, state, example):
+    """The error for a credential directory the collection must not use, or None."""
+    if state == "foreign":
+        return ("%s: %s holds files this collection did not create (for example %s) and no manifest (%s); "
+                "choose a new or empty directory" % (VARIABLE, directory, example, MANIFEST))
+    if state == "not-a-directory":
+        return "%s: %s exists and is not a directory" % (VARIABLE, directory)
+    return None
+
+
+def new_manifest(directory_created):
+    """DIRECTORY_CREATED: the collection made the directory, so it may also fix its mode."""
+    return {"version": MANIFEST_VERSION, "directory_created": directory_created, "instances": {}}
+
+
+def _well_formed(manifest):
+    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
+        return False
+    instances = manifest.get("instances")
+    return isinstance(manifest.get("directory_created"), bool) and isinstance(instances, dict) and all(
+        isinstance(names, dict) for names in instances.values())
+
+
+def load_manifest(directory):
+    path = os.path.join(directory, MANIFEST)
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, IOError, ValueError) as exc:
+        raise CredStoreError("%s: cannot read the manifest %s: %s" % (VARIABLE, path, exc))
+    if not _well_formed(manifest):
+        raise CredStoreError("%s: the manifest %s is not one this collection wrote" % (VARIABLE, path))
+    return manifest
+
+
+def dump_manifest(manifest):
+    return (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+def foreign_targets(directory, owned, writes):
+    """Paths the writes would replace although the manifest does not list them."""
+    found = []
+    for instance, name in writes:
+        if instance not in owned:
+            path = os.path.join(directory, instance)
+        elif name not in owned[instance]:
+            path = cred_path(directory, instance, name)
+        else:
+            continue
+        if os.path.lexists(path) and path not in found:
+            found.append(path)
+    return found
+
+
+# -- what to change ------------------------------------------------------------
+
+def plan(desired, owned, key, read_current):
     """Work out what has to change.
 
-    DESIRED maps instance -> {name: bytes}. EXISTING_NAMES maps instance -> set of
-    names with a .cred file; instances there but not in DESIRED are removed whole. READ_CURRENT(instance, name) returns the decrypted
-    value or None when it cannot be decrypted (then it is rewritten).
-    Returns dict(write=[(instance, name)], remove=[(instance, name)]), sorted.
+    DESIRED maps instance -> {name: bytes}. OWNED maps instance -> {name: key it was
+    sealed with (None: unknown)}, from the manifest; instances there but not in DESIRED
+    lose all their credentials. A credential is rewritten when it is not owned yet, was
+    sealed with another KEY, or READ_CURRENT(instance, name) (the decrypted value, None
+    when it cannot be decrypted) differs.
+    Returns dict(write=[(instance, name)], rekey=[...], remove=[...]), sorted; rekey is
+    the part of write due to a key change.
     """
-    write, remove = [], []
-    for instance in sorted(set(desired) | set(existing_names)):
-        present = existing_names.get(instance, set())
-        wanted = desired.get(instance, {})  # an instance no longer configured loses all
+    write, rekey, remove = [], [], []
+    for instance in sorted(set(desired) | set(owned)):
+        present = owned.get(instance, {})
+        wanted = desired.get(instance, {})
         for name in sorted(wanted):
-            if name not in present or read_current(instance, name) != wanted[name]:
+            if name not in present:
                 write.append((instance, name))
-        for name in sorted(present - set(wanted)):
+            elif present[name] != key:
+                write.append((instance, name))
+                rekey.append((instance, name))
+            elif read_current(instance, name) != wanted[name]:
+                write.append((instance, name))
+        for name in sorted(set(present) - set(wanted)):
             remove.append((instance, name))
-    return {"write": write, "remove": remove}
+    return {"write": write, "rekey": rekey, "remove": remove}
 
 
-def list_instances(directory):
-    """Instances with a directory in the credential store."""
-    try:
-        return sorted(e for e in os.listdir(directory) if os.path.isdir(os.path.join(directory, e)) and not e.startswith("."))
-    except OSError:
-        return []
+def manifest_before(manifest, changes):
+    """The manifest to save before writing: every file about to be written is listed
+    (owned) with an unknown key, so an interrupted run leaves nothing unowned and the
+    next run rewrites it."""
+    out = json.loads(json.dumps(manifest))
+    for instance, name in changes["write"]:
+        out["instances"].setdefault(instance, {})[name] = None
+    return out
 
 
-def list_names(directory, instance):
-    """Names of the credentials stored for INSTANCE (files NAME.cred)."""
-    try:
-        entries = os.listdir(os.path.join(directory, instance))
-    except OSError:
-        return set()
-    return set(e[:-len(SUFFIX)] for e in entries if e.endswith(SUFFIX) and not e.startswith("."))
+def manifest_after(manifest, changes, key, removed_dirs):
+    """The manifest once the writes and removals are done."""
+    out = json.loads(json.dumps(manifest))
+    for instance, name in changes["write"]:
+        out["instances"].setdefault(instance, {})[name] = key
+    for instance, name in changes["remove"]:
+        out["instances"].get(instance, {}).pop(name, None)
+    for instance in removed_dirs:
+        out["instances"].pop(instance, None)
+    return out
 
 
-def diff_lines(desired, changes):
+def stale_temp_files(directory, instances):
+    """Temporary files of interrupted runs in the store's own directories."""
+    found = []
+    for path in [directory] + [os.path.join(directory, i) for i in sorted(instances)]:
+        try:
+            entries = sorted(os.listdir(path))
+        except OSError:
+            continue
+        found.extend(os.path.join(path, e) for e in entries if TEMP_RE.match(e) and os.path.isfile(os.path.join(path, e)))
+    return found
+
+
+def diff_lines(desired, changes, key):
     """A diff that names credentials and never shows a value."""
     before, after = [], []
-    writes, removes = set(changes["write"]), set(changes["remove"])
+    writes, removes, rekeys = set(changes["write"]), set(changes["remove"]), set(changes["rekey"])
     for instance in sorted(set(desired) | set(i for i, n in removes)):
         for name in sorted(set(desired.get(instance, {})) | set(n for i, n in removes if i == instance)):
-            key = (instance, name)
+            item = (instance, name)
             label = "%s/%s" % (instance, name)
-            if key in removes:
+            if item in removes:
                 before.append(label + ": present\n")
-            elif key in writes:
+            elif item in rekeys:
+                before.append(label + ": sealed with another key\n")
+                after.append(label + ": sealed with key %s\n" % key)
+            elif item in writes:
                 before.append(label + ": absent or different\n")
                 after.append(label + ": encrypted (new value)\n")
             else:
@@ -89,3 +218,67 @@ def diff_lines(desired, changes):
                 after.append(label + ": unchanged\n")
     return {"before": "".join(before), "after": "".join(after),
             "before_header": "credential store", "after_header": "credential store"}
+
+
+# -- file system ---------------------------------------------------------------
+
+def make_directory(directory):
+    """Create DIRECTORY 0700 and its missing parents 0755 (whatever the umask).
+
+    Parents are ordinary path components other software may have to traverse; they hold
+    nothing secret and are never removed. Only DIRECTORY itself is the collection's.
+    """
+    missing = []
+    path = directory
+    while not os.path.lexists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for path in reversed(missing):
+        mode = 0o700 if path == directory else 0o755
+        os.mkdir(path, mode)
+        os.chmod(path, mode)
+
+
+def atomic_write(path, data):
+    """Write DATA to PATH through a 0600 temporary file (the name TEMP_RE sweeps), fsync, rename."""
+    parent = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path).lstrip(".") + ".", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    dir_fd = os.open(parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_manifest(directory, manifest):
+    atomic_write(os.path.join(directory, MANIFEST), dump_manifest(manifest))
+
+
+def remove_owned(directory, changes, desired):
+    """Remove the listed files, then the emptied directories of instances no longer configured.
+
+    Returns the instance directories removed; one that still holds something is kept.
+    """
+    for instance, name in changes["remove"]:
+        try:
+            os.unlink(cred_path(directory, instance, name))
+        except OSError:
+            if os.path.lexists(cred_path(directory, instance, name)):
+                raise
+    removed = []
+    for instance in sorted(set(i for i, dummy in changes["remove"]) - set(desired)):
+        try:
+            os.rmdir(os.path.join(directory, instance))
+            removed.append(instance)
+        except OSError:
+            pass  # something the collection did not create lives there: leave it
+    return removed

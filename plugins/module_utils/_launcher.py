@@ -5,9 +5,12 @@
 
 """microvm-launch: start, boot and stop one microVM from microvm@NAME.service.
 
+    microvm-launch tap NAME           ExecStartPre=+ (root): creates the instance's tap devices
     microvm-launch exec NAME          ExecStart=: becomes the hypervisor (execv)
     microvm-launch boot NAME          ExecStartPost=: configures/boots it, returns when it runs
     microvm-launch stop NAME MAINPID  ExecStop=: graceful power-off, then returns
+
+All but tap run as the instance's own user, microvm-NAME (see user_name()).
 
 Credentials come from $CREDENTIALS_DIRECTORY (LoadCredentialEncrypted=) and leave this
 process only as SMBIOS type 11 OEM strings: for QEMU through pipes inherited by the
@@ -21,21 +24,31 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
+import pwd
 import shutil
+import subprocess
 import sys
 import time
 
 from . import _cloud_hypervisor as cloud_hypervisor
 from . import _qemu as qemu
+from ._hypervisors import HYPERVISORS, binary_of
 from ._smbios import OemStringError, check_limits, check_unique, encode_credential
 
 CONFIG_DIR = "/etc/microvm-credentials/instances"
+SYS_CLASS_NET = "/sys/class/net"
 
 
 class LaunchError(Exception):
     pass
+
+
+def user_name(name):
+    """The static system user (and group) the hypervisor of instance NAME runs as."""
+    return "microvm-" + name
 
 
 def load_instance(name, config_dir=CONFIG_DIR):
@@ -95,18 +108,70 @@ def pipe_paths(strings):
     return paths
 
 
+def check_version(hypervisor, executable, run=subprocess.run):
+    """Refuse a hypervisor binary that would mishandle the OEM strings (its module's version_problem())."""
+    try:
+        proc = run([executable, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise LaunchError("cannot run %s --version: %s" % (executable, exc))
+    lines = proc.stdout.decode("utf-8", "replace").splitlines()
+    problem = HYPERVISORS[hypervisor].version_problem(lines[0] if lines else "")
+    if problem:
+        raise LaunchError("%s: %s" % (executable, problem))
+
+
 def cmd_exec(instance, environ):
-    if instance["hypervisor"] == "qemu":
-        strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
-        argv = qemu.build_argv(instance, pipe_paths(strings), binary=instance.get("binary"))
-    else:
-        argv = cloud_hypervisor.build_argv(instance, binary=instance.get("binary"))
-    executable = argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0])
+    hypervisor = HYPERVISORS[instance["hypervisor"]]
+    binary = binary_of(instance)
+    executable = binary if os.path.isabs(binary) else shutil.which(binary)
     if not executable:
-        raise LaunchError("hypervisor executable %s not found on PATH" % argv[0])
+        raise LaunchError("hypervisor executable %s not found on PATH" % binary)
+    check_version(instance["hypervisor"], executable)
+    if hypervisor is qemu:
+        strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
+        argv = qemu.build_argv(instance, pipe_paths(strings), binary=binary)
+    else:
+        argv = cloud_hypervisor.build_argv(instance, binary=binary)
     if os.path.exists(instance["api_socket"]):
         os.unlink(instance["api_socket"])  # a stale socket from a killed run
     os.execv(executable, argv)
+
+
+def cmd_tap(instance, run=subprocess.run, sys_class_net=SYS_CLASS_NET):
+    """Create each tap device owned by the instance's user (so the hypervisor needs no
+    CAP_NET_ADMIN to attach to it) and set it up; refuse one that someone else owns."""
+    user = user_name(instance["name"])
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise LaunchError("user %s does not exist: the microvm_instances module declares it" % user)
+    for nic in instance.get("interfaces") or []:
+        tap = nic["tap"]
+        device = os.path.join(sys_class_net, tap)
+        if not os.path.exists(device):
+            _ip(run, "tuntap", "add", "dev", tap, "mode", "tap", "user", user)
+        else:
+            owner = _read_sys(os.path.join(device, "owner"))
+            if owner is None:
+                raise LaunchError("interface %s exists and is not a tap device" % tap)
+            if owner != str(uid):
+                raise LaunchError("tap device %s exists and belongs to uid %s, not %s (uid %d): delete it "
+                                  "(ip link del %s) or create it with user %s" % (tap, owner, user, uid, tap, user))
+        _ip(run, "link", "set", "dev", tap, "up")
+
+
+def _read_sys(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def _ip(run, *args):
+    proc = run(["ip"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    if proc.returncode != 0:
+        raise LaunchError("ip %s failed: %s" % (" ".join(args), proc.stderr.decode("utf-8", "replace").strip()))
 
 
 def _ready(instance):
@@ -142,8 +207,10 @@ def cmd_boot(instance, environ, timeout=60):
 def _alive(pid):
     try:
         os.kill(pid, 0)
-    except OSError:
-        return False
+    except OSError as exc:
+        # EPERM: it exists but is not ours yet (systemd is still setting up the main
+        # process as root when ExecStartPost= starts).
+        return exc.errno == errno.EPERM
     return True
 
 
@@ -179,12 +246,14 @@ def cmd_stop(instance, mainpid):
 def main(argv=None, environ=None):
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
-    if len(argv) < 2 or argv[0] not in ("exec", "boot", "stop"):
-        sys.stderr.write("usage: microvm-launch exec|boot|stop NAME [MAINPID]\n")
+    if len(argv) < 2 or argv[0] not in ("tap", "exec", "boot", "stop"):
+        sys.stderr.write("usage: microvm-launch tap|exec|boot|stop NAME [MAINPID]\n")
         return 2
     try:
         instance = load_instance(argv[1], environ.get("MICROVM_CONFIG_DIR", CONFIG_DIR))
-        if argv[0] == "exec":
+        if argv[0] == "tap":
+            cmd_tap(instance)
+        elif argv[0] == "exec":
             cmd_exec(instance, environ)
         elif argv[0] == "boot":
             cmd_boot(instance, environ)

@@ -26,6 +26,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import socket
 import time
 
@@ -42,6 +43,15 @@ _DISK_DEVICES = {"nvme": "nvme", "virtio": "virtio-blk-pci"}
 _FS_QUEUE_SIZE = 1024
 
 
+SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+# Reading -smbios type=11,path= overran a buffer until QEMU 7.2.18, 9.2.4 and
+# 10.0; Debian 12 carries the fix from 1:7.2+dfsg-7+deb12u14.
+MINIMUM = "7.2.18, 9.2.4 or 10.0 (Debian 12: 1:7.2+dfsg-7+deb12u14)"
+_VERSION_RE = re.compile(r"QEMU emulator version (\d+)\.(\d+)(?:\.(\d+))?")
+_DEBIAN_72_RE = re.compile(r"\(Debian 1:7\.2\+dfsg-7\+deb12u(\d+)")
+
+
 class QmpError(Exception):
     """A QMP exchange failed or QEMU answered with an error."""
 
@@ -49,6 +59,22 @@ class QmpError(Exception):
 def _esc(value):
     """Escape VALUE for a QemuOpts key=value list (',' is written ',,')."""
     return str(value).replace(",", ",,")
+
+
+def version_problem(version_line):
+    """None if the first line of ``qemu-system-x86_64 --version`` names a fixed QEMU, else why not."""
+    line = (version_line or "").strip()
+    match = _VERSION_RE.search(line)
+    if not match:
+        return "cannot tell the QEMU version from %r; QEMU %s or later is required" % (line[:200], MINIMUM)
+    major, minor, micro = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    debian = _DEBIAN_72_RE.search(line)
+    if ((major, minor) >= (10, 0)
+            or ((major, minor) == (9, 2) and micro >= 4)
+            or ((major, minor) == (7, 2) and (micro >= 18 or (debian is not None and int(debian.group(1)) >= 14)))):
+        return None
+    return ("QEMU %d.%d.%d (%s) reads -smbios type=11,path= with a buffer overrun; "
+            "QEMU %s or later is required" % (major, minor, micro, line[:200], MINIMUM))
 
 
 def kvm_usable(path="/dev/kvm"):
@@ -159,6 +185,9 @@ def build_argv(instance, oem_paths, binary=None, kvm_probe=kvm_usable):
 
     for path in oem_paths:
         argv += ["-smbios", "type=11,path=" + _esc(path)]
+    # QEMU's seccomp filter (qemu-seccomp.c), on top of the unit's: no obsolete
+    # syscalls, no set*uid, no fork/exec, no scheduler or affinity changes.
+    argv += ["-sandbox", SANDBOX]
     return argv
 
 
@@ -233,21 +262,3 @@ def system_powerdown(sock_path, timeout=QMP_TIMEOUT):
 def query_status(sock_path, timeout=QMP_TIMEOUT):
     """Return QMP query-status: {"running": bool, "status": "running"|..., ...}."""
     return qmp_command(sock_path, "query-status", timeout=timeout)
-
-
-def wait_running(sock_path, timeout, interval=0.1):
-    """Wait until QMP answers and reports the guest running; raise QmpError on timeout."""
-    deadline = time.time() + timeout
-    last = None
-    while True:
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            raise QmpError("QEMU not running after %ss (%s)" % (timeout, last))
-        try:
-            status = query_status(sock_path, timeout=min(remaining, QMP_TIMEOUT))
-            if status.get("running"):
-                return status
-            last = "status %s" % status.get("status")
-        except QmpError as exc:
-            last = str(exc)
-        time.sleep(interval)

@@ -29,12 +29,25 @@ BINARY_PREFIX = "io.systemd.credential.binary:"
 # systemd accepts any printable ASCII except '/' and ':' (credential_name_valid());
 # we accept a stricter set because the name also appears unescaped in unit files
 # (LoadCredentialEncrypted=NAME:PATH), where '%', '\\', spaces and quotes have meaning.
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]*$")
-NAME_MAX = 255
+# fullmatch, never match with '$': '$' also matches before a final newline.
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]*")
+# The host module writes each credential through a temporary file named
+# "." + NAME + ".cred." + 8 random characters + ".tmp" (tempfile.mkstemp).
+HOST_TMP_EXTRA = len(".") + len(".cred.") + 8 + len(".tmp")
+FILE_NAME_MAX = 255  # bytes of one path component (Linux NAME_MAX)
+# The temporary name, not NAME.cred, is the longest file name on the host.
+NAME_MAX = FILE_NAME_MAX - HOST_TMP_EXTRA
 
 
 class OemStringError(ValueError):
-    """Raised for a credential or OEM string that cannot be passed to the guest."""
+    """Raised for a credential or OEM string that cannot be passed to the guest.
+
+    INDEX is the position of the one string at fault in the list checked, if one is.
+    """
+
+    def __init__(self, message, index=None):
+        super(OemStringError, self).__init__(message)
+        self.index = index
 
 
 def validate_credential_name(name):
@@ -43,7 +56,7 @@ def validate_credential_name(name):
         raise OemStringError("credential name must be a non-empty string")
     if len(name) > NAME_MAX:
         raise OemStringError("credential name is %d characters long, at most %d are allowed" % (len(name), NAME_MAX))
-    if name in (".", "..") or not _NAME_RE.match(name):
+    if name in (".", "..") or not _NAME_RE.fullmatch(name):
         raise OemStringError(
             "credential name %r is not valid: use letters, digits and '._@+-', not starting with '.', '@', '+' or '-'" % name)
 
@@ -92,8 +105,14 @@ def validate_static_string(oem_string):
         raise OemStringError("OEM string must be a string, got %s" % type(oem_string).__name__)
     if not oem_string:
         raise OemStringError("OEM string must not be empty (an empty SMBIOS string ends the string set)")
+    # Other control characters stay allowed: an SMBIOS string ends only at NUL, systemd
+    # takes a credential's value verbatim (a PEM file has newlines), QEMU's path= reads
+    # the bytes as they are and cloud-hypervisor gets a JSON string.
     if "\x00" in oem_string:
         raise OemStringError("OEM string must not contain a NUL character")
+    name = credential_name_of(oem_string)
+    if name is not None:
+        validate_credential_name(name)
 
 
 def encoded_size(oem_string):
@@ -111,13 +130,13 @@ def check_limits(oem_strings, hypervisor):
     if limits.get("max_strings") is not None and count > limits["max_strings"]:
         raise OemStringError("%d OEM strings, %s accepts at most %d" % (count, hypervisor, limits["max_strings"]))
     if limits.get("max_string_bytes") is not None:
-        for oem_string in oem_strings:
+        for index, oem_string in enumerate(oem_strings):
             size = encoded_size(oem_string)
             if size > limits["max_string_bytes"]:
                 name = credential_name_of(oem_string)
                 what = ("credential %s" % name) if name else "a static OEM string"
                 raise OemStringError("%s takes %d bytes as an OEM string, %s accepts at most %d"
-                                     % (what, size, hypervisor, limits["max_string_bytes"]))
+                                     % (what, size, hypervisor, limits["max_string_bytes"]), index)
     if limits.get("max_total_bytes") is not None:
         total = sum(encoded_size(s) for s in oem_strings)
         if total > limits["max_total_bytes"]:
@@ -128,10 +147,10 @@ def check_limits(oem_strings, hypervisor):
 def check_unique(oem_strings):
     """Raise OemStringError if two OEM strings set the same credential."""
     seen = set()
-    for oem_string in oem_strings:
+    for index, oem_string in enumerate(oem_strings):
         name = credential_name_of(oem_string)
         if name is None:
             continue
         if name in seen:
-            raise OemStringError("credential %s is set twice (a static OEM string collides with a credential?)" % name)
+            raise OemStringError("credential %s is set twice (a static OEM string collides with a credential?)" % name, index)
         seen.add(name)

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Per-instance files on the host: launcher config, unit drop-in, virtiofsd config.
+"""Per-instance files on the host: launcher config, unit drop-in, virtiofsd config, users.
 
 Pure rendering, so that the module can write every instance of a host in one call.
 None of these files holds a secret: credentials appear by name and encrypted path.
@@ -17,8 +17,11 @@ import json
 import os
 
 from ._credstore import cred_path
+from ._launcher import user_name
+from ._qemu import kvm_usable, resolve_accel
 
 DROPIN_NAME = "50-microvm-credentials.conf"
+SYSUSERS_NAME = "microvm-credentials.conf"
 VIRTIOFSD_UNIT = "microvm-virtiofsd@%s:%s.service"
 
 
@@ -30,8 +33,53 @@ def _header(header):
     return "".join("# %s\n" % line if line else "#\n" for line in header.splitlines()) if header else ""
 
 
-def dropin_content(instance, credential_directory, header=""):
-    """The microvm@NAME.service drop-in: credentials, virtiofsd dependencies, stop timeout."""
+def resolved_accel(instance, kvm_probe=kvm_usable):
+    """kvm or tcg: decided once on the host, for both the launcher and the unit's sandbox."""
+    if instance["hypervisor"] != "qemu":
+        return "kvm"
+    return resolve_accel(instance.get("accel"), kvm_probe)
+
+
+def check_disks(instances, var_name="microvm_instances"):
+    """Each disk belongs to one instance, whose user owns it: refuse a path two instances list."""
+    owners = {}
+    for instance in instances:
+        for i, disk in enumerate(instance["disks"]):
+            other = owners.setdefault(disk["path"], instance["name"])
+            if other != instance["name"]:
+                raise ValueError("%s.%s.disks[%d].path: %s is also a disk of instance %s; an instance's disks belong "
+                                 "to its own user %s" % (var_name, instance["name"], i, disk["path"], other,
+                                                         user_name(instance["name"])))
+
+
+def _sandbox_lines(instance, launcher):
+    """Unit settings that depend on the instance: the devices it uses, W^X, its network."""
+    lines = []
+    if instance["accel"] == "kvm":
+        # TCG translates guest code into W+X memory; with KVM nothing needs it.
+        lines += ["DeviceAllow=/dev/kvm rw\n", "MemoryDenyWriteExecute=yes\n"]
+    if instance["interfaces"]:
+        lines += ["DeviceAllow=/dev/net/tun rw\n",
+                  "ExecStartPre=+%s tap %s\n" % (launcher, instance["name"])]
+    else:
+        lines.append("PrivateNetwork=yes\n")
+    if instance.get("vsock_cid") is not None and instance["hypervisor"] == "qemu":
+        # QEMU's vhost-vsock-pci; cloud-hypervisor emulates vsock over a UNIX socket.
+        lines.append("DeviceAllow=/dev/vhost-vsock rw\n")
+    state_dir = instance["state_dir"].rstrip("/") + "/"
+    for disk in instance["disks"]:
+        if disk["path"].startswith("/dev/"):
+            lines.append("DeviceAllow=%s %s\n" % (disk["path"], "r" if disk["readonly"] else "rw"))
+        if not disk["readonly"] and not disk["path"].startswith(state_dir):
+            lines.append("ReadWritePaths=-%s\n" % disk["path"])
+    return lines
+
+
+def dropin_content(instance, credential_directory, launcher, header=""):
+    """The microvm@NAME.service drop-in: credentials, virtiofsd dependencies, stop timeout, sandbox.
+
+    INSTANCE's accel is already resolved (resolved_accel()).
+    """
     lines = [_header(header)]
     virtiofsd = [VIRTIOFSD_UNIT % (instance["name"], share["tag"]) for share in instance["shares"]]
     if virtiofsd:
@@ -44,33 +92,51 @@ def dropin_content(instance, credential_directory, header=""):
             lines.append("LoadCredentialEncrypted=%s:%s\n" % (cred["name"], cred_path(credential_directory, instance["name"], cred["name"])))
     # ExecStop= gets stop_timeout for a graceful power-off; systemd kills after that.
     lines.append("TimeoutStopSec=%d\n" % (instance["stop_timeout"] + 10))
+    lines.extend(_sandbox_lines(instance, launcher))
     return "".join(lines)
 
 
-def virtiofsd_env(share, header=""):
-    return "%sSHARED_DIR=%s\nSOCKET_PATH=%s\n" % (_header(header), share["source"], share["socket"])
+def virtiofsd_env(instance, share, header=""):
+    """virtiofsd runs as root; its socket is root:microvm-NAME 0660 (UMask=0007), for that instance only."""
+    return "%sSHARED_DIR=%s\nSOCKET_PATH=%s\nSOCKET_GROUP=%s\n" % (
+        _header(header), share["source"], share["socket"], user_name(instance["name"]))
+
+
+def sysusers_content(instances, header=""):
+    """systemd-sysusers lines: a static system user and group microvm-NAME per instance, in group kvm."""
+    # Debian's udev package creates kvm (its basic.conf does not); declared for hosts without it.
+    lines = [_header(header), "g kvm -\n"]
+    for instance in instances:
+        user = user_name(instance["name"])
+        lines.append('u %s - "microVM %s" - -\n' % (user, instance["name"]))
+        lines.append("m %s kvm\n" % user)
+    return "".join(lines)
 
 
 def launcher_config(instance):
     """What the launcher needs: how credentials are generated or where they come from stays on the controller."""
-    config = dict(instance)
+    config = dict((k, v) for k, v in instance.items() if k not in ("state_dir", "autostart"))
     config["credentials"] = [dict((k, c.get(k)) for k in ("id", "name", "binary", "inject")) for c in instance["credentials"]]
     return config
 
 
-def desired_files(instances, paths, header=""):
-    """Map each file path to (content, mode, instance name) for INSTANCES.
+def desired_files(instances, paths, header="", kvm_probe=kvm_usable):
+    """Map each file path to (content, mode, instance name or None, group or None for root) for INSTANCES.
 
-    PATHS has config_dir, unit_dir, virtiofs_dir and credential_directory.
+    PATHS has config_dir, unit_dir, virtiofs_dir, sysusers_dir, credential_directory and launcher.
+    The launcher's configuration is readable by the instance's group only: the hypervisor runs as it.
     """
-    files = {}
+    files = {os.path.join(paths["sysusers_dir"], SYSUSERS_NAME): (sysusers_content(instances, header), 0o644, None, None)}
     for instance in instances:
         name = instance["name"]
-        files[os.path.join(paths["config_dir"], name + ".json")] = (json.dumps(launcher_config(instance), indent=2, sort_keys=True) + "\n", 0o600, name)
+        instance = dict(instance, accel=resolved_accel(instance, kvm_probe))
+        files[os.path.join(paths["config_dir"], name + ".json")] = (
+            json.dumps(launcher_config(instance), indent=2, sort_keys=True) + "\n", 0o640, name, user_name(name))
         files[os.path.join(paths["unit_dir"], unit_name(name) + ".d", DROPIN_NAME)] = (
-            dropin_content(instance, paths["credential_directory"], header), 0o644, name)
+            dropin_content(instance, paths["credential_directory"], paths["launcher"], header), 0o644, name, None)
         for share in instance["shares"]:
-            files[os.path.join(paths["virtiofs_dir"], "%s:%s.env" % (name, share["tag"]))] = (virtiofsd_env(share, header), 0o600, name)
+            files[os.path.join(paths["virtiofs_dir"], "%s:%s.env" % (name, share["tag"]))] = (
+                virtiofsd_env(instance, share, header), 0o600, name, None)
     return files
 
 

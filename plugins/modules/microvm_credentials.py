@@ -22,7 +22,15 @@ description:
   - Checks that every instance's credentials fit its hypervisor's SMBIOS OEM string limits.
   - Encrypts all credentials of the host with C(systemd-creds encrypt) into O(directory), in one
     module call per host, passing values on stdin only. A credential whose encrypted file already
-    decrypts to the same value is left alone.
+    decrypts to the same value, and was sealed with the same O(key), is left alone; a changed O(key)
+    re-encrypts every credential.
+  - Ownership. The manifest C(DIRECTORY/.microvm-credentials.json) (0600) lists the instance directories
+    and C(.cred) files the module created, with the key each was sealed with; only those are ever
+    rewritten or removed. A missing O(directory) is created 0700 (missing parents 0755). An existing one
+    without a manifest is used only if it is empty, and its mode is left as it is; one that holds anything
+    else is refused before any change.
+  - Temporary files of interrupted runs (C(.NAME.cred.XXXXXXXX.tmp)) in the module's own directories are
+    removed on the next run (not in check mode) and listed in C(swept).
   - This is an action plugin with a module part that runs on the host.
 author:
   - microvm.credentials maintainers (!UNKNOWN)
@@ -38,7 +46,8 @@ attributes:
     description: Runs on the controller for the vault store and on the host for systemd-creds.
 requirements:
   - systemd-creds (systemd 250 or later) on the host.
-  - passlib (or libpass) on the controller for C(passlib) generators.
+  - libpass (which provides the C(passlib) module) on the controller for C(passlib) generators, and the
+    Python package C(bcrypt) for the C(bcrypt) scheme.
   - A vault secret on the controller (C(--vault-password-file), C(--vault-id) or E(ANSIBLE_VAULT_PASSWORD_FILE)).
 options:
   instances:
@@ -51,6 +60,10 @@ options:
     description:
       - Directory on the controller that holds this host's vault encrypted secrets,
         one file C(INSTANCE/CREDENTIAL_ID.vault) per secret.
+      - A relative path is resolved against the inventory directory (C(inventory_dir)), or the
+        playbook directory when the host has no inventory directory; never against the current
+        directory.
+      - Runs that use the same store take turns, see O(lock_timeout).
     type: path
     required: true
   rotate:
@@ -61,7 +74,11 @@ options:
     elements: str
     default: []
   directory:
-    description: Host directory of the encrypted credential store.
+    description:
+      - Host directory of the encrypted credential store.
+      - An absolute, normalised path of letters, digits and C(/_.@+:=-) (it appears unescaped in
+        C(LoadCredentialEncrypted=)). Every C(DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp) must fit
+        in 4095 bytes.
     type: path
     default: /var/lib/microvm-credentials
   key:
@@ -73,6 +90,30 @@ options:
     description: Name of the variable O(instances) came from, used in error messages.
     type: str
     default: microvm_instances
+  store_var_name:
+    description: Name of the variable O(store) came from, used in error messages.
+    type: str
+    default: microvm_credentials_store
+  rotate_var_name:
+    description: Name of the variable O(rotate) came from, used in error messages.
+    type: str
+    default: microvm_rotate
+  directory_var_name:
+    description: Name of the variable O(directory) came from, used in error messages.
+    type: str
+    default: microvm_credential_directory
+  key_var_name:
+    description: Name of the variable O(key) came from, used in error messages.
+    type: str
+    default: microvm_credential_key
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the lock of the same O(store).
+      - The lock is C(flock) on the file C(.NAME.lock) next to the store directory C(NAME) (mode
+        0600), held from the first read of the store until the host has answered, so two runs
+        never both generate a secret. When the time is up, the task fails and names the lock file.
+    type: int
+    default: 300
   credentials:
     description:
       - Internal. The credentials the action plugin hands to the host side; do not set.
@@ -145,6 +186,26 @@ removed:
   returned: always
   type: list
   elements: str
+rekeyed:
+  description: Credentials re-encrypted on the host because O(key) changed, as C(INSTANCE/NAME).
+  returned: always
+  type: list
+  elements: str
+swept:
+  description: Temporary files of interrupted runs removed from the host (in check mode, to be removed).
+  returned: always
+  type: list
+  elements: str
+host_probe:
+  description:
+    - What the host reported before anything was generated or written (see C(plugin_utils/_host_probe.py)).
+    - C(hypervisors) maps each hypervisor binary used to its kind and the first line of its C(--version),
+      null when the binary is missing.
+  returned: always
+  type: dict
+  sample: {"tpm2": {"rc": 11, "answer": "partial", "usable": false}, "systemd_creds": "systemd 252 (252.38-1~deb12u1)",
+           "hypervisors": {"qemu-system-x86_64": {"hypervisor": "qemu", "version": "QEMU emulator version 7.2.15"}},
+           "directory": {"path": "/var/lib/microvm-credentials", "state": "managed", "example": null}}
 fingerprints:
   description:
     - Size and SHA-256 of each injected credential, keyed C(INSTANCE/NAME), so tests and
@@ -155,20 +216,91 @@ fingerprints:
 """
 
 import base64
+import fcntl
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
     KEYS,
+    MANIFEST,
+    VARIABLE,
+    CredStoreError,
+    atomic_write,
     cred_path,
     decrypt_argv,
     diff_lines,
+    directory_state,
     encrypt_argv,
-    list_instances,
-    list_names,
+    foreign_targets,
+    load_manifest,
+    make_directory,
+    manifest_after,
+    manifest_before,
+    new_manifest,
+    ownership_error,
     plan,
+    remove_owned,
+    save_manifest,
+    stale_temp_files,
 )
+
+
+def lock(directory, check_mode):
+    """Serialise runs on one host: the sweep must never see another run's temporary file.
+
+    The descriptor stays open, and the lock held, until the module process exits.
+    """
+    fcntl.flock(os.open(directory, os.O_RDONLY), fcntl.LOCK_SH if check_mode else fcntl.LOCK_EX)
+
+
+def open_store(module, directory):
+    """The manifest of DIRECTORY, locked if it exists. Fails before any change on a directory the collection does not own."""
+    state, example = directory_state(directory)
+    error = ownership_error(directory, state, example)
+    if error:
+        module.fail_json(msg=error)
+    if state == "absent":
+        return new_manifest(directory_created=True)
+    lock(directory, module.check_mode)
+    if state == "empty":
+        return new_manifest(directory_created=False)
+    try:
+        return load_manifest(directory)
+    except CredStoreError as exc:
+        module.fail_json(msg=to_native(exc))
+
+
+def needs_chmod(directory, manifest):
+    """Only a directory the collection created has its mode put back; others are never chmodded."""
+    return manifest["directory_created"] and os.path.isdir(directory) and os.stat(directory).st_mode & 0o7777 != 0o700
+
+
+def seal(module, systemd_creds, directory, instance, name, value, key):
+    rc, blob, err = module.run_command(encrypt_argv(systemd_creds, name, key), data=value, binary_data=True, encoding=None)
+    if rc != 0:
+        module.fail_json(msg="systemd-creds encrypt failed for %s/%s: %s" % (instance, name, to_native(err).strip()))
+    atomic_write(cred_path(directory, instance, name), blob)
+
+
+def apply(module, systemd_creds, directory, manifest, changes, desired, key):
+    """Write and remove, with the manifest listing every file before it exists."""
+    if not os.path.isdir(directory):
+        make_directory(directory)
+        lock(directory, False)
+    elif needs_chmod(directory, manifest):
+        os.chmod(directory, 0o700)
+    if changes["write"]:
+        save_manifest(directory, manifest_before(manifest, changes))
+    for instance in sorted(set(i for i, dummy in changes["write"])):
+        path = os.path.join(directory, instance)
+        if not os.path.isdir(path):
+            os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)
+    for instance, name in changes["write"]:
+        seal(module, systemd_creds, directory, instance, name, desired[instance][name], key)
+    removed_dirs = remove_owned(directory, changes, desired)
+    save_manifest(directory, manifest_after(manifest, changes, key, removed_dirs))
 
 
 def main():
@@ -180,6 +312,11 @@ def main():
             directory=dict(type="path", default="/var/lib/microvm-credentials"),
             key=dict(type="str", choices=list(KEYS), default="auto"),
             var_name=dict(type="str", default="microvm_instances"),
+            store_var_name=dict(type="str", default="microvm_credentials_store"),
+            rotate_var_name=dict(type="str", default="microvm_rotate"),
+            directory_var_name=dict(type="str", default="microvm_credential_directory"),
+            key_var_name=dict(type="str", default="microvm_credential_key"),
+            lock_timeout=dict(type="int", default=300),
             # Only the values are secret: a no_log on the whole list would also mask the
             # instance and credential names wherever they occur in the result, so that
             # changed_instances came back as VALUE_SPECIFIED_IN_NO_LOG_PARAMETER and
@@ -195,61 +332,46 @@ def main():
     )
     if module.params["credentials"] is None:
         module.fail_json(msg="run this module through its action plugin (microvm.credentials.microvm_credentials)")
-    directory = module.params["directory"]
+    directory, key = module.params["directory"], module.params["key"]
     systemd_creds = module.get_bin_path("systemd-creds", required=True)
 
     desired = dict((name, {}) for name in module.params["instances"])
     for cred in module.params["credentials"]:
         desired.setdefault(cred["instance"], {})[cred["name"]] = base64.b64decode(cred["value"])
 
+    manifest = open_store(module, directory)
+
     def read_current(instance, name):
         rc, out, dummy = module.run_command(decrypt_argv(systemd_creds, name, cred_path(directory, instance, name)),
                                             binary_data=True, encoding=None)
         return out if rc == 0 else None
 
-    if module.params["purge"]:
-        # Stale credentials, and all of those of instances no longer configured.
-        existing = dict((instance, list_names(directory, instance)) for instance in set(desired) | set(list_instances(directory)))
-    else:
-        existing = dict((i, list_names(directory, i) & set(desired[i])) for i in desired)
-    changes = plan(directory, desired, existing, read_current)
-    changed = bool(changes["write"] or changes["remove"])
+    owned = manifest["instances"]
+    if not module.params["purge"]:
+        # Keep what is no longer configured: only configured credentials are looked at.
+        owned = dict((i, dict((n, k) for n, k in owned.get(i, {}).items() if n in desired[i])) for i in desired)
+    changes = plan(desired, owned, key, read_current)
+    foreign = foreign_targets(directory, manifest["instances"], changes["write"])
+    if foreign:
+        module.fail_json(msg="%s: %s was not created by this collection (it is not in the manifest %s); move it away"
+                         % (VARIABLE, foreign[0], MANIFEST))
+    swept = stale_temp_files(directory, manifest["instances"]) if os.path.isdir(directory) else []
+    changed = bool(changes["write"] or changes["remove"] or swept or needs_chmod(directory, manifest))
     result = dict(
         changed=changed,
         changed_instances=sorted(set(i for i, dummy in changes["write"] + changes["remove"])),
         removed=["%s/%s" % c for c in changes["remove"]],
+        rekeyed=["%s/%s" % c for c in changes["rekey"]],
+        swept=swept,
     )
     if module._diff:
-        result["diff"] = diff_lines(desired, changes)
+        result["diff"] = diff_lines(desired, changes, key)
     if module.check_mode or not changed:
         module.exit_json(**result)
 
-    for path in [directory] + [os.path.join(directory, i) for i, dummy in changes["write"]]:
-        if not os.path.isdir(path):
-            os.makedirs(path, 0o700)
-        os.chmod(path, 0o700)
-    for instance, name in changes["write"]:
-        dest = cred_path(directory, instance, name)
-        fd, tmp = tempfile.mkstemp(prefix="." + name, suffix=".tmp", dir=os.path.dirname(dest))
-        os.close(fd)
-        try:
-            rc, dummy, err = module.run_command(encrypt_argv(systemd_creds, name, tmp, module.params["key"]),
-                                                data=desired[instance][name], binary_data=True)
-            if rc != 0:
-                module.fail_json(msg="systemd-creds encrypt failed for %s/%s: %s" % (instance, name, err.strip()), **result)
-            os.chmod(tmp, 0o600)
-            module.atomic_move(tmp, dest)
-            os.chmod(dest, 0o600)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    for instance, name in changes["remove"]:
-        os.unlink(cred_path(directory, instance, name))
-    for instance in set(i for i, dummy in changes["remove"]) - set(desired):
-        try:
-            os.rmdir(os.path.join(directory, instance))
-        except OSError:
-            pass  # something else lives there: leave it
+    for path in swept:
+        os.unlink(path)
+    apply(module, systemd_creds, directory, manifest, changes, desired, key)
     module.exit_json(**result)
 
 

@@ -19,24 +19,38 @@ __metaclass__ = type
 import posixpath
 import re
 
+from ansible_collections.microvm.credentials.plugins.module_utils._credstore import KEYS
 from ansible_collections.microvm.credentials.plugins.module_utils._smbios import (
+    FILE_NAME_MAX,
+    HOST_TMP_EXTRA,
     OemStringError,
     check_unique,
     credential_name_of,
     validate_credential_name,
     validate_static_string,
 )
+from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
 
 HYPERVISORS = ("cloud-hypervisor", "qemu")
 GENERATORS = ("base64", "hex", "bytes", "password", "passlib")
 ACCELS = ("auto", "kvm", "tcg")
 DISK_FORMATS = ("raw", "qcow2")
-# The instance name is a systemd instance name and a path component.
-_INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-_CRED_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-_MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
-_TAP_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # IFNAMSIZ - 1
-_TAG_RE = re.compile(r"^[A-Za-z0-9_.-]{1,36}$")  # virtio-fs tag is 36 bytes
+# Every pattern is used with fullmatch: '$' would also match before a final newline.
+# The instance name is a systemd instance name, a path component and part of the
+# user name microvm-NAME (at most 31 characters, so NAME has at most 23).
+INSTANCE_NAME_MAX = 23
+_INSTANCE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,%d}" % (INSTANCE_NAME_MAX - 1))
+_CRED_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_MAC_RE = re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}")
+_TAP_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # IFNAMSIZ - 1
+_TAG_RE = re.compile(r"[A-Za-z0-9_.-]{1,36}")  # virtio-fs tag is 36 bytes
+# C0, DEL and C1: never meant in a path or a kernel command line, and they would
+# split or garble the unit files, argv and logs these end up in.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The host credential directory appears unescaped in LoadCredentialEncrypted=, where
+# '%' is a specifier and whitespace, quotes and '\\' have meaning.
+_DIRECTORY_RE = re.compile(r"(/[A-Za-z0-9_.@+:=-]+)+")
+PATH_MAX = 4096  # bytes, the terminating NUL included
 
 INSTANCE_KEYS = frozenset((
     "hypervisor", "binary", "vcpu", "mem", "kernel", "initrd", "firmware", "cmdline", "accel", "machine",
@@ -62,6 +76,13 @@ class ConfigError(ValueError):
     def __init__(self, path, message):
         super(ConfigError, self).__init__("%s: %s" % (path, message))
         self.path = path
+
+
+def _child(path, key):
+    """The path of mapping key KEY under PATH; quoted when printing it as is would mislead."""
+    if isinstance(key, str) and not _CONTROL_RE.search(key):
+        return "%s.%s" % (path, key)
+    return "%s[%r]" % (path, key)
 
 
 def _is_int(value):
@@ -113,9 +134,15 @@ def _abspath(path, value, required=False):
         if required:
             raise ConfigError(path, "is required")
         return None
-    if not isinstance(value, str) or not posixpath.isabs(value) or "\n" in value or "," in value:
+    if not isinstance(value, str) or not posixpath.isabs(value) or _CONTROL_RE.search(value) or "," in value:
         # ',' would split QEMU's and cloud-hypervisor's key=value option lists.
-        raise ConfigError(path, "must be an absolute path without ',' or newlines, got %r" % (value,))
+        raise ConfigError(path, "must be an absolute path without ',' or control characters, got %r" % (value,))
+    return value
+
+
+def _fullmatch(path, value, regex, what):
+    if not isinstance(value, str) or not regex.fullmatch(value):
+        raise ConfigError(path, "must be %s, got %r" % (what, value))
     return value
 
 
@@ -133,10 +160,9 @@ def _generator(path, spec):
             raise ConfigError(path + ".chars", "must be a string of at least 2 distinct printable ASCII characters")
         out["chars"] = chars
     else:
-        scheme = spec.get("scheme", "sha512_crypt")
-        if not isinstance(scheme, str) or not re.match(r"^[a-z0-9_]+$", scheme):
-            raise ConfigError(path + ".scheme", "must be a passlib scheme name such as sha512_crypt, got %r" % (scheme,))
-        out["scheme"] = scheme
+        # Only crypt(3) hashes that shadow files and passwd.hashed-password.* take; libpass
+        # has no yescrypt.
+        out["scheme"] = _choice(path + ".scheme", spec.get("scheme", "sha512_crypt"), PASSLIB_SCHEMES)
         password_of = spec.get("password_of")
         if password_of is None:
             raise ConfigError(path + ".password_of", "is required: the id of the credential holding the password to hash")
@@ -145,8 +171,7 @@ def _generator(path, spec):
 
 
 def _credential(path, cred_id, spec):
-    if not isinstance(cred_id, str) or not _CRED_ID_RE.match(cred_id):
-        raise ConfigError(path, "credential id must match %s" % _CRED_ID_RE.pattern)
+    _fullmatch(path, cred_id, _CRED_ID_RE, "a credential id of 1 to 128 characters [A-Za-z0-9._-], not starting with '.' or '-'")
     spec = _dict(path, spec if spec is not None else {})
     _unknown_keys(path, spec, CREDENTIAL_KEYS)
     name = spec.get("name", cred_id)
@@ -180,7 +205,7 @@ def _credential(path, cred_id, spec):
 
 def _credentials(path, specs):
     specs = _dict(path, specs if specs is not None else {})
-    creds = [_credential("%s.%s" % (path, cred_id), cred_id, spec) for cred_id, spec in specs.items()]
+    creds = [_credential(_child(path, cred_id), cred_id, spec) for cred_id, spec in specs.items()]
     ids = dict((c["id"], c) for c in creds)
     names = {}
     for cred in creds:
@@ -195,7 +220,32 @@ def _credentials(path, specs):
                 raise ConfigError(cpath + ".generate.password_of", "must name another credential of this instance, got %r" % (password_of,))
             if ids[password_of].get("generate", {}).get("type") == "passlib":
                 raise ConfigError(cpath + ".generate.password_of", "cannot hash another hash (%s)" % password_of)
+            if cred["generate"]["scheme"] == "bcrypt":
+                _check_bcrypt_password("%s.%s" % (path, password_of), ids[password_of], cpath)
     return sorted(creds, key=lambda c: c["id"])
+
+
+def _generated_length(spec):
+    """(option, bytes) of the value a generator makes, or None when unknown in advance."""
+    kind = spec["type"]
+    if kind == "password":
+        return "length", spec["length"]
+    if kind == "hex":
+        return "bytes", 2 * spec["bytes"]
+    if kind == "base64":
+        return "bytes", 4 * ((spec["bytes"] + 2) // 3)
+    if kind == "bytes":
+        return "bytes", spec["bytes"]
+    return None
+
+
+def _check_bcrypt_password(pw_path, password_cred, hash_path):
+    # bcrypt ignores everything after the 72nd byte; src passwords are checked once read.
+    known = _generated_length(password_cred["generate"]) if "generate" in password_cred else None
+    if known is not None and known[1] > BCRYPT_MAX_BYTES:
+        raise ConfigError("%s.generate.%s" % (pw_path, known[0]),
+                          "makes a password of %d bytes, but bcrypt (%s.generate.scheme) uses at most %d"
+                          % (known[1], hash_path, BCRYPT_MAX_BYTES))
 
 
 def _disks(path, disks, hypervisor):
@@ -224,11 +274,9 @@ def _interfaces(path, interfaces):
         npath = "%s[%d]" % (path, i)
         nic = _dict(npath, nic)
         _unknown_keys(npath, nic, ("tap", "mac"))
-        tap = nic.get("tap")
-        if not isinstance(tap, str) or not _TAP_RE.match(tap):
-            raise ConfigError(npath + ".tap", "must be an interface name of 1 to 15 characters [A-Za-z0-9_.-], got %r" % (tap,))
+        tap = _fullmatch(npath + ".tap", nic.get("tap"), _TAP_RE, "an interface name of 1 to 15 characters [A-Za-z0-9_.-]")
         mac = nic.get("mac")
-        if mac is not None and (not isinstance(mac, str) or not _MAC_RE.match(mac.lower())):
+        if mac is not None and (not isinstance(mac, str) or not _MAC_RE.fullmatch(mac.lower())):
             raise ConfigError(npath + ".mac", "must be a MAC address like 52:54:00:12:34:56, got %r" % (mac,))
         out.append({"tap": tap, "mac": mac.lower() if mac else None})
     return out
@@ -240,9 +288,7 @@ def _shares(path, shares, name):
         spath = "%s[%d]" % (path, i)
         share = _dict(spath, share)
         _unknown_keys(spath, share, ("tag", "source"))
-        tag = share.get("tag")
-        if not isinstance(tag, str) or not _TAG_RE.match(tag):
-            raise ConfigError(spath + ".tag", "must be 1 to 36 characters [A-Za-z0-9_.-], got %r" % (tag,))
+        tag = _fullmatch(spath + ".tag", share.get("tag"), _TAG_RE, "1 to 36 characters [A-Za-z0-9_.-]")
         if tag in [s["tag"] for s in out]:
             raise ConfigError(spath + ".tag", "tag %s is used twice" % tag)
         out.append({
@@ -267,9 +313,9 @@ def _oem_strings(path, strings):
 
 def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     """Return the normalised instance NAME (see docs/design.md) or raise ConfigError."""
-    path = "%s.%s" % (var_name, name)
-    if not isinstance(name, str) or not _INSTANCE_RE.match(name):
-        raise ConfigError(path, "instance name must match %s" % _INSTANCE_RE.pattern)
+    path = _child(var_name, name)
+    _fullmatch(path, name, _INSTANCE_RE, "an instance name of 1 to %d characters [a-z0-9_-], starting with a letter or digit"
+               % INSTANCE_NAME_MAX)
     merged = dict(defaults or {})
     merged.update(_dict(path, spec if spec is not None else {}))
     _unknown_keys(path, merged, INSTANCE_KEYS)
@@ -283,8 +329,9 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     if kernel is None and firmware is None:
         raise ConfigError(path + ".kernel", "set kernel (direct kernel boot) or firmware")
     cmdline = merged.get("cmdline", "console=ttyS0")
-    if not isinstance(cmdline, str) or "\n" in cmdline:
-        raise ConfigError(path + ".cmdline", "must be a single-line string")
+    if not isinstance(cmdline, str) or _CONTROL_RE.search(cmdline):
+        # The kernel splits its command line at any whitespace: a newline or tab there is a typo.
+        raise ConfigError(path + ".cmdline", "must be a single-line string without control characters")
     vsock_cid = merged.get("vsock_cid")
     if vsock_cid is not None:
         _int(path + ".vsock_cid", vsock_cid, 3, 0xFFFFFFFE)  # 0-2 are reserved, -1 is VMADDR_CID_ANY
@@ -324,7 +371,7 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     try:
         check_unique(instance["oem_strings"])
     except OemStringError as exc:
-        raise ConfigError(path + ".oem_strings", str(exc))
+        raise ConfigError("%s.oem_strings[%d]" % (path, exc.index), str(exc))
     return instance
 
 
@@ -342,3 +389,30 @@ def normalize_instances(instances, var_name="microvm_instances", defaults=None):
                 raise ConfigError("%s.%s.vsock_cid" % (var_name, instance["name"]), "CID %d is also used by %s" % (cid, cids[cid]))
             cids[cid] = instance["name"]
     return instances_out
+
+
+def check_key(key, var_name="microvm_credential_key"):
+    """Raise ConfigError unless KEY is a systemd-creds --with-key this collection uses."""
+    return _choice(var_name, key, KEYS)
+
+
+def check_credential_directory(directory, instances, var_name="microvm_credential_directory"):
+    """Raise ConfigError unless the host DIRECTORY is usable for every credential of INSTANCES.
+
+    The longest host path is the host module's temporary file
+    DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp, which must fit PATH_MAX.
+    """
+    if not isinstance(directory, str) or not _DIRECTORY_RE.fullmatch(directory) or posixpath.normpath(directory) != directory:
+        raise ConfigError(var_name, "must be an absolute, normalised path of letters, digits and '/_.@+:=-', got %r" % (directory,))
+    long_component = [c for c in directory.split("/") if len(c.encode("utf-8")) > FILE_NAME_MAX]
+    if long_component:
+        raise ConfigError(var_name, "has a path component longer than %d bytes" % FILE_NAME_MAX)
+    for instance in instances:
+        for cred in instance["credentials"]:
+            if not cred["inject"]:
+                continue
+            longest = len(posixpath.join(directory, instance["name"], cred["name"]).encode("utf-8")) + HOST_TMP_EXTRA
+            if longest > PATH_MAX - 1:
+                raise ConfigError(var_name, "is too long: the host path of credential %s/%s would take %d bytes with its "
+                                            "temporary suffix, at most %d are possible" % (instance["name"], cred["name"], longest, PATH_MAX - 1))
+    return directory

@@ -20,8 +20,21 @@ except ImportError:  # pragma: no cover - depends on the controller's environmen
     HAS_PASSLIB = False
 
 
+# The crypt(3) hashes that guest shadow files and passwd.hashed-password.* take.
+PASSLIB_SCHEMES = ("sha512_crypt", "sha256_crypt", "bcrypt")
+# bcrypt hashes only the first 72 bytes of a password and ignores the rest.
+BCRYPT_MAX_BYTES = 72
+
+
 class SecretError(ValueError):
-    """A secret cannot be generated."""
+    """A secret cannot be generated.
+
+    FIELD is the generator option at fault (e.g. ``scheme``), if one is.
+    """
+
+    def __init__(self, message, field=None):
+        super(SecretError, self).__init__(message)
+        self.field = field
 
 
 def generate(spec, password=None):
@@ -44,32 +57,50 @@ def generate(spec, password=None):
 
 
 def _handler(scheme):
+    if scheme not in PASSLIB_SCHEMES:
+        raise SecretError("must be one of %s, got %r" % (", ".join(PASSLIB_SCHEMES), scheme), "scheme")
     if not HAS_PASSLIB:
-        raise SecretError("passlib hashes need the Python package passlib (or libpass) on the controller")
+        raise SecretError("passlib hashes need the Python package libpass on the controller", "scheme")
     try:
         return get_crypt_handler(scheme)
     except KeyError:
-        raise SecretError("passlib does not know the scheme %r" % (scheme,))
+        raise SecretError("passlib does not know the scheme %r" % (scheme,), "scheme")
 
 
-def _text(password):
+def _passlib_error(scheme, exc):
+    # MissingBackendError (no bcrypt backend installed) is a RuntimeError.
+    return SecretError("passlib cannot hash with %s on this controller: %s" % (scheme, exc), "scheme")
+
+
+def _text(scheme, password):
     if password is None:
-        raise SecretError("no password to hash")
+        raise SecretError("no password to hash", "password_of")
+    if scheme == "bcrypt" and len(password) > BCRYPT_MAX_BYTES:
+        raise SecretError("the password to hash is %d bytes long, bcrypt uses at most %d" % (len(password), BCRYPT_MAX_BYTES),
+                          "password_of")
     try:
         return password.decode("utf-8")
     except UnicodeDecodeError:
-        raise SecretError("the password to hash is not UTF-8 text")
+        raise SecretError("the password to hash is not UTF-8 text", "password_of")
 
 
 def passlib_matches(scheme, password, hashed):
     """True if the stored HASHED (bytes) is a SCHEME hash of PASSWORD (bytes)."""
     handler = _handler(scheme)
+    text = _text(scheme, password)
     try:
-        return handler.identify(hashed) and handler.verify(_text(password), hashed)
+        return handler.identify(hashed) and handler.verify(text, hashed)
     except ValueError:
-        return False
+        return False  # a malformed stored hash: replaced like a wrong one
+    except RuntimeError as exc:
+        raise _passlib_error(scheme, exc)
 
 
 def passlib_hash(scheme, password):
     """Hash PASSWORD (bytes) with the passlib SCHEME, e.g. for passwd.hashed-password.root."""
-    return _handler(scheme).hash(_text(password)).encode("ascii")
+    handler = _handler(scheme)
+    text = _text(scheme, password)
+    try:
+        return handler.hash(text).encode("ascii")
+    except (RuntimeError, ValueError) as exc:
+        raise _passlib_error(scheme, exc)

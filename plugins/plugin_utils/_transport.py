@@ -38,17 +38,15 @@ def _become_pipelines(connection):
 
 def check_pipe(connection):
     """Raise TransportError unless CONNECTION can pass a module payload on stdin."""
-    if getattr(connection, "transport", None) == PODMAN_TRANSPORT:
-        return
-    if not connection.has_pipelining:
-        raise TransportError(
-            "connection %s cannot pass data on stdin, and this module's arguments carry secrets that must not be "
-            "written to the host's disk; use ssh, paramiko, local or containers.podman.podman"
-            % getattr(connection, "transport", type(connection).__name__))
     if not _become_pipelines(connection):
         raise TransportError(
             "become method %s cannot pass data on stdin (Ansible cannot pipeline through it); use sudo, or connect "
             "as root" % connection.become.name)
+    if getattr(connection, "transport", None) != PODMAN_TRANSPORT and not connection.has_pipelining:
+        raise TransportError(
+            "connection %s cannot pass data on stdin, and this module's arguments carry secrets that must not be "
+            "written to the host's disk; use ssh, paramiko, local or containers.podman.podman"
+            % getattr(connection, "transport", type(connection).__name__))
 
 
 def _podman_exec_with_stdin(connection):

@@ -39,15 +39,42 @@ def _pid_alive(pid):
     return True
 
 
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 class StoreError(AnsibleError):
     """The store cannot be read or written; never answered by regenerating."""
 
 
+def resolve_store_path(store, base_dir, var_name="microvm_credentials_store"):
+    """The absolute store path: a relative STORE is taken relative to BASE_DIR.
+
+    BASE_DIR is the inventory directory (else the playbook directory), never the
+    current directory: a store that silently moved with the cwd would be a new, empty
+    store, and every secret would be generated anew.
+    """
+    store = os.path.expanduser(store)
+    if not os.path.isabs(store):
+        if not base_dir:
+            raise StoreError("%s: %r is relative, and there is no inventory or playbook directory to resolve it against"
+                             % (var_name, store))
+        store = os.path.join(base_dir, store)
+    return os.path.normpath(store)
+
+
 class VaultStore:
-    def __init__(self, root, vault_secrets):
+    def __init__(self, root, vault_secrets, var_name="microvm_credentials_store"):
         self.root = root
         self.vault_secrets = vault_secrets or []
+        self.var_name = var_name
         self._vault = VaultLib(self.vault_secrets)
+
+    def _error(self, message):
+        return StoreError("%s: %s" % (self.var_name, message))
 
     def path(self, instance, cred_id):
         return os.path.join(self.root, instance, cred_id + ".vault")
@@ -61,17 +88,17 @@ class VaultStore:
         except (IOError, OSError) as exc:
             if exc.errno == errno.ENOENT:
                 return None
-            raise StoreError("cannot read secret store file %s: %s" % (path, to_native(exc)))
+            raise self._error("cannot read secret store file %s: %s" % (path, to_native(exc)))
         if not is_encrypted(data):
-            raise StoreError("secret store file %s is not ansible-vault encrypted; refusing to use or replace it" % path)
+            raise self._error("secret store file %s is not ansible-vault encrypted; refusing to use or replace it" % path)
         if not self.vault_secrets:
-            raise StoreError("secret store file %s is vault encrypted but no vault secret was given "
-                             "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)" % path)
+            raise self._error("secret store file %s is vault encrypted but no vault secret was given "
+                              "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)" % path)
         try:
             return self._vault.decrypt(data)
         except AnsibleError as exc:
-            raise StoreError("cannot decrypt secret store file %s (it is never regenerated implicitly; "
-                             "restore it or rotate the secret explicitly): %s" % (path, to_native(exc)))
+            raise self._error("cannot decrypt secret store file %s (it is never regenerated implicitly; "
+                              "restore it or rotate the secret explicitly): %s" % (path, to_native(exc)))
 
     def sweep(self):
         """Remove temporary files that runs killed while saving left behind.
@@ -82,16 +109,20 @@ class VaultStore:
         removed = []
         for dirpath, dummy, files in os.walk(self.root):
             for name in files:
-                match = _TMP_RE.match(name)
+                match = _TMP_RE.fullmatch(name)
                 if match and not _pid_alive(int(match.group(1))):
-                    os.unlink(os.path.join(dirpath, name))
-                    removed.append(os.path.join(dirpath, name))
+                    path = os.path.join(dirpath, name)
+                    try:
+                        os.unlink(path)
+                    except OSError as exc:
+                        raise self._error("cannot remove the leftover temporary file %s: %s" % (path, to_native(exc)))
+                    removed.append(path)
         return removed
 
     def _encrypt(self, value):
         if not self.vault_secrets:
-            raise StoreError("no vault secret to encrypt the secret store with "
-                             "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)")
+            raise self._error("no vault secret to encrypt the secret store with "
+                              "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)")
         vault_id, secret = match_encrypt_secret(self.vault_secrets, encrypt_vault_id=C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
         return self._vault.encrypt(value, secret, vault_id=vault_id)
 
@@ -104,9 +135,12 @@ class VaultStore:
                 os.makedirs(directory, 0o700)
             except OSError as exc:
                 if exc.errno != errno.EEXIST:
-                    raise StoreError("cannot create secret store directory %s: %s" % (directory, to_native(exc)))
-        # The PID in the name lets a later run tell a dead run's leftover from a live one's.
-        fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (cred_id, os.getpid()), suffix=".tmp", dir=os.path.dirname(path))
+                    raise self._error("cannot create secret store directory %s: %s" % (directory, to_native(exc)))
+        try:
+            # The PID in the name lets a later run tell a dead run's leftover from a live one's.
+            fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (cred_id, os.getpid()), suffix=".tmp", dir=os.path.dirname(path))
+        except OSError as exc:
+            raise self._error("cannot write secret store file %s: %s" % (path, to_native(exc)))
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(to_bytes(data))
@@ -114,10 +148,10 @@ class VaultStore:
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o600)
             os.rename(tmp, path)
-        except Exception:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        except OSError as exc:  # ENOSPC, EDQUOT, EIO...
+            _unlink_quietly(tmp)
+            raise self._error("cannot write secret store file %s: %s" % (path, to_native(exc)))
+        except BaseException:
+            _unlink_quietly(tmp)
             raise
         return path

@@ -4,7 +4,14 @@ One podman container (from `make images`) serves a whole test module; each run
 writes its own inventory (hosts.yml + group_vars/all.yml) under tmp and calls
 playbooks/site.yml exactly as a user would, with a real ansible-vault password.
 Guests are real QEMU (TCG) microVMs booting the demo guest image.
+
+A Host reaches its container with one of CONNECTIONS: "podman" (the default), or
+over ssh as the image's non-root user `ansible` (the playbook becomes root), with
+pipelining on ("ssh") or off ("ssh-nopipe"). sshd is published on 127.0.0.1 only
+and trusts a key pair made for the test.
 """
+
+import contextlib
 
 import hashlib
 import json
@@ -24,6 +31,8 @@ IMAGE = os.environ.get("MICROVM_HOST_IMAGE", "localhost/microvm-host:bookworm")
 BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
 REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
 DONE = "MICROVM-CRED done source=system"
+CONNECTIONS = ("podman", "ssh", "ssh-nopipe")
+SSH_USER = "ansible"
 
 
 def _requirements_missing():
@@ -77,9 +86,12 @@ def instance(name, credentials, **extra):
 class Host:
     """The systemd host container and the controller-side inventory that targets it."""
 
-    def __init__(self, name, tmp):
+    def __init__(self, name, tmp, connection="podman"):
+        assert connection in CONNECTIONS, connection
         self.name = name
         self.tmp = tmp
+        self.connection = connection
+        self.ssh_port = None
         self.inventory = os.path.join(tmp, "inventory")
         self.store = os.path.join(self.inventory, ".microvm-credentials", name)
         self.vault_password_file = os.path.join(tmp, "vault-password")
@@ -88,8 +100,11 @@ class Host:
         os.chmod(self.vault_password_file, 0o600)
 
     # -- host side ---------------------------------------------------------
-    def sh(self, script, check=True, binary=False):
-        proc = subprocess.run(["podman", "exec", self.name, "sh", "-c", script], capture_output=True, check=False)
+    def sh(self, script, check=True, binary=False, stdin=None):
+        """Run a shell script on the host (as root, through podman exec); STDIN (bytes) is piped to it."""
+        interactive = ["-i"] if stdin is not None else []
+        proc = subprocess.run(["podman", "exec"] + interactive + [self.name, "sh", "-c", script], input=stdin,
+                              capture_output=True, check=False)
         if check and proc.returncode != 0:
             raise AssertionError("host command failed (%d): %s\n%s" % (proc.returncode, script, proc.stderr.decode(errors="replace")))
         return proc.stdout if binary else proc.stdout.decode(errors="replace")
@@ -120,17 +135,46 @@ class Host:
         """A fingerprint of everything this collection may change on the host."""
         return self.sh(
             "{ find /etc/microvm-credentials /etc/systemd/system /var/lib/microvm-credentials /usr/lib/microvm-credentials "
-            "/usr/libexec/microvm-credentials -xdev 2>/dev/null | sort | while read -r f; do "
+            "/usr/libexec/microvm-credentials /opt -xdev 2>/dev/null | sort | while read -r f; do "
             "stat -c '%n %a %U %s' \"$f\"; [ -f \"$f\" ] && sha256sum \"$f\"; done; "
             "systemctl list-units --all --plain --no-legend 'microvm*' | awk '{print $1, $3, $4}'; } 2>&1")
 
+    def enable_ssh(self):
+        """Authorize a key pair made now for SSH_USER and read back the port podman published sshd on."""
+        key = os.path.join(self.tmp, "id_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.name, "-f", key], check=True)
+        with open(key + ".pub", "rb") as f:
+            self.sh("install -d -m 0700 -o {0} -g {0} /home/{0}/.ssh && "
+                    "install -m 0600 -o {0} -g {0} /dev/stdin /home/{0}/.ssh/authorized_keys && "
+                    "systemctl is-active --quiet ssh.service".format(SSH_USER), stdin=f.read())
+        published = subprocess.run(["podman", "port", self.name, "22/tcp"], capture_output=True, text=True, check=True).stdout
+        self.ssh_port = int(published.split()[0].rsplit(":", 1)[1])
+
     # -- controller side ---------------------------------------------------
+    @property
+    def address(self):
+        """What ansible -vvvv prints between <> for this host."""
+        return self.name if self.connection == "podman" else "127.0.0.1"
+
+    def connection_vars(self):
+        if self.connection == "podman":
+            return {"ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3"}
+        return {
+            "ansible_connection": "ansible.builtin.ssh",
+            "ansible_host": "127.0.0.1",
+            "ansible_port": self.ssh_port,
+            "ansible_user": SSH_USER,
+            "ansible_pipelining": self.connection == "ssh",
+            "ansible_ssh_private_key_file": os.path.join(self.tmp, "id_ed25519"),
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o IdentitiesOnly=yes -o UserKnownHostsFile=%s"
+                                       % os.path.join(self.tmp, "known_hosts"),
+            "ansible_python_interpreter": "/usr/bin/python3",
+        }
+
     def write_inventory(self, group_vars):
         os.makedirs(os.path.join(self.inventory, "group_vars"), exist_ok=True)
         with open(os.path.join(self.inventory, "hosts.yml"), "w") as f:
-            yaml.safe_dump({"microvm_hosts": {"hosts": {self.name: {
-                "ansible_connection": "containers.podman.podman",
-                "ansible_python_interpreter": "/usr/bin/python3"}}}}, f)
+            yaml.safe_dump({"microvm_hosts": {"hosts": {self.name: self.connection_vars()}}}, f)
         with open(os.path.join(self.inventory, "group_vars", "all.yml"), "w") as f:
             yaml.safe_dump(group_vars, f)
 
@@ -195,11 +239,13 @@ def recap(output):
     return {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}
 
 
-def start_container(name):
+def start_container(name, publish_ssh=False):
+    """Start the host container; PUBLISH_SSH publishes its sshd on a free port of 127.0.0.1."""
     subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+    publish = ["-p", "127.0.0.1::22"] if publish_ssh else []
     subprocess.run(["podman", "run", "-d", "--name", name, "--hostname", name, "--privileged", "--systemd=always",
-                    "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096",
-                    "-v", "%s/guest:/srv/microvm/images:ro" % CACHE, IMAGE, "/sbin/init"], check=True, capture_output=True)
+                    "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"] + publish +
+                   ["-v", "%s/guest:/srv/microvm/images:ro" % CACHE, IMAGE, "/sbin/init"], check=True, capture_output=True)
     wait_systemd(name)
 
 
@@ -215,14 +261,24 @@ def wait_systemd(name, timeout=120):
     raise AssertionError("systemd in %s did not come up: %s" % (name, state))
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory, request):
+@contextlib.contextmanager
+def running_host(request, tmp_path_factory, connection="podman"):
+    """A Host in a fresh container named after the test module, removed afterwards."""
     name = "mvc-it-%s-%s" % (request.module.__name__.rsplit(".", 1)[-1].replace("_", "-"), uuid.uuid4().hex[:6])
-    start_container(name)
+    start_container(name, publish_ssh=connection != "podman")
     try:
-        yield Host(name, str(tmp_path_factory.mktemp(name)))
+        host = Host(name, str(tmp_path_factory.mktemp(name)), connection)
+        if connection != "podman":
+            host.enable_ssh()
+        yield host
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "2", name], capture_output=True, check=False)
 
 
-__all__ = ["Host", "instance", "fingerprint", "recap", "json", "start_container", "wait_systemd"]
+@pytest.fixture(scope="module")
+def host(tmp_path_factory, request):
+    with running_host(request, tmp_path_factory) as h:
+        yield h
+
+
+__all__ = ["CONNECTIONS", "Host", "instance", "fingerprint", "recap", "json", "running_host", "start_container", "wait_systemd"]

@@ -9,7 +9,7 @@ import copy
 import os
 
 import pytest
-from conftest import instance
+from conftest import ROOT, instance
 
 BASE = {"microvm_instances": {"base": instance("base", {"app-token": {"name": "app.token", "generate": {"type": "hex"}}})}}
 
@@ -72,19 +72,74 @@ CASES = [
     ("unknown-key", bad(colour="blue"), "microvm_instances.bad"),
     ("instance-name", None, "microvm_instances.Bad"),
     ("instances-not-mapping", None, "microvm_instances"),
-    ("rotate-unknown", None, "rotate"),
+    ("rotate-unknown", None, "microvm_rotate"),
+    # a trailing newline or another control character in a name or value
+    ("instance-name-newline", None, "microvm_instances['bad\\\\n']"),
+    ("id-newline", bad({"c\n": {"generate": {"type": "hex"}}}), "microvm_instances.bad.credentials['c\\\\n']"),
+    ("name-newline", cred(name="c\n", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.name"),
+    ("name-tab", cred(name="a\tb", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.name"),
+    ("tap-newline", bad(interfaces=[{"tap": "tap0\n"}]), "microvm_instances.bad.interfaces[0].tap"),
+    ("mac-newline", bad(interfaces=[{"tap": "tap0", "mac": "52:54:00:12:34:56\n"}]), "microvm_instances.bad.interfaces[0].mac"),
+    ("cmdline-tab-newline", bad(cmdline="console=ttyS0\t\n"), "microvm_instances.bad.cmdline"),
+    ("kernel-newline", bad(kernel="/srv/microvm/images/vmlinuz\n"), "microvm_instances.bad.kernel"),
+    ("static-name-newline", bad(oem_strings=["io.systemd.credential:s\n=1"]), "microvm_instances.bad.oem_strings[0]"),
+    # lengths the host's path chain allows
+    ("name-237", cred(name="n" * 237, generate={"type": "hex"}), "microvm_instances.bad.credentials.c.name"),
+    ("instance-name-24", None, "microvm_instances." + "w" * 24),
+    ("directory-path-too-long", bad({"c": {"name": "n" * 236, "generate": {"type": "hex"}}}), "microvm_credential_directory"),
+    ("static-too-large", bad(oem_strings=["x" * 70000]), "microvm_instances.bad.oem_strings[0]"),
+    # host options and the controller store
+    ("directory-relative", None, "microvm_credential_directory"),
+    ("directory-trailing-newline", None, "microvm_credential_directory"),
+    ("store-unusable", None, "microvm_credentials_store: cannot open the lock file /dev/null/.store.lock"),
+    # passlib: crypt hashes only, and bcrypt's 72 bytes
+    ("passlib-plaintext", bad({"pw": {"inject": False, "generate": {"type": "password"}},
+                               "c": {"generate": {"type": "passlib", "scheme": "plaintext", "password_of": "pw"}}}),
+     "microvm_instances.bad.credentials.c.generate.scheme"),
+    ("passlib-md5-crypt", bad({"pw": {"inject": False, "generate": {"type": "password"}},
+                               "c": {"generate": {"type": "passlib", "scheme": "md5_crypt", "password_of": "pw"}}}),
+     "microvm_instances.bad.credentials.c.generate.scheme"),
+    ("bcrypt-long-password", bad({"pw": {"inject": False, "generate": {"type": "password", "length": 80}},
+                                  "c": {"generate": {"type": "passlib", "scheme": "bcrypt", "password_of": "pw"}}}),
+     "microvm_instances.bad.credentials.pw.generate.length"),
+    ("bcrypt-long-src-password", bad({"pw": {"inject": False, "src": "LONGPASSWORD"},
+                                      "c": {"generate": {"type": "passlib", "scheme": "bcrypt", "password_of": "pw"}}}),
+     "microvm_instances.bad.credentials.c.generate.password_of"),
+    # host credential store: a directory the collection does not own (FOREIGN below), a key the host cannot use
+    ("directory-foreign", None, "microvm_credential_directory: /opt holds files this collection did not create (for example /opt/otherapp/keep.cred)"),
+    ("key-tpm2-without-tpm", bad(), "microvm_credential_key: 'tpm2' needs a TPM2 the host can use"),
+    # a hypervisor version with the SMBIOS type 11 path= overrun (AFFECTED_QEMU below)
+    ("qemu-affected", bad(binary="/usr/local/bin/qemu-affected"), "microvm_instances.bad.hypervisor: /usr/local/bin/qemu-affected"),
 ]
+# Planted on the baseline host; the snapshot covers /opt, so its mode and this file must stay.
+FOREIGN = "/opt/otherapp/keep.cred"
+AFFECTED_QEMU = "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)"
+
+# Cases that are not (only) a bad instance: the variables they set or replace.
+TOP_VARS = {
+    "rotate-unknown": {"microvm_rotate": ["base/nope"]},
+    "directory-relative": {"microvm_credential_directory": "var/lib/microvm-credentials"},
+    "directory-trailing-newline": {"microvm_credential_directory": "/var/lib/microvm-credentials\n"},
+    "directory-path-too-long": {"microvm_credential_directory": "/var/lib/" + "/".join(["d" * 250] * 16)},
+    "store-unusable": {"microvm_credentials_store": "/dev/null/store"},
+    "directory-foreign": {"microvm_credential_directory": os.path.dirname(os.path.dirname(FOREIGN))},
+    "key-tpm2-without-tpm": {"microvm_credential_key": "tpm2"},
+}
+BAD_INSTANCE_NAMES = {"instance-name": "Bad", "instance-name-newline": "bad\n", "instance-name-24": "w" * 24}
 
 
 def materialise(case_id, spec, tmp_path):
     """Fill in the controller files some cases need."""
-    group_vars = with_bad(spec)
-    if case_id == "instance-name":
-        group_vars["microvm_instances"]["Bad"] = bad()
+    group_vars = with_bad(spec, **copy.deepcopy(TOP_VARS.get(case_id, {})))
+    if case_id in BAD_INSTANCE_NAMES:
+        group_vars["microvm_instances"][BAD_INSTANCE_NAMES[case_id]] = bad()
     if case_id == "instances-not-mapping":
         group_vars["microvm_instances"] = ["base"]
-    if case_id == "rotate-unknown":
-        group_vars["microvm_rotate"] = ["base/nope"]
+    if spec and spec.get("credentials", {}).get("pw", {}).get("src") == "LONGPASSWORD":
+        path = os.path.join(str(tmp_path), "long-password")
+        with open(path, "wb") as f:
+            f.write(b"p" * 73)
+        spec["credentials"]["pw"]["src"] = path
     if spec and "c" in spec.get("credentials", {}) and spec["credentials"]["c"].get("src") in ("BINFILE", "BIGFILE"):
         path = os.path.join(str(tmp_path), spec["credentials"]["c"]["src"].lower())
         with open(path, "wb") as f:
@@ -96,6 +151,9 @@ def materialise(case_id, spec, tmp_path):
 @pytest.fixture(scope="module")
 def baseline(host):
     host.prepare_disk("base")
+    host.sh("mkdir -p {0} && echo keep > {1}".format(os.path.dirname(FOREIGN), FOREIGN))
+    host.sh("printf '#!/bin/sh\\necho \"%s\"\\n' > /usr/local/bin/qemu-affected && chmod 0755 /usr/local/bin/qemu-affected"
+            % AFFECTED_QEMU)
     host.converge(BASE)
     host.wait_report("base")
     snapshot = host.snapshot()
@@ -103,6 +161,7 @@ def baseline(host):
     assert "/var/lib/microvm-credentials/base/app.token.cred 600 root" in snapshot
     assert "microvm@base.service active running" in snapshot
     assert "/etc/microvm-credentials/instances/base.json" in snapshot
+    assert FOREIGN + " 644 root" in snapshot and "\n/opt 755 root" in snapshot
     return host
 
 
@@ -147,3 +206,13 @@ def test_wrong_vault_password_fails_loudly(baseline, tmp_path):
     proc = host.playbook(BASE, env={"ANSIBLE_VAULT_PASSWORD_FILE": str(wrong)})
     assert proc.returncode != 0 and "cannot decrypt secret store file" in proc.stdout
     assert host.snapshot() == before and host.vault_values() == store
+
+
+def test_relative_store_is_resolved_against_the_inventory(baseline):
+    """Not the current directory: the playbook runs from the checkout, the store stays the inventory's."""
+    host = baseline
+    before_host, before_store = host.snapshot(), host.vault_values()
+    proc = host.playbook(with_bad(microvm_credentials_store=".microvm-credentials/" + host.name))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert not os.path.exists(os.path.join(ROOT, ".microvm-credentials")), "a store appeared in the current directory"
+    assert host.snapshot() == before_host and host.vault_values() == before_store

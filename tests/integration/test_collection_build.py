@@ -2,8 +2,8 @@
 
 Real commands in temporary directories: `ansible-galaxy collection build` of
 this checkout, `ansible-galaxy collection install --offline` of the tarball,
-then ansible-doc and ansible-playbook with only the installed copy on the
-collections path (`make build-check`).
+then ansible-doc, ansible-playbook and ansible-builder introspect with only the
+installed copy on the collections path (`make build-check`).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,7 +28,12 @@ NAME = "microvm.credentials"
 SHIPPED = [
     "MANIFEST.json",
     "FILES.json",
+    "LICENSE",
+    "changelogs/changelog.yaml",
     "meta/runtime.yml",
+    "meta/execution-environment.yml",
+    "meta/ee-requirements.txt",
+    "meta/ee-bindep.txt",
     "plugins/action/microvm_credentials.py",
     "plugins/modules/microvm_credentials.py",
     "plugins/modules/microvm_instances.py",
@@ -39,7 +44,9 @@ SHIPPED = [
     "roles/microvm/tasks/main.yml",
     "roles/microvm/templates/microvm-launch.j2",
 ]
-NOT_SHIPPED = [".ansible/", ".build/", ".cache/", ".venv/", ".git/", ".pytest_cache/", "inventories/example/credentials/"]
+NOT_SHIPPED = [".ansible/", ".build/", ".cache/", ".venv/", ".git/", ".pytest_cache/", "inventories/example/credentials/",
+               "changelogs/.plugin-cache.yaml"]
+GALAXY_URLS = ("repository", "documentation", "homepage", "issues")
 
 PLUGINS = [
     ("module", "microvm.credentials.microvm_credentials"),
@@ -107,6 +114,9 @@ def test_tarball_holds_the_collection_and_nothing_else(tarball):
     with open(os.path.join(ROOT, "galaxy.yml")) as f:
         galaxy = yaml.safe_load(f)
     assert (info["namespace"], info["name"], info["version"]) == (galaxy["namespace"], galaxy["name"], galaxy["version"])
+    assert info["license"] == ["GPL-3.0-or-later"]
+    for key in GALAXY_URLS:
+        assert info[key].startswith("https://github.com/microvm-credentials/microvm.credentials"), (key, info[key])
 
 
 def test_installed_copy_verifies_against_its_manifest(installed):
@@ -182,3 +192,25 @@ def test_playbook_reports_config_errors_from_installed_copy(installed, tmp_path)
     assert proc.returncode != 0
     assert "microvm_instances.web.hypervisor" in proc.stdout + proc.stderr
     assert not (tmp_path / "result.json").exists()
+
+
+def requirement_lines(relpath):
+    """The entries of one of the collection's requirement files, comments and blank lines dropped."""
+    with open(os.path.join(ROOT, relpath)) as f:
+        lines = (line.split("#", 1)[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
+def test_builder_introspect_lists_controller_dependencies_of_installed_copy(installed):
+    """What ansible-builder would put into an execution environment for this collection."""
+    proc = run([tool("ansible-builder"), "introspect", installed], env=clean_env(installed), cwd=installed)
+    found = yaml.safe_load(proc.stdout)
+    origin = "  # from collection " + NAME
+    python = [entry.split(origin)[0] for entry in found["python"] if entry.endswith(origin)]
+    system = [entry.split(origin)[0] for entry in found["system"] if entry.endswith(origin)]
+    assert python == requirement_lines("meta/ee-requirements.txt"), found
+    assert system == requirement_lines("meta/ee-bindep.txt"), found
+    names = [re.match(r"[A-Za-z0-9_.-]+", entry).group(0).lower() for entry in python]
+    # Not the repository's requirements.txt (test tooling), which builder reads when meta/ has no EE file.
+    assert names == ["libpass", "bcrypt", "cryptography"], found
+    assert any(entry.startswith("gcc ") for entry in system), found

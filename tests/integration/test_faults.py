@@ -132,7 +132,8 @@ def assert_consistent(host, group_vars, killed=False):
         raise AssertionError("a controller store file does not decrypt: %r" % (exc,))
     assert all(values.values()), "an empty secret in the store"
 
-    junk = host.sh("find %s -xdev \\( -name '.*' -o -name '*.tmp' \\) -print 2>/dev/null || true" % " ".join(HOST_DIRS))
+    junk = host.sh("find %s -xdev \\( -name '.*' -o -name '*.tmp' \\) ! -name .microvm-credentials.json -print 2>/dev/null || true"
+                   % " ".join(HOST_DIRS))
     assert junk.strip() == "", "temporary files left on the host:\n" + junk
     creds = host_creds(host)
     assert "FAILED" not in creds.values(), "host credentials that do not decrypt: %s" % creds

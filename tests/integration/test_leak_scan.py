@@ -1,29 +1,97 @@
 """Canary leak scan: a known secret appears nowhere but the encrypted stores and the guest.
 
-Runs the real playbook at -vvvv with --diff, then again with --check --diff, then a
-rotation, with an Ansible log file, and searches for the canary (and its base64
-form) in: every ansible output and the log file, every host process's argv and
-environment, the host journal (all fields), unit files, every host file outside
-the credential store (the guest's disk image included), and the serial log.
+Once per connection (podman; ssh as a non-root user with become, pipelining on and
+off) the real playbook converges at -vvvv with --diff and ANSIBLE_KEEP_REMOTE_FILES=1:
+Ansible then leaves every module file it sends on the host (and never pipelines). Over
+podman a --check run and a rotation follow, kept the same way. Then a normal run
+(pipelined where the connection allows) must leave no module file anywhere. The
+canaries and every value the vault store held are then looked for, raw, base64 (at
+each of the three byte alignments) and hex, in: every Ansible output and log, every
+host process's argv and environment, the host journal, unit files, and every file of
+every filesystem of the host (leak_scanner.py): disk-backed ones must hold none; of
+the RAM-backed ones only systemd's credential directory of the running service may.
+The scanner decodes the zip and the arguments embedded in each kept AnsiballZ file.
 
-Positive controls prove the scan can see the canary where it must be: the guest
-reports its sha256, and systemd's in-memory credential directory of the running
-service holds it.
+Positive controls prove each part of the scan can see what it looks for: the guest
+reports the canaries' sha256; the scanner finds the running service's credentials
+in /run/credentials, a value planted on the host's disk in each form, the guest's
+qcow2 disk, and, decoded, the module code and arguments in the kept payloads of
+microvm_instances (a module that carries no secret).
 """
 
 import base64
+import fnmatch
 import hashlib
+import json
+import os
+import subprocess
 import uuid
 
 import pytest
-from conftest import instance
+from conftest import CONNECTIONS, instance, running_host
 
 CANARY = ("CANARY-%s" % uuid.uuid4().hex).encode()
-BINARY_CANARY = b"\x00\xffBINCANARY" + uuid.uuid4().bytes
+BINARY_CANARY = b"\x00\xffBINCANARY\n" + uuid.uuid4().bytes
+PLANTED = ("PLANTED-%s" % uuid.uuid4().hex).encode()
+KEEP = {"ANSIBLE_KEEP_REMOTE_FILES": "1"}
+INSTANCE = "leak"
+SERVICE_CREDENTIALS = "/run/credentials/microvm@%s.service/" % INSTANCE
+SCANNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "leak_scanner.py")
+# Filesystems that cannot hold a file anyone wrote (the kernel's views, cgroups, ...).
+PSEUDO_FSTYPES = ("proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "mqueue", "autofs", "binfmt_misc",
+                  "fusectl", "securityfs", "debugfs", "tracefs", "pstore", "bpf", "configfs", "efivarfs", "nsfs",
+                  "hugetlbfs", "rpc_pipefs")
+RAM_FSTYPES = ("tmpfs", "ramfs")
+# What Ansible leaves of a module run on the host: remote tmp directories, module
+# wrappers and the directories they unpack themselves into.
+PAYLOAD_NAMES = ("ansible-tmp-*", "AnsiballZ_*", "ansible_*_payload*")
+# Non-secret strings the decoded payload of microvm_instances must show: its own code
+# (inside the zip) and this instance's disk path (in its arguments).
+INSTANCES_MODULE_CODE = b"module: microvm_instances"
+INSTANCE_DISK = ("/var/lib/microvm/%s/root.qcow2" % INSTANCE).encode()
+QCOW2_V3_HEADER = b"QFI\xfb\x00\x00\x00\x03"
+RUN_ARGS = {
+    "converge": ("-vvvv", "--diff"),
+    "check": ("-vvvv", "--diff", "--check"),
+    "rotate": ("-vvvv", "--diff", "-e", '{"microvm_rotate": ["%s/generated"]}' % INSTANCE),
+    # Unchanged values travel too: the module compares them with the host's files.
+    "normal": ("-vvvv", "--diff"),
+}
+# The runs with ANSIBLE_KEEP_REMOTE_FILES=1, before the normal one. Check mode and
+# rotation make the same single module call whatever the connection: once is enough.
+KEPT_RUNS = {"podman": ("converge", "check", "rotate"), "ssh": ("converge",), "ssh-nopipe": ("converge",)}
+
+
+def base64_forms(value):
+    """The base64 characters that encode VALUE alone, wherever it sits in a longer encoded blob."""
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + value)
+        yield "base64+%d" % shift, encoded[(8 * shift + 5) // 6:(8 * (shift + len(value))) // 6]
 
 
 def forms(value):
-    return [value, base64.b64encode(value)]
+    """{form: bytes} of VALUE as a leak could show it."""
+    found = {"raw": value, "hex": value.hex().encode(), "HEX": value.hex().upper().encode()}
+    found.update(base64_forms(value))
+    return found
+
+
+def assert_absent(blob, secrets, where):
+    for secret in secrets:
+        for form, pattern in forms(secret).items():
+            assert pattern not in blob, "a secret leaked into %s (%s form)" % (where, form)
+
+
+def module_payloads(host):
+    """Paths of Ansible module files and remote tmp directories, on every filesystem of the host."""
+    names = " -o ".join("-name '%s'" % n for n in PAYLOAD_NAMES)
+    return set(host.sh("find / \\( -path /proc -o -path /sys \\) -prune -o \\( %s \\) -print" % names).split())
+
+
+@pytest.fixture(scope="module", params=CONNECTIONS)
+def host(request, tmp_path_factory):
+    with running_host(request, tmp_path_factory, request.param) as h:
+        yield h
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +101,23 @@ def runs(host, tmp_path_factory):
     text_src.write_bytes(CANARY)
     bin_src.write_bytes(BINARY_CANARY)
     log = tmp / "ansible.log"
-    group_vars = {"microvm_instances": {"leak": instance("leak", {
+    host.write_inventory({"microvm_instances": {INSTANCE: instance(INSTANCE, {
         "canary": {"name": "app.token", "src": str(text_src)},
         "canary-bin": {"name": "canary.bin", "src": str(bin_src), "binary": True},
         "generated": {"name": "generated.key", "generate": {"type": "base64"}},
-    })}}
-    host.prepare_disk("leak")
+    })}})
+    host.prepare_disk(INSTANCE)
     env = {"ANSIBLE_LOG_PATH": str(log)}
-    outputs = [
-        host.converge(group_vars, "-vvvv", "--diff", env=env).stdout,
-        host.converge(None, "-vvvv", "--diff", "--check", env=env).stdout,
-        host.converge(None, "-vvvv", "--diff", "-e", '{"microvm_rotate": ["leak/generated"]}', env=env).stdout,
-    ]
-    report = host.wait_report("leak")
-    outputs.append(log.read_text())
-    return {"outputs": outputs, "report": report, "secrets": [CANARY, BINARY_CANARY] + list(host.vault_values().values())}
-
-
-def assert_absent(blob, secrets, where):
-    for secret in secrets:
-        for form in forms(secret):
-            assert form not in blob, "a secret leaked into %s" % where
+    outputs, secrets = {}, {CANARY, BINARY_CANARY}
+    for name in KEPT_RUNS[host.connection]:
+        outputs[name] = host.converge(None, *RUN_ARGS[name], env=dict(env, **KEEP)).stdout
+        secrets |= set(host.vault_values().values())
+    kept = module_payloads(host)
+    outputs["normal"] = host.converge(None, *RUN_ARGS["normal"], env=env).stdout
+    left = module_payloads(host)
+    report = host.wait_report(INSTANCE)
+    outputs["log"] = log.read_text()
+    return {"outputs": outputs, "report": report, "secrets": sorted(secrets), "kept": kept, "left": left}
 
 
 def test_the_guest_received_the_canaries(runs):
@@ -61,11 +125,22 @@ def test_the_guest_received_the_canaries(runs):
         assert runs["report"][name] == (len(value), hashlib.sha256(value).hexdigest())
 
 
+def test_the_connection_is_the_one_asked_for(host, runs):
+    normal = runs["outputs"]["normal"]
+    if host.connection == "podman":
+        assert "<%s> RUN [" % host.name in normal
+        return
+    assert "SSH: EXEC" in normal and "ESTABLISH SSH CONNECTION FOR USER: ansible" in normal
+    assert "BECOME-SUCCESS-" in normal  # sudo to root
+    sent_module_files = "AnsiballZ_" in "".join(line for line in normal.splitlines() if " PUT " in line)
+    assert sent_module_files == (host.connection == "ssh-nopipe")
+
+
 def test_ansible_output_and_log(host, runs):
-    assert all(len(o) > 1000 for o in runs["outputs"])
-    assert "<%s> RUN" % host.name in runs["outputs"][0]  # -vvvv really ran
-    for i, output in enumerate(runs["outputs"]):
-        assert_absent(output.encode(), runs["secrets"], "ansible output #%d" % i)
+    assert all(len(o) > 1000 for o in runs["outputs"].values())
+    assert "<%s> " % host.address in runs["outputs"]["converge"]  # -vvvv really ran
+    for name, output in runs["outputs"].items():
+        assert_absent(output.encode(), runs["secrets"], "ansible output (%s)" % name)
 
 
 def test_host_processes_argv_and_environment(host, runs):
@@ -87,18 +162,95 @@ def test_unit_files_and_serial_log(host, runs):
     assert_absent(blob, runs["secrets"], "unit files, instance config or serial log")
 
 
-def test_no_host_file_outside_the_credential_store(host, runs):
-    # grep -F takes text patterns: every printable form of every secret.
-    patterns = sorted(set(f.decode() for s in runs["secrets"] for f in forms(s)
-                          if all(0x20 < c < 0x7f for c in f) and len(f) >= 8))
-    assert CANARY.decode() in patterns
-    host.sh("cat > /root/.leak-patterns <<'EOF'\n%s\nEOF" % "\n".join(patterns))
-    # /run/credentials is systemd's in-memory (ramfs) credential directory of the
-    # running service: the delivery mechanism itself, checked as a positive control.
-    found = host.sh("grep -r -l -a -F -f /root/.leak-patterns / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
-                    "--exclude=.leak-patterns 2>/dev/null || true").split()
-    assert any(f.startswith("/run/credentials/microvm@leak.service/") for f in found), "the scan cannot see the canary"
-    leaked = [f for f in found if not f.startswith("/run/credentials/microvm@leak.service/")]
-    assert leaked == [], "secrets found in host files: %s" % leaked
-    disk = host.sh("qemu-img convert -O raw /var/lib/microvm/leak/root.qcow2 /dev/stdout | grep -c -a -F %s || true" % CANARY.decode())
-    assert disk.strip() == "0", "the canary is on the guest's disk"
+# -- the file scan ------------------------------------------------------------
+
+
+def scan_patterns(secrets):
+    """[(label, bytes)]: every form of every secret and of the planted value, and the controls."""
+    labelled = [("secret%d" % i, s) for i, s in enumerate(secrets)] + [("planted", PLANTED)]
+    patterns = [("%s:%s" % (label, form), p) for label, value in labelled for form, p in forms(value).items()]
+    patterns += [("control:instances-module", INSTANCES_MODULE_CODE), ("control:instance-disk", INSTANCE_DISK),
+                 ("control:qcow2", QCOW2_V3_HEADER)]
+    assert all(len(p) >= 8 for dummy, p in patterns)
+    return patterns
+
+
+def plant(host):
+    """Write the planted value on the host's disk, one file per form: {path: form}."""
+    planted = {}
+    for form, pattern in forms(PLANTED).items():
+        path = "/var/tmp/planted.%s" % form
+        host.sh("cat > %s" % path, stdin=b"padding " + pattern + b" padding")
+        planted[path] = form
+    return planted
+
+
+def run_scanner(host, patterns):
+    """leak_scanner.py's report, run on the host with the patterns on its stdin."""
+    with open(SCANNER) as f:
+        source = f.read()
+    request = {"patterns": [[label, p.hex()] for label, p in patterns], "skip_fstypes": list(PSEUDO_FSTYPES)}
+    proc = subprocess.run(["podman", "exec", "-i", host.name, "python3", "-c", source], input=json.dumps(request).encode(),
+                          capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def scan(host, runs):
+    planted = plant(host)
+    report = run_scanner(host, scan_patterns(runs["secrets"]))
+    report["planted"] = planted
+    return report
+
+
+def hits(scan, prefix):
+    return [(path, member, label, fstype) for path, member, label, fstype in scan["hits"] if label.startswith(prefix)]
+
+
+def test_the_scan_covers_every_filesystem(scan):
+    mounts = dict(scan["mounts"])
+    assert mounts["/"] == "overlay" and mounts["/srv/microvm/images"] == "ext4" and mounts["/run"] == "tmpfs"
+    assert scan["files"] > 1000
+    assert scan["errors"] == []
+    # Files deleted while the scan ran (journal, sockets' neighbours) cannot be read;
+    # none may be a module file.
+    assert [p for p in scan["vanished"] if any(fnmatch.fnmatch(part, n) for part in p.split("/") for n in PAYLOAD_NAMES)] == []
+
+
+def test_the_scan_finds_a_value_planted_on_disk_in_every_form(scan):
+    found = set((path, label) for path, member, label, fstype in hits(scan, "planted:") if member is None)
+    assert found == set((path, "planted:" + form) for path, form in scan["planted"].items())
+
+
+def test_the_scan_reads_the_guest_disk(scan):
+    assert ("/var/lib/microvm/%s/root.qcow2" % INSTANCE, None, "control:qcow2", "overlay") in hits(scan, "control:qcow2")
+
+
+def test_the_scan_finds_the_running_service_credentials(scan):
+    assert any(path.startswith(SERVICE_CREDENTIALS) and fstype == "ramfs" for path, dummy, dummy, fstype in hits(scan, "secret"))
+
+
+def test_the_scan_decodes_kept_module_payloads(scan):
+    instances = [path for path in scan["ansiballz"] if os.path.basename(path).startswith("AnsiballZ_microvm_instances")]
+    assert instances, "no kept AnsiballZ_microvm_instances file: %s" % sorted(scan["ansiballz"])
+    code = set(path for path, member, dummy, dummy in hits(scan, "control:instances-module")
+               if member and member.endswith("plugins/modules/microvm_instances.py"))
+    params = set(path for path, member, dummy, dummy in hits(scan, "control:instance-disk") if member == "<params>")
+    assert set(instances) <= code and set(instances) <= params
+
+
+def test_no_secret_on_a_disk_backed_filesystem(scan):
+    leaked = [h for h in hits(scan, "secret") if h[3] not in RAM_FSTYPES]
+    assert leaked == [], "secrets on the host's disk:\n%s" % "\n".join(map(str, leaked))
+
+
+def test_no_secret_in_memory_but_the_service_credentials(scan):
+    leaked = [h for h in hits(scan, "secret") if h[3] in RAM_FSTYPES and not h[0].startswith(SERVICE_CREDENTIALS)]
+    assert leaked == [], "secrets in host files in memory:\n%s" % "\n".join(map(str, leaked))
+
+
+def test_no_module_payload_left_by_a_normal_run(runs):
+    assert runs["kept"], "ANSIBLE_KEEP_REMOTE_FILES=1 kept no module file"
+    assert sorted(runs["left"] - runs["kept"]) == []
+    assert [p for p in runs["left"] if "microvm_credentials" in os.path.basename(p)] == []

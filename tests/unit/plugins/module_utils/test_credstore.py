@@ -2,58 +2,196 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+import os
+import stat
+
+import pytest
+
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+    MANIFEST,
+    TEMP_RE,
+    CredStoreError,
+    atomic_write,
     decrypt_argv,
     diff_lines,
+    directory_state,
     encrypt_argv,
-    list_instances,
-    list_names,
+    foreign_targets,
+    load_manifest,
+    make_directory,
+    manifest_after,
+    manifest_before,
+    new_manifest,
+    ownership_error,
     plan,
+    remove_owned,
+    save_manifest,
+    stale_temp_files,
 )
 
 
 def test_plan_writes_new_and_changed_keeps_equal_removes_stale():
     desired = {"web": {"a": b"1", "b": b"2", "c": b"3"}, "db": {}}
-    existing = {"web": {"a", "b", "old"}, "db": {"gone"}}
+    owned = {"web": {"a": "host", "b": "host", "old": "host"}, "db": {"gone": "host"}}
     current = {("web", "a"): b"1", ("web", "b"): b"changed"}
-    changes = plan("/d", desired, existing, lambda i, n: current.get((i, n)))
-    assert changes == {"write": [("web", "b"), ("web", "c")], "remove": [("db", "gone"), ("web", "old")]}
+    changes = plan(desired, owned, "host", lambda i, n: current.get((i, n)))
+    assert changes == {"write": [("web", "b"), ("web", "c")], "rekey": [], "remove": [("db", "gone"), ("web", "old")]}
 
 
 def test_undecryptable_is_rewritten():
-    changes = plan("/d", {"web": {"a": b"1"}}, {"web": {"a"}}, lambda i, n: None)
-    assert changes["write"] == [("web", "a")]
+    changes = plan({"web": {"a": b"1"}}, {"web": {"a": "auto"}}, "auto", lambda i, n: None)
+    assert changes["write"] == [("web", "a")] and changes["rekey"] == []
 
 
-def test_argv_never_holds_the_value():
-    assert encrypt_argv("systemd-creds", "db.password", "/t/x", "host") == [
-        "systemd-creds", "encrypt", "--name=db.password", "--with-key=host", "-", "/t/x"]
-    assert decrypt_argv("systemd-creds", "n", "/p") == ["systemd-creds", "decrypt", "--name=n", "/p", "-"]
-
-
-def test_list_names(tmp_path):
-    (tmp_path / "web").mkdir()
-    for f in ("a.cred", "b.cred", ".a.tmp", "notes.txt", ".x.cred"):
-        (tmp_path / "web" / f).write_text("x")
-    assert list_names(str(tmp_path), "web") == {"a", "b"}
-    assert list_names(str(tmp_path), "missing") == set()
-
-
-def test_diff_names_only():
-    diff = diff_lines({"web": {"a": b"SECRET", "b": b"SECRET2"}}, {"write": [("web", "a")], "remove": [("web", "z")]})
-    text = diff["before"] + diff["after"]
-    assert "SECRET" not in text
-    assert "web/a: encrypted (new value)" in diff["after"] and "web/z: present" in diff["before"]
+def test_a_changed_key_rewrites_every_credential_without_decrypting():
+    def read(instance, name):
+        raise AssertionError("no need to decrypt what is re-encrypted anyway")
+    owned = {"web": {"a": "host", "b": None}, "db": {"c": "host"}}
+    changes = plan({"web": {"a": b"1", "b": b"2"}, "db": {"c": b"3"}}, owned, "auto", read)
+    assert changes["write"] == changes["rekey"] == [("db", "c"), ("web", "a"), ("web", "b")]
 
 
 def test_instances_no_longer_configured_lose_everything():
-    changes = plan("/d", {"web": {"a": b"1"}}, {"web": {"a"}, "old": {"x", "y"}}, lambda i, n: b"1")
-    assert changes == {"write": [], "remove": [("old", "x"), ("old", "y")]}
+    changes = plan({"web": {"a": b"1"}}, {"web": {"a": "auto"}, "old": {"x": "auto", "y": "auto"}}, "auto", lambda i, n: b"1")
+    assert changes == {"write": [], "rekey": [], "remove": [("old", "x"), ("old", "y")]}
 
 
-def test_list_instances(tmp_path):
-    for d in ("web", "db", ".hidden"):
+def test_argv_never_holds_the_value():
+    assert encrypt_argv("systemd-creds", "db.password", "host") == [
+        "systemd-creds", "encrypt", "--name=db.password", "--with-key=host", "-", "-"]
+    assert decrypt_argv("systemd-creds", "n", "/p") == ["systemd-creds", "decrypt", "--name=n", "/p", "-"]
+
+
+def test_diff_names_only():
+    changes = {"write": [("web", "a"), ("web", "k")], "rekey": [("web", "k")], "remove": [("web", "z")]}
+    diff = diff_lines({"web": {"a": b"SECRET", "b": b"SECRET2", "k": b"SECRET3"}}, changes, "host")
+    text = diff["before"] + diff["after"]
+    assert "SECRET" not in text
+    assert "web/a: encrypted (new value)" in diff["after"] and "web/z: present" in diff["before"]
+    assert "web/k: sealed with another key" in diff["before"] and "web/k: sealed with key host" in diff["after"]
+
+
+@pytest.mark.parametrize("setup,state", [
+    (lambda d: None, "absent"),
+    (lambda d: d.mkdir(), "empty"),
+    (lambda d: (d.mkdir(), (d / MANIFEST).write_text("{}")), "managed"),
+    (lambda d: d.write_text("x"), "not-a-directory"),
+])
+def test_directory_state(tmp_path, setup, state):
+    d = tmp_path / "creds"
+    setup(d)
+    assert directory_state(str(d)) == (state, None)
+    assert (ownership_error(str(d), state, None) is None) == (state != "not-a-directory")
+
+
+def test_a_directory_with_foreign_content_is_refused_naming_a_file(tmp_path):
+    (tmp_path / "otherapp" / "empty").mkdir(parents=True)
+    (tmp_path / "otherapp" / "keep.cred").write_text("x")
+    state, example = directory_state(str(tmp_path))
+    assert (state, example) == ("foreign", str(tmp_path / "otherapp" / "keep.cred"))
+    error = ownership_error(str(tmp_path), state, example)
+    assert error.startswith("microvm_credential_directory: %s " % tmp_path) and example in error
+
+
+def test_foreign_empty_subdirectory_is_an_example_too(tmp_path):
+    (tmp_path / "sub").mkdir()
+    assert directory_state(str(tmp_path)) == ("foreign", str(tmp_path / "sub"))
+
+
+def test_manifest_round_trip_is_0600(tmp_path):
+    manifest = new_manifest(directory_created=True)
+    manifest["instances"]["web"] = {"a": "host"}
+    save_manifest(str(tmp_path), manifest)
+    assert load_manifest(str(tmp_path)) == manifest
+    assert stat.S_IMODE(os.stat(str(tmp_path / MANIFEST)).st_mode) == 0o600
+    assert os.listdir(str(tmp_path)) == [MANIFEST]
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", json.dumps({"version": 2, "instances": {}}),
+                                     json.dumps({"version": 1, "instances": {"web": []}})])
+def test_a_manifest_this_collection_did_not_write_is_refused(tmp_path, content):
+    (tmp_path / MANIFEST).write_text(content)
+    with pytest.raises(CredStoreError, match="^microvm_credential_directory: "):
+        load_manifest(str(tmp_path))
+
+
+def test_manifest_lists_files_before_they_are_written_and_records_the_key_after():
+    manifest = {"version": 1, "directory_created": True, "instances": {"web": {"a": "host", "old": "host"}, "gone": {"x": "host"}}}
+    changes = {"write": [("web", "a"), ("new", "b")], "rekey": [("web", "a")], "remove": [("web", "old"), ("gone", "x")]}
+    before = manifest_before(manifest, changes)
+    assert before["instances"] == {"web": {"a": None, "old": "host"}, "new": {"b": None}, "gone": {"x": "host"}}
+    after = manifest_after(manifest, changes, "auto", ["gone"])
+    assert after["instances"] == {"web": {"a": "auto"}, "new": {"b": "auto"}}
+    assert manifest["instances"]["web"] == {"a": "host", "old": "host"}, "the input is not modified"
+
+
+def test_foreign_targets(tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "stray.cred").write_text("x")
+    (tmp_path / "other").mkdir()
+    owned = {"web": {"a": "host"}}
+    writes = [("web", "a"), ("web", "stray"), ("web", "fresh"), ("other", "b"), ("new", "c")]
+    assert foreign_targets(str(tmp_path), owned, writes) == [str(tmp_path / "web" / "stray.cred"), str(tmp_path / "other")]
+
+
+@pytest.mark.parametrize("name,match", [
+    (".x.cred.abcdefgh.tmp", True),
+    (".db.password.cred.a_b1c2d3.tmp", True),
+    (".microvm-credentials.json.abcdefgh.tmp", True),
+    (".x.cred.abcdefg.tmp", False),
+    (".x.cred.ABCDEFGH.tmp", False),
+    ("x.cred.abcdefgh.tmp", False),
+    (".x.abcdefgh.tmp", False),
+    (".x.cred.abcdefgh.tmp\n", False),
+])
+def test_temp_name_pattern(name, match):
+    assert bool(TEMP_RE.match(name)) == match
+
+
+def test_atomic_write_uses_the_decided_temp_name(tmp_path, monkeypatch):
+    seen = []
+    real_rename = os.rename
+
+    def rename(src, dst):
+        seen.append((os.path.basename(src), stat.S_IMODE(os.stat(src).st_mode)))
+        real_rename(src, dst)
+    monkeypatch.setattr(os, "rename", rename)
+    atomic_write(str(tmp_path / "db.password.cred"), b"blob")
+    (name, mode), = seen
+    assert TEMP_RE.match(name) and name.startswith(".db.password.cred.") and len(name) == len("db.password") + 19
+    assert mode == 0o600
+    assert (tmp_path / "db.password.cred").read_bytes() == b"blob" and os.listdir(str(tmp_path)) == ["db.password.cred"]
+
+
+def test_stale_temp_files_only_in_own_directories(tmp_path):
+    for d in ("web", "foreign"):
         (tmp_path / d).mkdir()
-    (tmp_path / "file").write_text("x")
-    assert list_instances(str(tmp_path)) == ["db", "web"]
-    assert list_instances(str(tmp_path / "missing")) == []
+    for path in ("web/.a.cred.abcdefgh.tmp", "web/a.cred", "foreign/.b.cred.abcdefgh.tmp",
+                 ".microvm-credentials.json.12345678.tmp", "web/.notes.tmp"):
+        (tmp_path / path).write_text("x")
+    assert stale_temp_files(str(tmp_path), {"web": {}, "missing": {}}) == [
+        str(tmp_path / ".microvm-credentials.json.12345678.tmp"), str(tmp_path / "web" / ".a.cred.abcdefgh.tmp")]
+
+
+def test_make_directory_modes_whatever_the_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        make_directory(str(tmp_path / "a" / "b" / "creds"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(str(tmp_path / "a")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(str(tmp_path / "a" / "b")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(str(tmp_path / "a" / "b" / "creds")).st_mode) == 0o700
+
+
+def test_remove_owned_keeps_what_it_did_not_create(tmp_path):
+    for d in ("gone", "busy", "web"):
+        (tmp_path / d).mkdir()
+    for path in ("gone/x.cred", "busy/y.cred", "busy/foreign.txt", "web/old.cred", "web/keep.cred"):
+        (tmp_path / path).write_text("x")
+    changes = {"write": [], "rekey": [], "remove": [("busy", "y"), ("gone", "x"), ("gone", "already-missing"), ("web", "old")]}
+    assert remove_owned(str(tmp_path), changes, {"web": {"keep": b"1"}}) == ["gone"]
+    assert sorted(os.listdir(str(tmp_path))) == ["busy", "web"]
+    assert os.listdir(str(tmp_path / "busy")) == ["foreign.txt"]
+    assert os.listdir(str(tmp_path / "web")) == ["keep.cred"]

@@ -9,10 +9,13 @@ import pytest
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher import (
     LaunchError,
+    check_version,
+    cmd_tap,
     load_instance,
     main,
     pipe_paths,
     oem_strings,
+    user_name,
 )
 
 
@@ -91,3 +94,102 @@ def test_boot_fails_fast_when_the_hypervisor_died(tmp_path):
     with pytest.raises(LaunchError, match="exited during start"):
         cmd_boot(instance(api_socket=str(tmp_path / "api.sock")), {"MAINPID": str(dead.pid)}, timeout=30)
     assert time.monotonic() - start < 5
+
+
+class FakeRun:
+    """subprocess.run stand-in: records argv, answers with STDOUT and RC."""
+
+    def __init__(self, stdout=b"", returncode=0, stderr=b""):
+        self.calls = []
+        self.stdout, self.returncode, self.stderr = stdout, returncode, stderr
+
+    def __call__(self, argv, **kw):
+        import subprocess
+        self.calls.append(argv)
+        return subprocess.CompletedProcess(argv, self.returncode, self.stdout, self.stderr)
+
+
+def test_check_version_accepts_a_fixed_qemu():
+    run = FakeRun(b"QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)\nCopyright (c) 2003-2022\n")
+    check_version("qemu", "/usr/bin/qemu-system-x86_64", run)
+    assert run.calls == [["/usr/bin/qemu-system-x86_64", "--version"]]
+
+
+@pytest.mark.parametrize("hypervisor, out, expected", [
+    ("qemu", b"QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u12)\n", "buffer overrun"),
+    ("qemu", b"", "cannot tell the QEMU version"),
+    ("cloud-hypervisor", b"cloud-hypervisor v25.0\n", "v26 or later"),
+])
+def test_check_version_refuses(hypervisor, out, expected):
+    with pytest.raises(LaunchError, match=expected) as err:
+        check_version(hypervisor, "/bin/hv", FakeRun(out))
+    assert str(err.value).startswith("/bin/hv: ")
+
+
+def test_check_version_binary_that_does_not_run():
+    with pytest.raises(LaunchError, match="cannot run /nonexistent/qemu --version"):
+        check_version("qemu", "/nonexistent/qemu")
+
+
+def test_user_name():
+    assert user_name("web") == "microvm-web"
+
+
+def _sys_net(tmp_path, taps):
+    for tap, owner in taps.items():
+        (tmp_path / tap).mkdir()
+        if owner is not None:
+            (tmp_path / tap / "owner").write_text("%s\n" % owner)
+    return str(tmp_path)
+
+
+@pytest.fixture
+def as_user(monkeypatch):
+    import pwd
+    from ansible_collections.microvm.credentials.plugins.module_utils import _launcher
+    monkeypatch.setattr(_launcher.pwd, "getpwnam", lambda name: pwd.struct_passwd((name, "x", 990, 990, "", "/", "/bin/false")))
+
+
+def test_tap_creates_missing_taps_owned_by_the_instance_user(tmp_path, as_user):
+    run = FakeRun()
+    cmd_tap(instance(interfaces=[{"tap": "vm-web0"}, {"tap": "vm-web1"}]), run, _sys_net(tmp_path, {"vm-web1": 990}))
+    assert run.calls == [
+        ["ip", "tuntap", "add", "dev", "vm-web0", "mode", "tap", "user", "microvm-web"],
+        ["ip", "link", "set", "dev", "vm-web0", "up"],
+        ["ip", "link", "set", "dev", "vm-web1", "up"],
+    ]
+
+
+@pytest.mark.parametrize("owner, expected", [(0, "belongs to uid 0, not microvm-web"), (-1, "belongs to uid -1"),
+                                             (None, "is not a tap device")])
+def test_tap_refuses_a_device_it_does_not_own(tmp_path, as_user, owner, expected):
+    run = FakeRun()
+    with pytest.raises(LaunchError, match=expected):
+        cmd_tap(instance(interfaces=[{"tap": "vm-web0"}]), run, _sys_net(tmp_path, {"vm-web0": owner}))
+    assert run.calls == []
+
+
+def test_tap_reports_ip_errors(tmp_path, as_user):
+    with pytest.raises(LaunchError, match="ip tuntap add dev vm-web0 mode tap user microvm-web failed: RTNETLINK: no"):
+        cmd_tap(instance(interfaces=[{"tap": "vm-web0"}]), FakeRun(returncode=2, stderr=b"RTNETLINK: no\n"), str(tmp_path))
+
+
+def test_tap_without_user(monkeypatch):
+    from ansible_collections.microvm.credentials.plugins.module_utils import _launcher
+
+    def missing(name):
+        raise KeyError(name)
+    monkeypatch.setattr(_launcher.pwd, "getpwnam", missing)
+    with pytest.raises(LaunchError, match="user microvm-web does not exist"):
+        cmd_tap(instance(interfaces=[{"tap": "vm-web0"}]), FakeRun())
+
+
+def test_a_process_of_another_user_is_alive(monkeypatch):
+    import errno
+    from ansible_collections.microvm.credentials.plugins.module_utils import _launcher
+
+    def kill(pid, sig):
+        raise OSError(errno.EPERM if pid == 1 else errno.ESRCH, "no")
+    monkeypatch.setattr(_launcher.os, "kill", kill)
+    assert _launcher._alive(1)
+    assert not _launcher._alive(2)

@@ -23,7 +23,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._qemu import (
     kvm_usable,
     qmp_command,
     resolve_accel,
-    wait_running,
+    version_problem,
 )
 
 SECRET = "io.systemd.credential:db.password=s3cr3t-value"
@@ -120,6 +120,7 @@ GRAMMAR = {
     "-object": ("qom-type", {"memory-backend-memfd": {"qom-type", "id", "size", "share"}}),
     "-numa": ("type", {"node": {"type", "memdev"}}),
     "-smbios": (None, {None: {"type", "path"}}),
+    "-sandbox": ("enable", {None: {"enable", "obsolete", "elevateprivileges", "spawn", "resourcecontrol"}}),
 }
 FLAGS = {"-nodefaults", "-no-user-config"}
 PLAIN = {"-display", "-accel", "-cpu", "-smp", "-m", "-kernel", "-initrd", "-append", "-bios", "-serial"}
@@ -381,8 +382,47 @@ def test_qmp_missing_socket():
         qmp_command("/nonexistent/qmp.sock", "query-status", timeout=0.3)
 
 
-def test_wait_running(fake_qmp):
-    server = fake_qmp({"query-status": [{"return": {"running": True, "status": "running"}}]})
-    assert wait_running(server.path, timeout=5)["status"] == "running"
-    with pytest.raises(QmpError):
-        wait_running("/nonexistent/qmp.sock", timeout=0.2, interval=0.05)
+def test_sandbox_denies_everything_qemu_can_deny():
+    # qemu-options.hx, -sandbox: each group is allowed unless denied.
+    assert values(parse_argv(build_argv(instance(), [])), "-sandbox") == [
+        {"enable": "on", "obsolete": "deny", "elevateprivileges": "deny", "spawn": "deny", "resourcecontrol": "deny"}]
+
+
+# First lines of `qemu-system-x86_64 --version`: upstream builds print the
+# version alone, distributions append their package version (QEMU_PKGVERSION).
+@pytest.mark.parametrize("line", [
+    "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)",
+    "QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)",
+    "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u14)",
+    "QEMU emulator version 7.2.18",
+    "QEMU emulator version 9.2.4",
+    "QEMU emulator version 9.2.4 (Debian 1:9.2.4+ds-1)",
+    "QEMU emulator version 10.0.0",
+    "QEMU emulator version 10.1.2 (Debian 1:10.1.2+ds-1)",
+    "QEMU emulator version 11.0.50 (v11.0.0-123-gdeadbeef)",
+])
+def test_version_accepted(line):
+    assert version_problem(line) is None
+
+
+@pytest.mark.parametrize("line", [
+    "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)",
+    "QEMU emulator version 7.2.17",
+    "QEMU emulator version 7.2.0",
+    "QEMU emulator version 8.2.2 (Debian 1:8.2.2+ds-0ubuntu1.4)",
+    "QEMU emulator version 9.0.2",
+    "QEMU emulator version 9.1.3",
+    "QEMU emulator version 9.2.3 (Debian 1:9.2.3+ds-1)",
+    "QEMU emulator version 6.2.0 (Debian 1:6.2+dfsg-2ubuntu6.24)",
+    # Ubuntu's 8.2 with a deb12u-like suffix is still 8.2: only Debian 12's 7.2 backport counts.
+    "QEMU emulator version 8.2.2 (Debian 1:7.2+dfsg-7+deb12u20)",
+])
+def test_version_refused(line):
+    problem = version_problem(line)
+    assert problem.startswith("QEMU %s " % line.split()[3])
+    assert "buffer overrun" in problem and "7.2.18, 9.2.4 or 10.0" in problem and line in problem
+
+
+@pytest.mark.parametrize("line", ["", None, "qemu-system-x86_64: command not found", "QEMU emulator version"])
+def test_version_unknown(line):
+    assert version_problem(line).startswith("cannot tell the QEMU version")

@@ -14,17 +14,27 @@ from ansible_collections.microvm.credentials.plugins.module_utils._smbios import
     encode_credential,
     encoded_size,
     validate_credential_name,
+    NAME_MAX,
     validate_static_string,
 )
 from ansible_collections.microvm.credentials.plugins.module_utils._smbios_limits import LIMITS
 
 
-@pytest.mark.parametrize("name", ["a", "db.password", "passwd.hashed-password.root", "x@y", "A_9+z", "n" * 255])
+def test_name_max_leaves_room_for_the_host_temporary_file():
+    # "." + NAME + ".cred." + 8 random characters + ".tmp" must fit one 255-byte file name.
+    assert len(".%s.cred.%s.tmp" % ("n" * NAME_MAX, "x" * 8)) == 255
+
+
+@pytest.mark.parametrize("name", ["a", "db.password", "passwd.hashed-password.root", "x@y", "A_9+z", "n" * 236])
 def test_valid_names(name):
     validate_credential_name(name)
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a:b", "a=b", "a b", "-x", ".hidden", "a%i", "é", "n" * 256, None, 3])
+CONTROL = ["\n", "\r", "\t", "\x00", "\x01", "\x1b", "\x1f", "\x7f", "\x85"]
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a:b", "a=b", "a b", "-x", ".hidden", "a%i", "é", "n" * 237, None, 3]
+                         + ["a" + c for c in CONTROL] + [c + "a" for c in CONTROL] + ["a" + c + "b" for c in CONTROL])
 def test_invalid_names(name):
     with pytest.raises(OemStringError):
         validate_credential_name(name)
@@ -68,10 +78,29 @@ def test_credential_name_of():
     assert credential_name_of("io.systemd.stub.foo=bar") is None
 
 
-@pytest.mark.parametrize("bad", ["", "a\x00b", 5, None])
+@pytest.mark.parametrize("bad", ["", "a\x00b", 5, None, "io.systemd.credential:bad\n=x", "io.systemd.credential.binary:a/b=AA=="])
 def test_static_strings_rejected(bad):
     with pytest.raises(OemStringError):
         validate_static_string(bad)
+
+
+@pytest.mark.parametrize("good", ["line one\nline two\n", "tab\there", "io.systemd.credential:pem=-----BEGIN X-----\nAA==\n"])
+def test_static_strings_keep_other_control_characters(good):
+    # SMBIOS strings end only at NUL and systemd takes a credential's value verbatim.
+    validate_static_string(good)
+
+
+def test_errors_point_at_the_string_at_fault():
+    with pytest.raises(OemStringError) as err:
+        check_unique(["io.systemd.credential:a=1", "other", "io.systemd.credential:a=2"])
+    assert err.value.index == 2
+    big = "x" * LIMITS["qemu"]["max_string_bytes"]
+    with pytest.raises(OemStringError) as err:
+        check_limits(["ok", big], "qemu")
+    assert err.value.index == 1
+    with pytest.raises(OemStringError) as err:
+        check_limits(["o"] * 256, "qemu")
+    assert err.value.index is None
 
 
 def test_unique():

@@ -4,26 +4,40 @@ __metaclass__ = type
 
 import json
 
+import pytest
+
 from ansible_collections.microvm.credentials.plugins.module_utils._units import (
+    check_disks,
     desired_files,
     dropin_content,
     instances_to_restart,
+    resolved_accel,
     stale_files,
+    sysusers_content,
 )
 
+LAUNCHER = "/usr/libexec/mc/microvm-launch"
 PATHS = {"config_dir": "/etc/mc/instances", "unit_dir": "/etc/systemd/system", "virtiofs_dir": "/etc/mc/virtiofs",
-         "credential_directory": "/var/lib/microvm-credentials"}
+         "sysusers_dir": "/etc/sysusers.d", "credential_directory": "/var/lib/microvm-credentials", "launcher": LAUNCHER}
 
 
-def instance(name="web", shares=()):
-    return {"name": name, "stop_timeout": 30,
+def instance(name="web", shares=(), **kw):
+    base = {"name": name, "stop_timeout": 30, "autostart": True, "hypervisor": "qemu", "accel": "tcg", "interfaces": [], "vsock_cid": None,
+            "state_dir": "/var/lib/microvm/" + name,
+            "disks": [{"path": "/var/lib/microvm/%s/root.qcow2" % name, "readonly": False}],
             "shares": [{"tag": t, "source": "/srv/" + t, "socket": "/run/s/%s.%s.sock" % (name, t)} for t in shares],
             "credentials": [{"id": "db", "name": "db.password", "inject": True, "src": "/controller/path"},
                             {"id": "pw", "name": "pw", "inject": False, "generate": {"type": "password"}}]}
+    base.update(kw)
+    return base
+
+
+def service_lines(text):
+    return text.split("[Service]\n", 1)[1].splitlines()
 
 
 def test_dropin_loads_injected_credentials_only():
-    text = dropin_content(instance(), "/var/lib/microvm-credentials", "Ansible managed")
+    text = dropin_content(instance(), "/var/lib/microvm-credentials", LAUNCHER, "Ansible managed")
     assert text.startswith("# Ansible managed\n[Service]\n")
     assert "LoadCredentialEncrypted=db.password:/var/lib/microvm-credentials/web/db.password.cred\n" in text
     assert "pw.cred" not in text
@@ -31,19 +45,73 @@ def test_dropin_loads_injected_credentials_only():
 
 
 def test_dropin_requires_virtiofsd_per_share():
-    text = dropin_content(instance(shares=["data"]), "/c")
+    text = dropin_content(instance(shares=["data"]), "/c", LAUNCHER)
     assert "Requires=microvm-virtiofsd@web:data.service\n" in text
     assert "After=microvm-virtiofsd@web:data.service\n" in text
 
 
 def test_desired_files_modes_and_owner_instance():
     files = desired_files([instance(shares=["data"])], PATHS, "h")
-    assert files["/etc/mc/instances/web.json"][1:] == (0o600, "web")
+    # Read by the launcher, which runs as the instance's user.
+    assert files["/etc/mc/instances/web.json"][1:] == (0o640, "web", "microvm-web")
     config = json.loads(files["/etc/mc/instances/web.json"][0])
     assert config["name"] == "web"
+    assert "state_dir" not in config and "autostart" not in config  # the launcher reads neither
     assert config["credentials"][0] == {"id": "db", "name": "db.password", "binary": None, "inject": True}
-    assert files["/etc/systemd/system/microvm@web.service.d/50-microvm-credentials.conf"][1] == 0o644
-    assert files["/etc/mc/virtiofs/web:data.env"][0] == "# h\nSHARED_DIR=/srv/data\nSOCKET_PATH=/run/s/web.data.sock\n"
+    assert files["/etc/systemd/system/microvm@web.service.d/50-microvm-credentials.conf"][1:] == (0o644, "web", None)
+    assert files["/etc/mc/virtiofs/web:data.env"] == (
+        "# h\nSHARED_DIR=/srv/data\nSOCKET_PATH=/run/s/web.data.sock\nSOCKET_GROUP=microvm-web\n", 0o600, "web", None)
+    assert files["/etc/sysusers.d/microvm-credentials.conf"][1:] == (0o644, None, None)
+
+
+def test_sysusers_declares_one_user_per_instance_in_kvm():
+    assert sysusers_content([instance("a"), instance("b")], "h") == (
+        '# h\ng kvm -\nu microvm-a - "microVM a" - -\nm microvm-a kvm\nu microvm-b - "microVM b" - -\nm microvm-b kvm\n')
+    assert sysusers_content([]) == "g kvm -\n"
+
+
+def test_accel_is_resolved_once_for_launcher_and_unit():
+    files = desired_files([instance(accel="auto")], PATHS, kvm_probe=lambda: True)
+    assert json.loads(files["/etc/mc/instances/web.json"][0])["accel"] == "kvm"
+    assert "MemoryDenyWriteExecute=yes" in files["/etc/systemd/system/microvm@web.service.d/50-microvm-credentials.conf"][0]
+    files = desired_files([instance(accel="auto")], PATHS, kvm_probe=lambda: False)
+    assert json.loads(files["/etc/mc/instances/web.json"][0])["accel"] == "tcg"
+    assert resolved_accel(instance(hypervisor="cloud-hypervisor", accel="auto"), lambda: False) == "kvm"
+
+
+def test_sandbox_tcg_without_devices_has_no_network_and_allows_jit():
+    lines = service_lines(dropin_content(instance(), "/c", LAUNCHER))
+    assert "PrivateNetwork=yes" in lines
+    sandbox = ("DeviceAllow=", "MemoryDenyWriteExecute=", "ExecStartPre=", "ReadWritePaths=")
+    assert not [line for line in lines if line.startswith(sandbox)]
+
+
+def test_sandbox_kvm_with_tap_vsock_and_outside_disk():
+    inst = instance(accel="kvm", interfaces=[{"tap": "vm-web0", "mac": None}], vsock_cid=5,
+                    disks=[{"path": "/var/lib/microvm/web/root.img", "readonly": False},
+                           {"path": "/srv/data.img", "readonly": False}, {"path": "/srv/ro.img", "readonly": True}])
+    lines = service_lines(dropin_content(inst, "/c", LAUNCHER))
+    for line in ("DeviceAllow=/dev/kvm rw", "MemoryDenyWriteExecute=yes", "DeviceAllow=/dev/net/tun rw",
+                 "ExecStartPre=+%s tap web" % LAUNCHER, "DeviceAllow=/dev/vhost-vsock rw", "ReadWritePaths=-/srv/data.img"):
+        assert line in lines
+    assert "PrivateNetwork=yes" not in lines
+    assert [line for line in lines if line.startswith("ReadWritePaths=")] == ["ReadWritePaths=-/srv/data.img"]
+    ch = service_lines(dropin_content(dict(inst, hypervisor="cloud-hypervisor"), "/c", LAUNCHER))
+    assert "DeviceAllow=/dev/kvm rw" in ch and "DeviceAllow=/dev/vhost-vsock rw" not in ch
+
+
+def test_sandbox_block_device_disks():
+    inst = instance(disks=[{"path": "/dev/vg0/web", "readonly": False}, {"path": "/dev/sdb", "readonly": True}])
+    lines = service_lines(dropin_content(inst, "/c", LAUNCHER))
+    assert [line for line in lines if line.startswith(("DeviceAllow=", "ReadWritePaths="))] == [
+        "DeviceAllow=/dev/vg0/web rw", "ReadWritePaths=-/dev/vg0/web", "DeviceAllow=/dev/sdb r"]
+
+
+def test_a_disk_belongs_to_one_instance():
+    check_disks([instance("a"), instance("b")])
+    shared = {"path": "/srv/shared.img", "readonly": True}
+    with pytest.raises(ValueError, match=r"^microvm_instances\.b\.disks\[1\]\.path: /srv/shared.img is also a disk of instance a"):
+        check_disks([instance("a", disks=[shared]), instance("b", disks=[{"path": "/x", "readonly": False}, shared])])
 
 
 def test_stale_files():

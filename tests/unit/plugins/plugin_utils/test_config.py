@@ -6,7 +6,12 @@ import copy
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
+    ConfigError,
+    check_credential_directory,
+    check_key,
+    normalize_instances,
+)
 
 BASE = {
     "hypervisor": "qemu",
@@ -78,7 +83,8 @@ BAD = [
     ({"oem_strings": ["ok", ""]}, "microvm_instances.web.oem_strings[1]"),
     ({"oem_strings": "not-a-list"}, "microvm_instances.web.oem_strings"),
     ({"oem_strings": ["io.systemd.credential:db.password=clash"]}, "microvm_instances.web.oem_strings[0]"),
-    ({"oem_strings": ["io.systemd.credential:x=1", "io.systemd.credential:x=2"]}, "microvm_instances.web.oem_strings"),
+    ({"oem_strings": ["io.systemd.credential:x=1", "io.systemd.credential:x=2"]}, "microvm_instances.web.oem_strings[1]"),
+    ({"oem_strings": ["io.systemd.credential:a b=1"]}, "microvm_instances.web.oem_strings[0]"),
     ({"credentials": []}, "microvm_instances.web.credentials"),
     ({"credentials": {"a b": {"generate": {"type": "hex"}}}}, "microvm_instances.web.credentials.a b"),
     ({"credentials": {"a": {"name": "bad/name", "generate": {"type": "hex"}}}}, "microvm_instances.web.credentials.a.name"),
@@ -136,3 +142,186 @@ def test_duplicate_vsock_cid_across_instances():
 def test_custom_variable_name_in_errors():
     with pytest.raises(ConfigError, match=r"^my_vms\.web\.vcpu"):
         normalize_instances({"web": dict(BASE, vcpu=-1)}, var_name="my_vms")
+
+
+# -- every validated name and value refuses control characters ----------------
+
+CONTROL = ["\n", "\r", "\t", "\x00", "\x01", "\x1b", "\x7f", "\x85"]
+
+
+def _with_cred(cred_id="c", **cred):
+    spec = copy.deepcopy(BASE)
+    spec["credentials"] = {cred_id: dict({"generate": {"type": "hex"}}, **cred)}
+    return spec
+
+
+def _passlib(scheme="sha512_crypt", password_of="pw"):
+    spec = copy.deepcopy(BASE)
+    spec["credentials"] = {"pw": {"inject": False, "generate": {"type": "password"}},
+                           "c": {"generate": {"type": "passlib", "scheme": scheme, "password_of": password_of}}}
+    return spec
+
+
+# (name, build(value) -> (instances mapping), error path, a valid value)
+FIELDS = [
+    ("instance", lambda v: {v: BASE}, "microvm_instances.%s", "web"),
+    ("credential id", lambda v: {"web": _with_cred(v)}, "microvm_instances.web.credentials.%s", "db"),
+    ("credential name", lambda v: {"web": _with_cred(name=v)}, "microvm_instances.web.credentials.c.name", "db.password"),
+    ("tap", lambda v: {"web": dict(BASE, interfaces=[{"tap": v}])}, "microvm_instances.web.interfaces[0].tap", "tap0"),
+    ("mac", lambda v: {"web": dict(BASE, interfaces=[{"tap": "t", "mac": v}])}, "microvm_instances.web.interfaces[0].mac",
+     "52:54:00:12:34:56"),
+    ("tag", lambda v: {"web": dict(BASE, shares=[{"tag": v, "source": "/s"}])}, "microvm_instances.web.shares[0].tag", "data"),
+    ("share source", lambda v: {"web": dict(BASE, shares=[{"tag": "t", "source": v}])}, "microvm_instances.web.shares[0].source",
+     "/srv/data"),
+    ("kernel", lambda v: {"web": dict(BASE, kernel=v)}, "microvm_instances.web.kernel", "/boot/vmlinuz"),
+    ("initrd", lambda v: {"web": dict(BASE, initrd=v)}, "microvm_instances.web.initrd", "/boot/initrd"),
+    ("firmware", lambda v: {"web": dict(BASE, firmware=v)}, "microvm_instances.web.firmware", "/fw.bin"),
+    ("binary", lambda v: {"web": dict(BASE, binary=v)}, "microvm_instances.web.binary", "/usr/bin/qemu"),
+    ("disk path", lambda v: {"web": dict(BASE, disks=[{"path": v}])}, "microvm_instances.web.disks[0].path", "/d.raw"),
+    ("cmdline", lambda v: {"web": dict(BASE, cmdline=v)}, "microvm_instances.web.cmdline", "console=ttyS0"),
+    ("hypervisor", lambda v: {"web": dict(BASE, hypervisor=v)}, "microvm_instances.web.hypervisor", "qemu"),
+    ("accel", lambda v: {"web": dict(BASE, accel=v)}, "microvm_instances.web.accel", "kvm"),
+    ("machine", lambda v: {"web": dict(BASE, machine=v)}, "microvm_instances.web.machine", "q35"),
+    ("disk format", lambda v: {"web": dict(BASE, disks=[{"path": "/d", "format": v}])}, "microvm_instances.web.disks[0].format",
+     "raw"),
+    ("disk interface", lambda v: {"web": dict(BASE, disks=[{"path": "/d", "interface": v}])},
+     "microvm_instances.web.disks[0].interface", "nvme"),
+    ("generate type", lambda v: {"web": _with_cred(generate={"type": v})}, "microvm_instances.web.credentials.c.generate.type", "hex"),
+    ("passlib scheme", lambda v: {"web": _passlib(scheme=v)}, "microvm_instances.web.credentials.c.generate.scheme", "sha512_crypt"),
+    ("password_of", lambda v: {"web": _passlib(password_of=v)}, "microvm_instances.web.credentials.c.generate.password_of", "pw"),
+    ("password chars", lambda v: {"web": _with_cred(generate={"type": "password", "chars": v})},
+     "microvm_instances.web.credentials.c.generate.chars", "abcdef"),
+    ("static credential name", lambda v: {"web": dict(BASE, oem_strings=["io.systemd.credential:%s=x" % v])},
+     "microvm_instances.web.oem_strings[0]", "banner"),
+]
+
+
+@pytest.mark.parametrize("field,build,path,good", FIELDS, ids=[f[0] for f in FIELDS])
+def test_valid_value_of_every_field_passes(field, build, path, good):
+    normalize_instances(build(good))
+
+
+@pytest.mark.parametrize("where", ["end", "start", "middle"])
+@pytest.mark.parametrize("control", CONTROL, ids=[repr(c) for c in CONTROL])
+@pytest.mark.parametrize("field,build,path,good", FIELDS, ids=[f[0] for f in FIELDS])
+def test_control_characters_are_rejected_everywhere(field, build, path, good, control, where):
+    value = {"end": good + control, "start": control + good, "middle": good[:1] + control + good[1:]}[where]
+    with pytest.raises(ConfigError) as err:
+        normalize_instances(build(value))
+    assert err.value.path == (path.replace(".%s", "[%r]") % value if "%s" in path else path)
+
+
+def test_static_oem_string_values_keep_newlines():
+    (web,) = norm(oem_strings=["io.systemd.credential:motd=line 1\nline 2\n", "free\ttext"])
+    assert web["oem_strings"][0].endswith("line 2\n")
+
+
+# -- lengths ------------------------------------------------------------------
+
+def test_instance_name_at_most_23_characters():
+    normalize_instances({"w" * 23: BASE})
+    with pytest.raises(ConfigError) as err:
+        normalize_instances({"w" * 24: BASE})
+    assert err.value.path == "microvm_instances." + "w" * 24 and "1 to 23 characters" in str(err.value)
+
+
+def test_credential_name_at_most_236_characters():
+    normalize_instances({"web": _with_cred(name="n" * 236)})
+    with pytest.raises(ConfigError) as err:
+        normalize_instances({"web": _with_cred(name="n" * 237)})
+    assert err.value.path == "microvm_instances.web.credentials.c.name" and "at most 236" in str(err.value)
+
+
+# -- passlib --------------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme", ["sha512_crypt", "sha256_crypt", "bcrypt"])
+def test_crypt_schemes_accepted(scheme):
+    (web,) = normalize_instances({"web": _passlib(scheme)})
+    assert [c for c in web["credentials"] if c["id"] == "c"][0]["generate"]["scheme"] == scheme
+
+
+@pytest.mark.parametrize("scheme", ["plaintext", "ldap_plaintext", "md5_crypt", "des_crypt", "hex_sha512", "argon2",
+                                    "yescrypt", "unix_disabled", "SHA512_CRYPT", None, 5])
+def test_other_schemes_rejected(scheme):
+    with pytest.raises(ConfigError) as err:
+        normalize_instances({"web": _passlib(scheme)})
+    assert err.value.path == "microvm_instances.web.credentials.c.generate.scheme"
+
+
+@pytest.mark.parametrize("generator,path", [
+    ({"type": "password", "length": 73}, "length"),
+    ({"type": "hex", "bytes": 37}, "bytes"),
+    ({"type": "base64", "bytes": 55}, "bytes"),
+])
+def test_bcrypt_password_longer_than_72_bytes_rejected(generator, path):
+    spec = _passlib("bcrypt")
+    spec["credentials"]["pw"]["generate"] = generator
+    with pytest.raises(ConfigError) as err:
+        normalize_instances({"web": spec})
+    assert err.value.path == "microvm_instances.web.credentials.pw.generate." + path
+    assert "microvm_instances.web.credentials.c.generate.scheme" in str(err.value)
+
+
+def test_bcrypt_password_of_72_bytes_accepted():
+    spec = _passlib("bcrypt")
+    spec["credentials"]["pw"]["generate"] = {"type": "password", "length": 72}
+    normalize_instances({"web": spec})
+    spec["credentials"]["pw"]["generate"] = {"type": "base64", "bytes": 54}  # 72 characters
+    normalize_instances({"web": spec})
+
+
+# -- host options ---------------------------------------------------------------
+
+@pytest.mark.parametrize("directory", [
+    "relative/creds", "creds", "", "/", "/var/lib/creds/", "/var/lib/../creds", "/var//creds", "/var/./creds",
+    "/var/lib/cre ds", "/var/lib/%i", "/var/lib/a\\b", "/var/lib/\"q\"", None, 5,
+] + ["/var/lib/creds" + c for c in CONTROL] + ["/var/li" + c + "b/creds" for c in CONTROL])
+def test_credential_directory_must_be_absolute_and_plain(directory):
+    with pytest.raises(ConfigError) as err:
+        check_credential_directory(directory, norm())
+    assert err.value.path == "microvm_credential_directory" and str(err.value).startswith("microvm_credential_directory: ")
+
+
+def test_credential_directory_accepts_plain_absolute_paths():
+    for directory in ("/var/lib/microvm-credentials", "/srv/a_b.c/d@e+f:g=h"):
+        assert check_credential_directory(directory, norm()) == directory
+
+
+def test_credential_directory_component_length():
+    with pytest.raises(ConfigError, match="longer than 255"):
+        check_credential_directory("/" + "d" * 256, norm())
+
+
+def test_credential_directory_path_chain_fits_path_max():
+    instances = normalize_instances({"w" * 23: _with_cred(name="n" * 236)})
+    # DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp is at most 4095 bytes (PATH_MAX without its NUL).
+    budget = 4095 - len("/" + "w" * 23 + "/." + "n" * 236 + ".cred.12345678.tmp")
+    fits = ("/" + "d" * 254) * (budget // 255) + "/" + "d" * (budget % 255 - 1)
+    assert len(fits) == budget
+    check_credential_directory(fits, instances)
+    with pytest.raises(ConfigError) as err:
+        check_credential_directory(fits + "d", instances)
+    assert err.value.path == "microvm_credential_directory"
+    assert "w" * 23 + "/" + "n" * 236 in str(err.value) and "at most 4095" in str(err.value)
+
+
+def test_credentials_not_injected_do_not_count_for_the_host_path():
+    instances = normalize_instances({"web": _with_cred(name="n" * 236, inject=False)})
+    check_credential_directory("/" + "/".join(["d" * 250] * 16), instances)
+
+
+def test_custom_directory_variable_name():
+    with pytest.raises(ConfigError, match="^my_dir: "):
+        check_credential_directory("rel", [], var_name="my_dir")
+
+
+@pytest.mark.parametrize("key", ["auto", "host", "tpm2", "host+tpm2"])
+def test_keys(key):
+    assert check_key(key) == key
+
+
+@pytest.mark.parametrize("key", ["tpm", "auto\n", "", None])
+def test_bad_key_names_the_variable(key):
+    with pytest.raises(ConfigError) as err:
+        check_key(key)
+    assert err.value.path == "microvm_credential_key"

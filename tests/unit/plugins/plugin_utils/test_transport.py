@@ -79,5 +79,9 @@ def test_a_become_method_that_cannot_pipeline_is_refused():
     conn.become = Become("su", False)
     with pytest.raises(TransportError, match="become method su"):
         check_pipe(conn)
+    podman = Podman()
+    podman.become = Become("su", False)
+    with pytest.raises(TransportError, match="become method su"):
+        check_pipe(podman)
     conn.become = Become("sudo", True)
     check_pipe(conn)

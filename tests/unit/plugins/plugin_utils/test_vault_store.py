@@ -2,14 +2,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import stat
+import tempfile
 
 import pytest
 
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import StoreError, VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import StoreError, VaultStore, resolve_store_path
 
 
 def secrets(password=b"pw"):
@@ -67,3 +69,62 @@ def test_sweep_removes_only_dead_runs_leftovers(tmp_path):
     removed = store.sweep()
     assert [os.path.basename(r) for r in removed] == [".db.%d.abc123.tmp" % dead.pid]
     assert sorted(os.listdir(str(tmp_path / "web"))) == [".db.%d.def456.tmp" % os.getpid(), "db.vault"]
+
+
+def test_errors_name_the_store_variable(tmp_path):
+    VaultStore(str(tmp_path), secrets()).save("web", "db", b"x")
+    with pytest.raises(StoreError, match="^my_store: cannot decrypt"):
+        VaultStore(str(tmp_path), secrets(b"other"), var_name="my_store").load("web", "db")
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES, errno.ENOSPC])
+def test_os_errors_while_saving_name_the_variable_and_the_path(tmp_path, monkeypatch, err):
+    store = VaultStore(str(tmp_path / "store"), secrets())
+
+    def fail(*args, **kwargs):
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(os, "fsync" if err == errno.ENOSPC else "rename", fail)
+    with pytest.raises(StoreError) as exc:
+        store.save("web", "db", b"x")
+    message = str(exc.value)
+    assert message.startswith("microvm_credentials_store: cannot write secret store file %s: " % store.path("web", "db"))
+    assert os.strerror(err) in message
+    assert os.listdir(str(tmp_path / "store" / "web")) == []  # the temporary file is gone
+
+
+def test_unwritable_store_directory_names_the_variable(tmp_path, monkeypatch):
+    store = VaultStore(str(tmp_path / "store"), secrets())
+
+    def fail(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", fail)
+    with pytest.raises(StoreError, match="^microvm_credentials_store: cannot write secret store file .*Read-only file system"):
+        store.save("web", "db", b"x")
+
+
+def test_cannot_create_store_directory(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(StoreError, match="^microvm_credentials_store: cannot create secret store directory"):
+        VaultStore(str(tmp_path / "file" / "store"), secrets()).save("web", "db", b"x")
+
+
+@pytest.mark.parametrize("store,expected", [
+    ("/abs/store", "/abs/store"),
+    ("rel/store", "/inv/rel/store"),
+    (".microvm-credentials/h", "/inv/.microvm-credentials/h"),
+    ("../store/", "/store"),
+    ("/abs//store/", "/abs/store"),
+])
+def test_relative_store_is_resolved_against_the_given_directory(store, expected):
+    assert resolve_store_path(store, "/inv") == expected
+
+
+def test_store_in_home_directory():
+    assert resolve_store_path("~/store", "/inv") == os.path.join(os.path.expanduser("~"), "store")
+
+
+def test_relative_store_without_a_base_directory_is_an_error():
+    with pytest.raises(StoreError, match="^microvm_credentials_store: 'rel' is relative"):
+        resolve_store_path("rel", None)

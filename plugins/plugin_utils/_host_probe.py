@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""One shell command that tells the controller what the host can do, before anything
+is generated or written: TPM2 (``systemd-creds has-tpm2``), the systemd-creds version,
+the ``--version`` of each hypervisor binary the instances use, and whether the
+credential directory is the collection's own (see _credstore).
+
+The command holds no secret, only paths from the configuration, each shell-quoted.
+Every answer is one line ``TAG<TAB>NAME<TAB>STATUS<TAB>VALUE``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import shlex
+
+from ansible_collections.microvm.credentials.plugins.module_utils._hypervisors import HYPERVISORS, binary_of
+from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+    KEYS,
+    MANIFEST,
+    TPM2_KEYS,
+    ownership_error,
+)
+
+
+_PRELUDE = r"""p() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"; }
+if command -v systemd-creds >/dev/null 2>&1; then
+  out=$(systemd-creds has-tpm2 2>&1); rc=$?
+  p tpm2 - "$rc" "$(printf '%s\n' "$out" | head -n 1)"
+  p systemd-creds - found "$(systemd-creds --version 2>&1 | head -n 1)"
+else
+  p tpm2 - 127 ''
+  p systemd-creds - missing ''
+fi
+"""
+
+_BINARY = """if command -v {b} >/dev/null 2>&1; then p {kind} {b} found "$({b} --version 2>&1 | head -n 1)"; \
+else p {kind} {b} missing ''; fi
+"""
+
+# A file is the clearer example of something foreign; an empty subdirectory will do.
+_DIRECTORY = """d={d}
+if [ -f "$d"/{manifest} ]; then p directory "$d" managed ''
+elif [ -d "$d" ]; then
+  f=$({{ find "$d" -mindepth 1 ! -type d -print -quit; find "$d" -mindepth 1 -maxdepth 1 -print -quit; }} 2>/dev/null | head -n 1)
+  if [ -n "$f" ]; then p directory "$d" foreign "$f"; else p directory "$d" empty ''; fi
+elif [ -e "$d" ] || [ -L "$d" ]; then p directory "$d" not-a-directory ''
+else p directory "$d" absent ''
+fi
+"""
+
+
+def hypervisor_binaries(instances):
+    """{binary: hypervisor} of the normalised INSTANCES."""
+    return dict((binary_of(i), i["hypervisor"]) for i in instances)
+
+
+def build_command(instances, directory):
+    """The probe's shell command for the normalised INSTANCES and the credential DIRECTORY."""
+    parts = [_PRELUDE]
+    for binary, kind in sorted(hypervisor_binaries(instances).items()):
+        parts.append(_BINARY.format(b=shlex.quote(binary), kind=shlex.quote(kind)))
+    parts.append(_DIRECTORY.format(d=shlex.quote(directory), manifest=shlex.quote(MANIFEST)))
+    # A single word after sh -c: Ansible appends to the command (`&& sleep 0`, become wrappers).
+    return "/bin/sh -c " + shlex.quote("".join(parts))
+
+
+def parse(output):
+    """The probe's answers as a dict.
+
+    tpm2: {rc, answer (first line of has-tpm2), usable}; systemd_creds: first line of
+    --version or None; hypervisors: {binary: {hypervisor, version (None: missing)}};
+    directory: {path, state (absent, managed, empty, foreign, not-a-directory), example}.
+    """
+    facts = {"tpm2": {"rc": None, "answer": "", "usable": False}, "systemd_creds": None, "hypervisors": {},
+             "directory": None}
+    for line in output.splitlines():
+        fields = line.split("\t", 3)
+        if len(fields) != 4:
+            continue
+        tag, name, status, value = fields
+        if tag == "tpm2":
+            rc = int(status) if status.isdigit() else None
+            facts["tpm2"] = {"rc": rc, "answer": value, "usable": rc == 0}
+        elif tag == "systemd-creds":
+            facts["systemd_creds"] = value if status == "found" else None
+        elif tag in HYPERVISORS:
+            facts["hypervisors"][name] = {"hypervisor": tag, "version": value if status == "found" else None}
+        elif tag == "directory":
+            facts["directory"] = {"path": name, "state": status, "example": value or None}
+    return facts
+
+
+def check(facts, key):
+    """The error that stops the run before anything is generated or written, or None."""
+    if key not in KEYS:
+        return "microvm_credential_key: %r is not one of %s" % (key, ", ".join(KEYS))
+    if facts["systemd_creds"] is None:
+        return "microvm_credential_key: systemd-creds (systemd 250 or later) is not installed on the host"
+    tpm2 = facts["tpm2"]
+    if key in TPM2_KEYS and not tpm2["usable"]:
+        return ("microvm_credential_key: %r needs a TPM2 the host can use; `systemd-creds has-tpm2` answered %r (exit %s). "
+                "Use host or auto" % (key, tpm2["answer"], tpm2["rc"]))
+    directory = facts["directory"]
+    if directory is None:
+        return "microvm_credential_directory: the host probe did not report on the directory"
+    return ownership_error(directory["path"], directory["state"], directory["example"])
+
+
+def check_hypervisors(facts, instances, var_name="microvm_instances"):
+    """The error for an instance whose hypervisor the host has in a version that would
+    mishandle OEM strings, or None. A binary not installed yet passes: the role installs
+    packages after the credentials, and the launcher checks the version again at start."""
+    for instance in instances:
+        version = facts["hypervisors"].get(binary_of(instance), {}).get("version")
+        problem = version and HYPERVISORS[instance["hypervisor"]].version_problem(version)
+        if problem:
+            return "%s.%s.hypervisor: %s on the host: %s" % (var_name, instance["name"], binary_of(instance), problem)
+    return None

@@ -1,0 +1,67 @@
+"""The host credential store: a key change re-encrypts and restarts, stale temporary files
+are swept, and the store's directory is the collection's own (manifest, modes)."""
+
+import re
+
+from conftest import instance, json, recap
+
+CRED_DIR = "/var/lib/microvm-credentials"
+MANIFEST = CRED_DIR + "/.microvm-credentials.json"
+CRED = CRED_DIR + "/ks/app.token.cred"
+STALE = CRED_DIR + "/ks/.x.cred.abcdefgh.tmp"
+
+
+def group_vars(**top):
+    gv = {"microvm_instances": {"ks": instance("ks", {"token": {"name": "app.token", "generate": {"type": "hex"}}})}}
+    gv.update(top)
+    return gv
+
+
+def manifest(host, path=MANIFEST):
+    return json.loads(host.sh("cat %s" % path))
+
+
+def test_a_key_change_re_encrypts_and_restarts_the_instance(host):
+    host.prepare_disk("ks")
+    host.converge(group_vars(microvm_credential_key="auto"))
+    first = host.wait_report("ks")
+    assert manifest(host) == {"version": 1, "directory_created": True, "instances": {"ks": {"app.token": "auto"}}}
+    assert host.sh("stat -c '%a %U' {0} {0}/ks {1} {2}".format(CRED_DIR, CRED, MANIFEST)).split("\n")[:4] == [
+        "700 root", "700 root", "600 root", "600 root"]
+    blob, pid = host.sh("sha256sum " + CRED), host.main_pid("ks")
+
+    proc = host.converge(group_vars(microvm_credential_key="host"))
+    assert recap(proc.stdout)["changed"] >= 1
+    assert re.search(r'"rekeyed": \[\s*"ks/app.token"', proc.stdout), proc.stdout[-3000:]
+    assert manifest(host)["instances"] == {"ks": {"app.token": "host"}}
+    assert host.sh("sha256sum " + CRED) != blob, "not re-encrypted"
+    assert host.main_pid("ks") != pid, "not restarted"
+    assert host.wait_report("ks", reports=2) == first, "the guest got another value"
+    assert recap(host.converge(group_vars(microvm_credential_key="host")).stdout)["changed"] == 0
+
+
+def test_a_stale_temporary_file_is_swept_by_the_next_converge(host):
+    host.sh("printf junk > {0} && chmod 0644 {0}".format(STALE))
+    proc = host.converge(group_vars(microvm_credential_key="host"), "--check")
+    assert host.sh("stat -c %a " + STALE).strip() == "644", "check mode removed it"
+    assert STALE in proc.stdout
+    host.converge(group_vars(microvm_credential_key="host"))
+    assert host.sh("test -e {0} && echo present || echo absent".format(STALE)).strip() == "absent"
+    assert recap(host.converge(group_vars(microvm_credential_key="host")).stdout)["changed"] == 0
+
+
+def test_a_new_directory_is_made_and_an_empty_one_adopted_without_chmod(host):
+    fresh = "/srv/fresh/nested/creds"
+    host.converge(group_vars(microvm_credential_key="host", microvm_credential_directory=fresh))
+    assert host.sh("stat -c %a /srv/fresh /srv/fresh/nested {0} {0}/ks".format(fresh)).split() == ["755", "755", "700", "700"]
+    assert manifest(host, fresh + "/.microvm-credentials.json")["directory_created"] is True
+
+    adopted = "/srv/adopted"
+    host.sh("mkdir -m 0751 %s" % adopted)
+    host.converge(group_vars(microvm_credential_key="host", microvm_credential_directory=adopted))
+    assert host.sh("stat -c %a " + adopted).strip() == "751", "a directory the collection did not create was chmodded"
+    assert manifest(host, adopted + "/.microvm-credentials.json") == {
+        "version": 1, "directory_created": False, "instances": {"ks": {"app.token": "host"}}}
+    assert "%s/ks/app.token.cred" % adopted in host.sh("cat /etc/systemd/system/microvm@ks.service.d/*.conf")
+    assert host.wait_report("ks", reports=4) == host.wait_report("ks", reports=1)
+    assert recap(host.converge(group_vars(microvm_credential_key="host", microvm_credential_directory=adopted)).stdout)["changed"] == 0
