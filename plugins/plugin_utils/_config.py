@@ -29,10 +29,21 @@ from ansible_collections.microvm.credentials.plugins.module_utils._smbios import
     validate_credential_name,
     validate_static_string,
 )
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _generator_config
+from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
+from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import (
+    ConfigError,
+    _bool,
+    _choice,
+    _dict,
+    _int,
+    _list,
+    _unknown_keys,
+)
 
 HYPERVISORS = ("cloud-hypervisor", "qemu")
-GENERATORS = ("base64", "hex", "bytes", "password", "passlib")
+GENERATORS = ("base64", "hex", "bytes", "password", "passlib") + tuple(sorted(_generator_config.GENERATE_KEYS))
 ACCELS = ("auto", "kvm", "tcg")
 DISK_FORMATS = ("raw", "qcow2")
 # Every pattern is used with fullmatch: '$' would also match before a final newline.
@@ -56,7 +67,7 @@ INSTANCE_KEYS = frozenset((
     "hypervisor", "binary", "vcpu", "mem", "kernel", "initrd", "firmware", "cmdline", "accel", "machine",
     "disks", "interfaces", "shares", "vsock_cid", "credentials", "oem_strings", "stop_timeout", "autostart",
 ))
-CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject"))
+CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject", "inject_public"))
 GENERATE_KEYS = {
     "base64": frozenset(("type", "bytes")),
     "hex": frozenset(("type", "bytes")),
@@ -64,18 +75,11 @@ GENERATE_KEYS = {
     "password": frozenset(("type", "length", "chars")),
     "passlib": frozenset(("type", "scheme", "password_of", "length")),
 }
+GENERATE_KEYS.update(_generator_config.GENERATE_KEYS)
 VIRTIOFSD_RUNTIME_DIR = "/run/microvm-virtiofsd"
 DEFAULT_BYTES = 32
 DEFAULT_PASSWORD_LENGTH = 24
 PASSWORD_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-
-class ConfigError(ValueError):
-    """A configuration error, with the variable path that holds it."""
-
-    def __init__(self, path, message):
-        super(ConfigError, self).__init__("%s: %s" % (path, message))
-        self.path = path
 
 
 def _child(path, key):
@@ -83,50 +87,6 @@ def _child(path, key):
     if isinstance(key, str) and not _CONTROL_RE.search(key):
         return "%s.%s" % (path, key)
     return "%s[%r]" % (path, key)
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _dict(path, value):
-    if not isinstance(value, dict):
-        raise ConfigError(path, "must be a mapping, got %s" % type(value).__name__)
-    return value
-
-
-def _list(path, value):
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ConfigError(path, "must be a list, got %s" % type(value).__name__)
-    return value
-
-
-def _unknown_keys(path, value, allowed):
-    unknown = sorted(str(k) for k in value if k not in allowed)
-    if unknown:
-        raise ConfigError(path, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(sorted(allowed))))
-
-
-def _int(path, value, minimum, maximum=None):
-    if not _is_int(value):
-        raise ConfigError(path, "must be an integer, got %r" % (value,))
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ConfigError(path, "must be between %d and %s, got %d" % (minimum, maximum if maximum is not None else "infinity", value))
-    return value
-
-
-def _bool(path, value):
-    if not isinstance(value, bool):
-        raise ConfigError(path, "must be true or false, got %r" % (value,))
-    return value
-
-
-def _choice(path, value, choices):
-    if value not in choices:
-        raise ConfigError(path, "must be one of %s, got %r" % (", ".join(choices), value))
-    return value
 
 
 def _abspath(path, value, required=False):
@@ -146,10 +106,12 @@ def _fullmatch(path, value, regex, what):
     return value
 
 
-def _generator(path, spec):
+def _generator(path, spec, cred_id):
     spec = _dict(path, spec)
     kind = _choice(path + ".type", spec.get("type"), GENERATORS)
     _unknown_keys(path, spec, GENERATE_KEYS[kind])
+    if kind in _generator_config.GENERATE_KEYS:
+        return _generator_config.normalize(path, kind, spec, cred_id)
     out = {"type": kind}
     if kind in ("base64", "hex", "bytes"):
         out["bytes"] = _int(path + ".bytes", spec.get("bytes", DEFAULT_BYTES), 1, 65536)
@@ -192,7 +154,7 @@ def _credential(path, cred_id, spec):
         "inject": _bool(path + ".inject", spec.get("inject", True)),
     }
     if has_generate:
-        out["generate"] = _generator(path + ".generate", spec["generate"])
+        out["generate"] = _generator(path + ".generate", spec["generate"], cred_id)
         if out["generate"]["type"] == "bytes" and binary is False:
             raise ConfigError(path + ".binary", "random bytes cannot be passed as text; drop binary: false")
     else:
@@ -200,19 +162,41 @@ def _credential(path, cred_id, spec):
         if not isinstance(src, str) or not src:
             raise ConfigError(path + ".src", "must be a path to a file on the controller")
         out["src"] = src
+    if "inject_public" in spec:
+        out["inject_public"] = _inject_public(path + ".inject_public", spec["inject_public"], out.get("generate"))
     return out
+
+
+def _inject_public(path, name, generate):
+    if generate is None or not _generator_config.has_public(generate):
+        raise ConfigError(path, "needs a generator with a public half: ssh, wireguard, tls, ca, or command with public_output")
+    try:
+        validate_credential_name(name)
+    except OemStringError as exc:
+        raise ConfigError(path, str(exc))
+    return name
+
+
+def _public_credential(path, cred, ids):
+    """The guest credential holding the public half of CRED (its inject_public)."""
+    public_id = cred["id"] + ".pub"
+    if public_id in ids:
+        raise ConfigError(path + ".inject_public", "needs the credential id %s for the public half, which another credential has" % public_id)
+    return {"id": public_id, "name": cred["inject_public"], "binary": False, "inject": True, "public_of": cred["id"]}
 
 
 def _credentials(path, specs):
     specs = _dict(path, specs if specs is not None else {})
     creds = [_credential(_child(path, cred_id), cred_id, spec) for cred_id, spec in specs.items()]
     ids = dict((c["id"], c) for c in creds)
+    creds += [_public_credential("%s.%s" % (path, c["id"]), c, ids) for c in list(creds) if c.get("inject_public")]
     names = {}
     for cred in creds:
         cpath = "%s.%s" % (path, cred["id"])
         if cred["inject"]:
             if cred["name"] in names:
-                raise ConfigError(cpath + ".name", "guest name %s is also used by credential %s" % (cred["name"], names[cred["name"]]))
+                name_path = "%s.%s.inject_public" % (path, cred["public_of"]) if "public_of" in cred else cpath + ".name"
+                raise ConfigError(name_path, "guest name %s is also used by credential %s" % (cred["name"], names[cred["name"]]))
             names[cred["name"]] = cred["id"]
         password_of = cred.get("generate", {}).get("password_of")
         if password_of is not None:
@@ -222,6 +206,8 @@ def _credentials(path, specs):
                 raise ConfigError(cpath + ".generate.password_of", "cannot hash another hash (%s)" % password_of)
             if cred["generate"]["scheme"] == "bcrypt":
                 _check_bcrypt_password("%s.%s" % (path, password_of), ids[password_of], cpath)
+    _generator_config.check_references(path, ids)
+    order(path, graph_of(creds))  # rejects cycles
     return sorted(creds, key=lambda c: c["id"])
 
 

@@ -13,7 +13,22 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+
+
+def inputs_of(cred):
+    """The ids of the credentials the normalised credential CRED is made from."""
+    spec = cred.get("generate", {})
+    deps = list(spec.get("inputs", []))
+    deps += [spec[key] for key in ("password_of", "ca") if spec.get(key) is not None]
+    if cred.get("public_of") is not None:
+        deps.append(cred["public_of"])
+    return deps
+
+
+def graph_of(credentials):
+    """{id: [input ids]} of the normalised CREDENTIALS, for order()."""
+    return dict((cred["id"], inputs_of(cred)) for cred in credentials)
 
 
 def _check_known(path, inputs):
@@ -52,21 +67,3 @@ def order(path, inputs):
     for cred_id in sorted(inputs):
         visit(cred_id, [])
     return ordered
-
-
-def to_regenerate(inputs, rotated):
-    """Return the ids of ROTATED and of every credential that depends on one, in order.
-
-    INPUTS is a graph that order() accepts.
-    """
-    dependents = dict((cred_id, set()) for cred_id in inputs)
-    for cred_id, deps in inputs.items():
-        for dep in deps:
-            dependents[dep].add(cred_id)
-    pending, seen = list(rotated), set(rotated)
-    while pending:
-        for dependent in dependents[pending.pop()]:
-            if dependent not in seen:
-                seen.add(dependent)
-                pending.append(dependent)
-    return [cred_id for cred_id in order("", inputs) if cred_id in seen]

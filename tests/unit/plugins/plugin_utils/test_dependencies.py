@@ -4,8 +4,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError
-from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import order, to_regenerate
+from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
 
 PATH = "microvm_instances.web.credentials"
 # ca <- cert <- bundle; pw <- hash; token alone
@@ -42,13 +42,13 @@ def test_cycles_are_named(graph, cycle):
     assert str(info.value) == "%s.a.generate.inputs: dependency cycle %s" % (PATH, cycle)
 
 
-@pytest.mark.parametrize("rotated,expected", [
-    ([], []),
-    (["token"], ["token"]),
-    (["ca"], ["ca", "cert", "bundle"]),
-    (["pw"], ["pw", "hash", "bundle"]),
-    (["pw", "ca"], ["ca", "cert", "pw", "hash", "bundle"]),
-    (["bundle"], ["bundle"]),
-])
-def test_rotation_regenerates_transitive_dependents(rotated, expected):
-    assert to_regenerate(GRAPH, rotated) == expected
+def test_inputs_of_every_kind_of_reference():
+    creds = [
+        {"id": "hash", "generate": {"type": "passlib", "password_of": "pw"}},
+        {"id": "cert", "generate": {"type": "tls", "ca": "ca"}},
+        {"id": "self-signed", "generate": {"type": "tls", "ca": None}},
+        {"id": "tok", "generate": {"type": "command", "inputs": ["a", "b"]}},
+        {"id": "ssh.pub", "public_of": "ssh"},
+        {"id": "file", "src": "x"},
+    ]
+    assert graph_of(creds) == {"hash": ["pw"], "cert": ["ca"], "self-signed": [], "tok": ["a", "b"], "ssh.pub": ["ssh"], "file": []}
