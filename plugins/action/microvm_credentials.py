@@ -34,8 +34,10 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._config import
     check_key,
     normalize_instances,
 )
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
-from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import SecretError, generate, passlib_matches
+from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import resolve
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path
 
@@ -77,29 +79,13 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("%s.src: cannot read %s on the controller: %s" % (path, src, to_native(exc.message)))
 
     def _resolve(self, instance, store, rotate, var_name):
-        """Return ({cred_id: value}, [new cred ids]) for one normalised instance."""
-        values, new = {}, []
-        # Passwords first, so that hashes can be made from them.
-        ordered = sorted(instance["credentials"], key=lambda c: c.get("generate", {}).get("type") == "passlib")
-        for cred in ordered:
-            path = "%s.%s.credentials.%s" % (var_name, instance["name"], cred["id"])
-            if "src" in cred:
-                values[cred["id"]] = self._read_src(cred["src"], path)
-                continue
-            spec = cred["generate"]
-            password_of = spec.get("password_of")
-            value = None if self._rotated(rotate, instance["name"], cred["id"]) else store.load(instance["name"], cred["id"])
-            try:
-                # A hash follows its password: rotated, changed or replaced passwords get a new hash.
-                if value is not None and password_of is not None and not passlib_matches(spec["scheme"], values[password_of], value):
-                    value = None
-                if value is None:
-                    value = generate(spec, values.get(password_of))
-                    new.append(cred["id"])
-            except SecretError as exc:
-                raise AnsibleActionFail("%s.generate%s: %s" % (path, "." + exc.field if exc.field else "", exc))
-            values[cred["id"]] = value
-        return values, new
+        """Return ({cred_id: value}, [new cred ids], {cred_id: public half}) for one normalised instance."""
+        path = "%s.%s.credentials" % (var_name, instance["name"])
+        try:
+            res = resolve(instance, path, store, lambda cred_id: self._rotated(rotate, instance["name"], cred_id), self._read_src)
+        except GenerateError as exc:
+            raise AnsibleActionFail(to_native(exc))
+        return res.values, res.new, res.public
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -130,7 +116,7 @@ class ActionModule(ActionBase):
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
 
-        known = set("%s/%s" % (i["name"], c["id"]) for i in instances for c in i["credentials"])
+        known = set("%s/%s" % (i["name"], c["id"]) for i in instances for c in i["credentials"] if "public_of" not in c)
         for pattern in rotate:
             if not fnmatch.filter(known, pattern):
                 raise AnsibleActionFail("%s: %r matches no credential of this host (known: %s)"
@@ -155,13 +141,13 @@ class ActionModule(ActionBase):
         store = VaultStore(store_path, self._loader._vault.secrets, store_var)
         if not self._task.check_mode:
             store.sweep()  # leftovers of a run killed while saving
-        resolved = []
+        resolved, public = [], {}
         for instance in instances:
-            values, new = self._resolve(instance, store, rotate, var_name)
+            values, new, public[instance["name"]] = self._resolve(instance, store, rotate, var_name)
             injected = [c for c in instance["credentials"] if c["inject"]]
             ipath = "%s.%s" % (var_name, instance["name"])
             # Each error names what is at fault: a credential, a static string, or all credentials.
-            paths = ["%s.credentials.%s" % (ipath, c["id"]) for c in injected]
+            paths = ["%s.credentials.%s" % (ipath, c["public_of"] + ".inject_public" if "public_of" in c else c["id"]) for c in injected]
             paths += ["%s.oem_strings[%d]" % (ipath, i) for i in range(len(instance["oem_strings"]))]
             strings = []
             for cred, path in zip(injected, paths):
@@ -185,6 +171,12 @@ class ActionModule(ActionBase):
                 generated.append("%s/%s" % (instance["name"], cred_id))
                 if not self._task.check_mode:
                     store.save(instance["name"], cred_id, values[cred_id])
+        # Then the public halves beside them: derived again on every run, written when they changed.
+        public_written = []
+        for instance_name, halves in sorted(public.items()):
+            for cred_id, half in sorted(halves.items()):
+                if not self._task.check_mode and save_public(store.root, instance_name, cred_id, half):
+                    public_written.append("%s/%s" % (instance_name, cred_id))
 
         # 3. One module call on the host for all credentials of all instances.
         credentials = [
@@ -206,7 +198,10 @@ class ActionModule(ActionBase):
         if host.get("failed"):
             return result
         result["generated"] = generated
-        result["changed"] = bool(host.get("changed")) or bool(generated)
+        result["changed"] = bool(host.get("changed")) or bool(generated) or bool(public_written)
+        # Not secret: other hosts' templates use them (the role sets the fact microvm_public).
+        result["public"] = dict(("%s/%s" % (instance, cred_id), half.decode("utf-8"))
+                                for instance, halves in public.items() for cred_id, half in halves.items())
         result["fingerprints"] = dict(
             ("%s/%s" % (instance["name"], c["name"]), {"size": len(values[c["id"]]), "sha256": hashlib.sha256(values[c["id"]]).hexdigest()})
             for instance, values, dummy, injected in resolved for c in injected

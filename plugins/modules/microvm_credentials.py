@@ -213,6 +213,14 @@ fingerprints:
   returned: always
   type: dict
   sample: {"web/db.password": {"size": 24, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}
+public:
+  description:
+    - Public halves of key-pair credentials (C(ssh), C(wireguard), C(tls), C(ca), C(command) with C(public_output)),
+      keyed C(INSTANCE/CREDENTIAL_ID), also stored beside the vault files as C(CREDENTIAL_ID.pub).
+    - Not secret; the role sets them as the fact C(microvm_public).
+  returned: success
+  type: dict
+  sample: {"web/ssh-host-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ9p0kq9z3m8x5o8sG4Jr1h4c2b0n3Yk7W1qXo9eFf2a root@web"}
 """
 
 import base64

@@ -1,0 +1,117 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import os
+
+import pytest
+
+from ansible.parsing.vault import VaultSecret
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path, save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import resolve
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+
+PATH = "microvm_instances.web.credentials"
+CREDENTIALS = {
+    "ca": {"inject": False, "generate": {"type": "ca", "days": 30}},
+    "cert": {"name": "tls.crt", "generate": {"type": "tls", "dns": ["web"], "days": 10, "ca": "ca"}},
+    "host": {"name": "ssh.key", "inject_public": "ssh.pub", "generate": {"type": "ssh", "comment": "root@web"}},
+    "wg": {"generate": {"type": "wireguard"}},
+    "pw": {"inject": False, "generate": {"type": "password"}},
+    "hash": {"generate": {"type": "passlib", "password_of": "pw"}},
+    # The token is made from the password: it follows it like the hash.
+    "token": {"generate": {"type": "command", "argv": ["sh", "-c", 'printf "t-"; cat'], "inputs": ["pw"], "stdin": "pw"}},
+    "pair": {"generate": {"type": "command", "argv": ["sh", "-c", 'printf s > "$out/key"; printf p > "$out/key.pub"'],
+                          "output": "key", "public_output": "key.pub"}},
+}
+
+
+def instance(credentials=None):
+    return normalize_instances({"web": {"kernel": "/k", "credentials": credentials or CREDENTIALS}})[0]
+
+
+@pytest.fixture
+def store(tmp_path):
+    return VaultStore(str(tmp_path), [("default", VaultSecret(b"pw"))])
+
+
+def run(store, rotated=(), inst=None):
+    res = resolve(inst or instance(), PATH, store, lambda cred_id: cred_id in rotated, lambda src, path: b"from " + src.encode())
+    for cred_id in res.new:
+        store.save("web", cred_id, res.values[cred_id])
+    for cred_id, public in res.public.items():
+        save_public(store.root, "web", cred_id, public)
+    return res
+
+
+def test_first_run_generates_everything_in_dependency_order(store):
+    res = run(store)
+    assert res.new.index("ca") < res.new.index("cert") and res.new.index("pw") < res.new.index("hash") < res.new.index("token")
+    assert sorted(res.new) == sorted(CREDENTIALS)
+    assert res.values["token"] == b"t-" + res.values["pw"]
+    assert res.values["pair"] == b"s" and res.public["pair"] == b"p"
+    assert res.values["host.pub"] == res.public["host"] == _keypairs.ssh_public(res.values["host"], "root@web")
+    assert base64.b64decode(res.public["wg"]) and sorted(res.public) == ["ca", "cert", "host", "pair", "wg"]
+
+
+def test_second_run_keeps_everything(store):
+    first = run(store)
+    second = run(store)
+    assert second.new == [] and second.values == first.values and second.public == first.public
+
+
+@pytest.mark.parametrize("rotated,expected", [
+    (["pw"], ["pw", "hash", "token"]),
+    (["ca"], ["ca", "cert"]),
+    (["cert"], ["cert"]),
+    (["host"], ["host"]),
+])
+def test_rotation_regenerates_dependents(store, rotated, expected):
+    first = run(store)
+    second = run(store, rotated)
+    assert second.new == expected
+    assert all(second.values[c] != first.values[c] for c in expected if c != "pair")
+
+
+def test_lost_public_halves(store):
+    first = run(store)
+    for cred_id in ("host", "wg", "ca", "cert", "pair"):
+        os.unlink(public_path(store.root, "web", cred_id))
+    second = run(store)
+    # Derived again from the keys; certificates issued again for the same keys; the command's pair made anew.
+    assert second.new == ["pair"]
+    assert second.public["host"] == first.public["host"] and second.public["wg"] == first.public["wg"]
+    assert second.values["cert"] == first.values["cert"] and _keypairs.certificate_matches_key(second.public["cert"], first.values["cert"])
+    assert load_public(store.root, "web", "cert") == second.public["cert"] and second.public["cert"].endswith(b"-----END CERTIFICATE-----")
+
+
+def test_changed_sans_reissue_the_certificate_for_the_same_key(store):
+    first = run(store)
+    changed = dict(CREDENTIALS, cert={"generate": {"type": "tls", "dns": ["web", "www"], "days": 10, "ca": "ca"}})
+    second = run(store, inst=instance(changed))
+    assert second.new == [] and second.values["cert"] == first.values["cert"]
+    assert _keypairs.certificate_names(second.public["cert"])[1] == ["web", "www"]
+
+
+def test_a_stored_value_of_another_kind_is_an_error_not_a_silent_replacement(store):
+    store.save("web", "host", b"deadbeef")
+    with pytest.raises(GenerateError, match=r"^microvm_instances.web.credentials.host.generate: the stored value does not fit"):
+        run(store)
+
+
+def test_failing_command_names_the_credential_and_nothing_is_made(store):
+    bad = dict(CREDENTIALS, token={"generate": {"type": "command", "argv": ["false"]}})
+    with pytest.raises(GenerateError, match=r"^microvm_instances.web.credentials.token.generate: false exited with status 1"):
+        run(store, inst=instance(bad))
+    assert os.listdir(store.root) == []
+
+
+def test_a_certificate_outliving_its_ca_names_the_credential(store):
+    bad = dict(CREDENTIALS, cert={"generate": {"type": "tls", "days": 400, "ca": "ca"}})
+    with pytest.raises(GenerateError, match=r"^microvm_instances.web.credentials.cert.generate: a certificate valid 400 days would outlive"):
+        run(store, inst=instance(bad))
