@@ -36,8 +36,8 @@ options:
       - Defaults to the current host.
     type: str
   store:
-    description: The store directory on the controller; overrides O(host).
-    type: path
+    description: The store directory on the controller, relative to the inventory directory unless absolute; overrides O(host).
+    type: str
 notes:
   - A credential has a public half once the role has run for its host (not in check mode).
 seealso:

@@ -36,8 +36,8 @@ options:
       - Defaults to the current host.
     type: str
   store:
-    description: The store directory on the controller; overrides O(host).
-    type: path
+    description: The store directory on the controller, relative to the inventory directory unless absolute; overrides O(host).
+    type: str
   encoding:
     description:
       - C(text) returns the value as UTF-8 text and fails on binary values.

@@ -13,6 +13,8 @@ import os
 
 from ansible.errors import AnsibleLookupError
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import resolve_store_path
+
 STORE_DIR = ".microvm-credentials"
 
 
@@ -29,18 +31,19 @@ def store_of(variables, templar, store=None, host=None):
 
     The host's ``microvm_credentials_store`` when it is set, otherwise the role's
     default ``INVENTORY_DIR/.microvm-credentials/HOST``. HOST defaults to the
-    current host.
+    current host. A relative store is taken relative to the inventory directory,
+    as the role takes it.
     """
     if store:
-        return store
+        return resolve_store_path(store, variables.get("inventory_dir") or variables.get("playbook_dir"))
     host = host or variables.get("inventory_hostname")
     hostvars = variables.get("hostvars") or {}
     if host not in hostvars:
         raise AnsibleLookupError("host %r is not in the inventory" % (host,))
     host_vars = hostvars[host]
-    if "microvm_credentials_store" in host_vars:
-        return templar.template(host_vars["microvm_credentials_store"])
     base = host_vars.get("inventory_dir") or variables.get("playbook_dir")
+    if "microvm_credentials_store" in host_vars:
+        return resolve_store_path(templar.template(host_vars["microvm_credentials_store"]), base)
     if not base:
         raise AnsibleLookupError("host %r: no inventory_dir to find its store in; set the store option" % (host,))
     return os.path.join(base, STORE_DIR, host)

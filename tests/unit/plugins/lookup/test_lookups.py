@@ -103,3 +103,9 @@ def test_secret_is_never_templated(stores):
     # ansible-core 2.19 templates only trusted strings; older releases all strings.
     expression = getattr(template, "trust_as_template", lambda text: text)("{{ pw }}")
     assert templar.template(expression) == "p{{w}}d\n"
+
+
+def test_a_relative_store_is_the_inventorys(stores):
+    variables = inventory(stores, microvm_credentials_store="elsewhere")
+    assert lookup("public", ["db/ssh"], variables, host="hv2") == ["ssh-ed25519 BBBB db"]
+    assert lookup("public", ["db/ssh"], dict(variables, inventory_dir=str(stores)), store="elsewhere") == ["ssh-ed25519 BBBB db"]
