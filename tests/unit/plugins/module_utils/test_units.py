@@ -4,8 +4,6 @@ __metaclass__ = type
 
 import json
 
-import pytest
-
 from ansible_collections.microvm.credentials.plugins.module_utils._units import (
     desired_files,
     dropin_content,
