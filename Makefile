@@ -86,6 +86,7 @@ guest-image: apt-deps
 
 host-image: apt-deps
 	tools/build-host-image.sh
+	tools/build-host-image.sh --suite trixie
 
 # --- tests -------------------------------------------------------------------
 
@@ -158,6 +159,6 @@ clean:
 # The images live outside the work tree and are shared by checkouts.
 clean-images:
 	rm -rf $(MICROVM_CACHE)/guest $(MICROVM_CACHE)/guest-trixie
-	-podman rmi -f localhost/microvm-host:bookworm
+	-podman rmi -f localhost/microvm-host:bookworm localhost/microvm-host:trixie
 
 FORCE:

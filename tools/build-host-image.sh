@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Build the "microVM host" container image used by the molecule scenarios:
-# a Debian bookworm rootfs booting systemd, with QEMU and Python for Ansible,
+# Build the "microVM host" container image used by the tests and the demo:
+# a Debian rootfs booting systemd, with QEMU and Python for Ansible,
 # and sshd for tests that connect over ssh as the non-root user `ansible`
 # (passwordless sudo for become; keys are installed at test time).
 #
 # The image is made from a local debootstrap (no registry is reachable) and
-# imported with `podman import` as localhost/microvm-host:bookworm, labelled
-# with a cache key (hash of this script). It is rebuilt only when that key
-# changed or with --force.
+# imported with `podman import` as localhost/microvm-host:SUITE (bookworm:
+# Debian 12, systemd 252; trixie: Debian 13, systemd 257), labelled with a
+# cache key (hash of this script and the suite). It is rebuilt only when that
+# key changed or with --force.
 #
-# Usage: tools/build-host-image.sh [--force]
+# Usage: tools/build-host-image.sh [--force] [--suite bookworm|trixie]
 # Needs root, debootstrap, podman. Podman must use runc here (see
 # molecule/containers.conf; the Makefile exports CONTAINERS_CONF).
 set -euo pipefail
@@ -17,15 +18,26 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${MICROVM_CACHE:-/var/cache/microvm-credentials}
 mirror=${MICROVM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-image=${MICROVM_HOST_IMAGE:-localhost/microvm-host:bookworm}
 label=io.microvm-credentials.image-key
 suite=bookworm
 force=0
-[[ ${1:-} == --force ]] && force=1
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --force) force=1 ;;
+        --suite) suite=${2:?--suite needs a value}; shift ;;
+        *) echo "usage: $0 [--force] [--suite bookworm|trixie]" >&2; exit 2 ;;
+    esac
+    shift
+done
+case $suite in
+    bookworm|trixie) ;;
+    *) echo "unsupported suite $suite (bookworm, trixie)" >&2; exit 2 ;;
+esac
+image=${MICROVM_HOST_IMAGE:-localhost/microvm-host:$suite}
 
 log() { printf '[build-host-image] %s\n' "$*" >&2; }
 
-key=$(sha256sum "$here/build-host-image.sh" | cut -d' ' -f1)
+key=$( (sha256sum "$here/build-host-image.sh"; echo "$suite") | sha256sum | cut -d' ' -f1)
 
 if [[ $force == 0 ]] && podman image exists "$image" &&
     [[ "$(podman image inspect --format "{{ index .Labels \"$label\" }}" "$image" 2>/dev/null)" == "$key" ]]; then
@@ -53,6 +65,9 @@ packages=(
     qemu-system-x86 qemu-utils
     iproute2 procps kmod ca-certificates
     openssh-server sudo
+    # A controller too, for the version matrix (tools/matrix.sh): Debian 13's
+    # Python 3.13 runs the ansible-core releases that need 3.12 or newer.
+    python3-venv git rsync openssh-client
 )
 log "debootstrap $suite (minbase) from $mirror"
 # debootstrap installs no Recommends by default (qemu-system-x86 would pull

@@ -108,8 +108,9 @@ def pipe_paths(strings):
     return paths
 
 
-def check_version(hypervisor, executable, run=subprocess.run):
-    """Refuse a hypervisor binary that would mishandle the OEM strings (its module's version_problem())."""
+def check_version(hypervisor, executable, run):
+    """Refuse a hypervisor binary that would mishandle the OEM strings (its module's version_problem()).
+    RUN is subprocess.run (the launcher runs outside Ansible, with no run_command)."""
     try:
         proc = run([executable, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -126,7 +127,7 @@ def cmd_exec(instance, environ):
     executable = binary if os.path.isabs(binary) else shutil.which(binary)
     if not executable:
         raise LaunchError("hypervisor executable %s not found on PATH" % binary)
-    check_version(instance["hypervisor"], executable)
+    check_version(instance["hypervisor"], executable, subprocess.run)
     if hypervisor is qemu:
         strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
         argv = qemu.build_argv(instance, pipe_paths(strings), binary=binary)

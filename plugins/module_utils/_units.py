@@ -40,18 +40,6 @@ def resolved_accel(instance, kvm_probe=kvm_usable):
     return resolve_accel(instance.get("accel"), kvm_probe)
 
 
-def check_disks(instances, var_name="microvm_instances"):
-    """Each disk belongs to one instance, whose user owns it: refuse a path two instances list."""
-    owners = {}
-    for instance in instances:
-        for i, disk in enumerate(instance["disks"]):
-            other = owners.setdefault(disk["path"], instance["name"])
-            if other != instance["name"]:
-                raise ValueError("%s.%s.disks[%d].path: %s is also a disk of instance %s; an instance's disks belong "
-                                 "to its own user %s" % (var_name, instance["name"], i, disk["path"], other,
-                                                         user_name(instance["name"])))
-
-
 def _sandbox_lines(instance, launcher):
     """Unit settings that depend on the instance: the devices it uses, W^X, its network."""
     lines = []

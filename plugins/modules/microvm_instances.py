@@ -138,7 +138,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher import user_name
 from ansible_collections.microvm.credentials.plugins.module_utils._units import (
     SYSUSERS_NAME,
-    check_disks,
     desired_files,
     instances_to_restart,
     stale_files,
@@ -278,10 +277,6 @@ def main():
     )
     p = module.params
     instances = p["instances"]
-    try:
-        check_disks(instances)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
     paths = dict((k, p[k]) for k in ("config_dir", "virtiofs_dir", "unit_dir", "sysusers_dir", "credential_directory", "launcher"))
     files = desired_files(instances, paths, p["header"])
     sysusers = os.path.join(p["sysusers_dir"], SYSUSERS_NAME)

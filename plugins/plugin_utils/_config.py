@@ -367,13 +367,19 @@ def normalize_instances(instances, var_name="microvm_instances", defaults=None):
         return []
     _dict(var_name, instances)
     instances_out = [normalize_instance(name, spec, var_name, defaults) for name, spec in sorted(instances.items(), key=lambda kv: str(kv[0]))]
-    cids = {}
+    cids, disks = {}, {}
     for instance in instances_out:
         cid = instance["vsock_cid"]
         if cid is not None:
             if cid in cids:
                 raise ConfigError("%s.%s.vsock_cid" % (var_name, instance["name"]), "CID %d is also used by %s" % (cid, cids[cid]))
             cids[cid] = instance["name"]
+        for i, disk in enumerate(instance["disks"]):
+            # The module makes each disk its instance's user's own (0600): a disk cannot serve two.
+            if disk["path"] in disks:
+                raise ConfigError("%s.%s.disks[%d].path" % (var_name, instance["name"], i),
+                                  "%s is also a disk of %s; each disk belongs to one instance's user" % (disk["path"], disks[disk["path"]]))
+            disks[disk["path"]] = "%s.%s.disks[%d]" % (var_name, instance["name"], i)
     return instances_out
 
 

@@ -28,6 +28,9 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE = os.environ.get("MICROVM_CACHE", "/var/cache/microvm-credentials")
 IMAGE = os.environ.get("MICROVM_HOST_IMAGE", "localhost/microvm-host:bookworm")
+TRIXIE_IMAGE = os.environ.get("MICROVM_TRIXIE_IMAGE", "localhost/microvm-host:trixie")
+# The version matrix (tools/matrix.sh) runs another ansible-core's ansible-playbook.
+ANSIBLE_PLAYBOOK = os.environ.get("MICROVM_ANSIBLE_PLAYBOOK", "ansible-playbook")
 BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
 REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
 DONE = "MICROVM-CRED done source=system"
@@ -38,10 +41,12 @@ SSH_USER = "ansible"
 def _requirements_missing():
     if not shutil.which("podman"):
         return "podman is not installed (make deps)"
-    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
-        return "host image %s is missing (make images)" % IMAGE
-    if not os.path.exists(os.path.join(CACHE, "guest", "vmlinuz")):
-        return "guest image is missing in %s (make images)" % CACHE
+    for image in (IMAGE, TRIXIE_IMAGE):
+        if subprocess.run(["podman", "image", "exists", image], check=False).returncode != 0:
+            return "host image %s is missing (make images)" % image
+    for guest in ("guest", "guest-trixie"):
+        if not os.path.exists(os.path.join(CACHE, guest, "vmlinuz")):
+            return "guest image %s is missing in %s (make images)" % (guest, CACHE)
     return None
 
 
@@ -191,7 +196,7 @@ class Host:
         return env
 
     def playbook_argv(self, args=(), playbook="playbooks/site.yml"):
-        return ["ansible-playbook", "-i", self.inventory, os.path.join(ROOT, playbook)] + list(args)
+        return [ANSIBLE_PLAYBOOK, "-i", self.inventory, os.path.join(ROOT, playbook)] + list(args)
 
     def playbook(self, group_vars=None, *args, playbook="playbooks/site.yml", env=None, timeout=900):
         """Run ansible-playbook; return CompletedProcess (text, stdout+stderr in .stdout)."""
@@ -239,13 +244,14 @@ def recap(output):
     return {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}
 
 
-def start_container(name, publish_ssh=False):
-    """Start the host container; PUBLISH_SSH publishes its sshd on a free port of 127.0.0.1."""
+def start_container(name, publish_ssh=False, image=IMAGE, guest="guest"):
+    """Start the host container from IMAGE with the guest image set GUEST (a directory of
+    the cache) at /srv/microvm/images; PUBLISH_SSH publishes its sshd on a free port of 127.0.0.1."""
     subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
     publish = ["-p", "127.0.0.1::22"] if publish_ssh else []
     subprocess.run(["podman", "run", "-d", "--name", name, "--hostname", name, "--privileged", "--systemd=always",
                     "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"] + publish +
-                   ["-v", "%s/guest:/srv/microvm/images:ro" % CACHE, IMAGE, "/sbin/init"], check=True, capture_output=True)
+                   ["-v", "%s/%s:/srv/microvm/images:ro" % (CACHE, guest), image, "/sbin/init"], check=True, capture_output=True)
     wait_systemd(name)
 
 
@@ -262,10 +268,10 @@ def wait_systemd(name, timeout=120):
 
 
 @contextlib.contextmanager
-def running_host(request, tmp_path_factory, connection="podman"):
+def running_host(request, tmp_path_factory, connection="podman", image=IMAGE, guest="guest"):
     """A Host in a fresh container named after the test module, removed afterwards."""
     name = "mvc-it-%s-%s" % (request.module.__name__.rsplit(".", 1)[-1].replace("_", "-"), uuid.uuid4().hex[:6])
-    start_container(name, publish_ssh=connection != "podman")
+    start_container(name, publish_ssh=connection != "podman", image=image, guest=guest)
     try:
         host = Host(name, str(tmp_path_factory.mktemp(name)), connection)
         if connection != "podman":

@@ -4,6 +4,7 @@ __metaclass__ = type
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -85,7 +86,6 @@ def test_load_instance_and_usage_errors(tmp_path, capsys):
 
 
 def test_boot_fails_fast_when_the_hypervisor_died(tmp_path):
-    import subprocess
     import time
     from ansible_collections.microvm.credentials.plugins.module_utils._launcher import cmd_boot
     dead = subprocess.Popen(["true"])
@@ -128,7 +128,7 @@ def test_check_version_refuses(hypervisor, out, expected):
 
 def test_check_version_binary_that_does_not_run():
     with pytest.raises(LaunchError, match="cannot run /nonexistent/qemu --version"):
-        check_version("qemu", "/nonexistent/qemu")
+        check_version("qemu", "/nonexistent/qemu", subprocess.run)
 
 
 def test_user_name():

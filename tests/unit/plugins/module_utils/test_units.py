@@ -4,10 +4,7 @@ __metaclass__ = type
 
 import json
 
-import pytest
-
 from ansible_collections.microvm.credentials.plugins.module_utils._units import (
-    check_disks,
     desired_files,
     dropin_content,
     instances_to_restart,
@@ -105,13 +102,6 @@ def test_sandbox_block_device_disks():
     lines = service_lines(dropin_content(inst, "/c", LAUNCHER))
     assert [line for line in lines if line.startswith(("DeviceAllow=", "ReadWritePaths="))] == [
         "DeviceAllow=/dev/vg0/web rw", "ReadWritePaths=-/dev/vg0/web", "DeviceAllow=/dev/sdb r"]
-
-
-def test_a_disk_belongs_to_one_instance():
-    check_disks([instance("a"), instance("b")])
-    shared = {"path": "/srv/shared.img", "readonly": True}
-    with pytest.raises(ValueError, match=r"^microvm_instances\.b\.disks\[1\]\.path: /srv/shared.img is also a disk of instance a"):
-        check_disks([instance("a", disks=[shared]), instance("b", disks=[{"path": "/x", "readonly": False}, shared])])
 
 
 def test_stale_files():

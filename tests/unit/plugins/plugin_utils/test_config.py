@@ -139,6 +139,16 @@ def test_duplicate_vsock_cid_across_instances():
     assert err.value.path == "microvm_instances.b.vsock_cid"
 
 
+def test_a_disk_belongs_to_one_instance():
+    shared = {"path": "/srv/shared.img", "readonly": True}
+    normalize_instances({"a": dict(BASE, disks=[shared]), "b": dict(BASE, disks=[{"path": "/srv/b.img"}])})
+    with pytest.raises(ConfigError, match=r"^microvm_instances\.b\.disks\[1\]\.path: /srv/shared.img is also a disk of "
+                                          r"microvm_instances\.a\.disks\[0\]"):
+        normalize_instances({"a": dict(BASE, disks=[shared]), "b": dict(BASE, disks=[{"path": "/srv/b.img"}, shared])})
+    with pytest.raises(ConfigError, match=r"^microvm_instances\.a\.disks\[1\]\.path"):
+        normalize_instances({"a": dict(BASE, disks=[shared, shared])})
+
+
 def test_custom_variable_name_in_errors():
     with pytest.raises(ConfigError, match=r"^my_vms\.web\.vcpu"):
         normalize_instances({"web": dict(BASE, vcpu=-1)}, var_name="my_vms")

@@ -1,0 +1,45 @@
+"""Debian 13: a trixie host (systemd 257, QEMU 10) encrypts with its own systemd-creds,
+and a trixie guest's service reads its credential with ImportCredential=."""
+
+import time
+
+import pytest
+from conftest import BOOT_TIMEOUT, REPORT_RE, TRIXIE_IMAGE, fingerprint, instance, recap, running_host
+
+IMPORT = "import:app.token"
+GROUP_VARS = {"microvm_instances": {"t13": instance("t13", {
+    "token": {"name": "app.token", "generate": {"type": "base64"}},
+    "key": {"name": "wg.key", "binary": True, "generate": {"type": "bytes"}},
+}, cmdline="console=ttyS0 root=/dev/nvme0n1 rw systemd.wants=credential-import@app.token.service")}}
+
+
+@pytest.fixture(scope="module")
+def host(request, tmp_path_factory):
+    with running_host(request, tmp_path_factory, image=TRIXIE_IMAGE, guest="guest-trixie") as running:
+        yield running
+
+
+def imported_report(host, name, timeout=BOOT_TIMEOUT):
+    """{credential: (size, sha256)} that the guest's credential-import@ service reported."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        serial = host.serial(name)
+        if "MICROVM-CRED done source=%s" % IMPORT in serial:
+            return serial, dict((n, (int(size), digest)) for src, n, size, digest in REPORT_RE.findall(serial) if src == IMPORT)
+        time.sleep(2)
+    raise AssertionError("no ImportCredential= report from %s; serial tail:\n%s" % (name, host.serial(name)[-2000:]))
+
+
+def test_trixie_host_and_guest(host):
+    assert host.sh("systemd-creds --version").startswith("systemd 257")
+    host.prepare_disk("t13")
+    host.converge(GROUP_VARS)
+    vault = host.vault_values()
+    assert host.wait_report("t13") == {
+        "app.token": fingerprint(vault["t13/token.vault"]),
+        "wg.key": fingerprint(vault["t13/key.vault"]),
+    }
+    serial, imported = imported_report(host, "t13")
+    assert "systemd 257" in serial
+    assert imported == {"app.token": fingerprint(vault["t13/token.vault"])}
+    assert recap(host.converge(GROUP_VARS).stdout)["changed"] == 0
