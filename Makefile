@@ -16,7 +16,7 @@
 #   make test       all of the above
 #   make demo       tools/demo.sh
 #   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
-#   make matrix     unit + sanity per ansible-core release and Python (tools/matrix.sh; not in test)
+#   make matrix     unit, sanity and a converge per ansible-core release and Python (tools/matrix.sh; not in test)
 #   make security-scores  systemd-analyze security of the sandboxed units on a host container
 #   make clean      remove .venv, .build and caches in the work tree
 #   make clean-images  remove the guest image and the podman host image
@@ -143,9 +143,9 @@ demo: deps images
 bench: deps images
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
-# MATRIX_PAIRS, e.g. make matrix MATRIX_PAIRS='2.19:3.11 2.21:3.13'
-matrix: venv $(COLLECTION_COPY)
-	tools/matrix.sh $(COLLECTION_COPY) $(MATRIX_PAIRS)
+# tests/matrix/versions.txt; MATRIX_FILTER, e.g. make matrix MATRIX_FILTER=2.21
+matrix: venv images
+	tools/matrix.sh $(MATRIX_FILTER)
 
 # Boots two guests in a host container (tests/integration/test_isolation.py) and
 # prints the overall exposure of microvm@ (TCG and KVM) and microvm-virtiofsd@.

@@ -67,7 +67,7 @@ packages=(
     openssh-server sudo
     # A controller too, for the version matrix (tools/matrix.sh): Debian 13's
     # Python 3.13 runs the ansible-core releases that need 3.12 or newer.
-    python3-venv git rsync openssh-client
+    python3-venv git rsync openssh-client shellcheck
 )
 log "debootstrap $suite (minbase) from $mirror"
 # debootstrap installs no Recommends by default (qemu-system-x86 would pull

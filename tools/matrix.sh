@@ -1,76 +1,67 @@
 #!/usr/bin/env bash
-# The version matrix (`make matrix`): unit tests and `ansible-test sanity` for
-# each supported ansible-core release on each controller Python it supports.
+# `make matrix`: every row of tests/matrix/versions.txt gets its unit tests,
+# `ansible-test sanity` and one converge of a real guest (converge, idempotent
+# rerun, the guest's credentials compared with the vault), with that
+# ansible-core on that Python.
 #
-#   tools/matrix.sh COPY_DIR [CORE:PYTHON ...]
+# Python 3.11 rows run on this machine (Debian 12) and reach the host container
+# with the podman connection. Python 3.13 rows run their controller in a
+# container of the trixie image (tools/build-host-image.sh --suite trixie),
+# which reaches the host container over ssh on 127.0.0.1. Venvs and
+# ansible-test's caches are kept in $MICROVM_CACHE/matrix; each row's output
+# goes to a log there, whose tail is shown when the row fails.
 #
-# COPY_DIR is the collection copy that `make sanity` uses. Without CORE:PYTHON
-# pairs, MATRIX below is run. Each pair gets its own venv under .build/matrix
-# with the newest ansible-core CORE.* and the test tools pinned in
-# requirements.txt; its output goes to a log beside the venv (the tail is shown
-# when it fails). A Python that is not on this machine (pythonX.Y on PATH,
-# or a pyenv build under ~/.pyenv/versions) is reported as SKIPPED; Debian 12
-# has only 3.11, and ansible-core 2.20 and later need 3.12 or newer.
-# Exit status: 1 when a run failed, 0 otherwise (skips included).
+# Usage: tools/matrix.sh [FILTER]   e.g. tools/matrix.sh 2.21  (rows whose line holds FILTER)
+# Exit status: 1 when a row failed.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+cache=${MICROVM_CACHE:-/var/cache/microvm-credentials}
+filter=${1:-}
+export MATRIX_IMAGE=${MICROVM_TRIXIE_IMAGE:-localhost/microvm-host:trixie}
+mkdir -p "$cache/matrix"
 
-# ansible-core releases upstream still supports, and their controller Pythons.
-MATRIX=(2.19:3.11 2.19:3.12 2.19:3.13 2.20:3.12 2.20:3.13 2.21:3.12 2.21:3.13)
+# The machine's CA bundle replaces the container's, and a pip.conf points pip at it:
+# pip inside (ansible-test's too, which clears the environment) must trust what this
+# machine trusts (a TLS-inspecting proxy's CA, for one).
+printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$cache/matrix/pip.conf"
+in_trixie() {
+    podman run --rm --network host --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
+        -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
+        -v "$cache/matrix/pip.conf:/etc/pip.conf:ro" -e HOME="$cache/matrix/home-trixie" \
+        -v "$root:$root" -v "$cache/matrix:$cache/matrix" -w "$root" "$MATRIX_IMAGE" "$@"
+}
 
-copy=${1:?usage: tools/matrix.sh COPY_DIR [CORE:PYTHON ...]}
-shift
-[ $# -gt 0 ] && MATRIX=("$@")
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-venvs=$root/.build/matrix
-mkdir -p "$venvs"
-# The unit tests' own needs, at the versions `make venv` installs.
-tools=$(grep -E '^(pytest|libpass|jmespath)==' "$root/requirements.txt")
-
-# pyenv's shim for pythonX.Y may be on PATH and fail: take the first candidate that runs as X.Y.
-find_python() {
-  local version=$1 candidate candidates
-  candidates=("$HOME/.pyenv/versions/$version".*/bin/"python$version")
-  if candidate=$(command -v "python$version"); then
-    candidates=("$candidate" "${candidates[@]}")
-  fi
-  for candidate in "${candidates[@]}"; do
-    if [ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$version" ]; then
-      echo "$candidate"
-      return 0
+# Its caller tests its status, so set -e does not apply in here.
+run_row() {
+    local python=$1 core=$2 ansible=$3 debian=$4 venv=$5
+    if [[ $debian == bookworm ]]; then
+        tools/matrix-row.sh "$python" "$core" "$ansible" "$venv" || return 1
+        export MICROVM_ANSIBLE_PLAYBOOK=$venv/bin/ansible-playbook MICROVM_CONNECTION=podman
+    else
+        in_trixie tools/matrix-row.sh "$python" "$core" "$ansible" "$venv" || return 1
+        export MATRIX_VENV=$venv MICROVM_ANSIBLE_PLAYBOOK=$root/tools/matrix-playbook.sh MICROVM_CONNECTION=ssh
     fi
-  done
-  return 1
+    MICROVM_EXPECT_CORE=$core .venv/bin/pytest -q -p no:cacheprovider tests/matrix/test_converge.py
 }
 
-# Its caller tests its status, so set -e is off in here: each step returns 1 itself.
-run_pair() {
-  local core=$1 version=$2 python venv
-  python=$(find_python "$version") || return 77
-  venv=$venvs/ansible-core-$core-py$version
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" || return 1
-  # shellcheck disable=SC2086  # one requirement per word
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "ansible-core==$core.*" $tools || return 1
-  "$venv/bin/python" -c 'import sys, ansible.release; print("ansible-core", ansible.release.__version__, "Python", sys.version.split()[0])'
-  (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit) || return 1
-  PATH=$venv/bin:$PATH "$root/tools/sanity.sh" "$copy" --python "$version" --color no || return 1
-}
+summary=() failed=0
+while read -r python core ansible debian; do
+    [[ -z $python || $python == \#* ]] && continue
+    row="ansible-core $core  Python $python ($debian)"
+    [[ -n $filter && "$python $core $ansible $debian" != *"$filter"* ]] && continue
+    venv=$cache/matrix/py$python-core$core
+    log=$venv.log
+    echo "=== $row (log: $log)"
+    if run_row "$python" "$core" "$ansible" "$debian" "$venv" >"$log" 2>&1; then
+        summary+=("PASSED  $row")
+    else
+        tail -n 40 "$log"
+        summary+=("FAILED  $row")
+        failed=1
+    fi
+done <tests/matrix/versions.txt
 
-declare -a summary
-failed=0
-for pair in "${MATRIX[@]}"; do
-  core=${pair%%:*} version=${pair##*:}
-  log=$venvs/ansible-core-$core-py$version.log
-  echo "=== ansible-core $core, Python $version (log: $log)"
-  status=0
-  run_pair "$core" "$version" >"$log" 2>&1 || status=$?
-  [ "$status" = 0 ] || [ "$status" = 77 ] || tail -n 40 "$log"
-  case $status in
-    0) summary+=("PASSED   ansible-core $core  Python $version") ;;
-    77) summary+=("SKIPPED  ansible-core $core  Python $version (no python$version here)") ;;
-    *) summary+=("FAILED   ansible-core $core  Python $version") && failed=1 ;;
-  esac
-done
-
-echo "=== matrix (unit + sanity)"
+echo "=== matrix (unit, sanity, converge)"
 printf '%s\n' "${summary[@]}"
 exit "$failed"
