@@ -69,7 +69,6 @@ _raw:
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import split_term, store_of
@@ -88,4 +87,4 @@ class LookupModule(LookupBase):
                 raise AnsibleLookupError("%s: no public half at %s (is it a key pair, and has the role run for its host?)"
                                          % (term, public_path(store, instance, cred_id)))
             values.append(value.decode("utf-8"))
-        return wrap_var(values)
+        return values

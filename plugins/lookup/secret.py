@@ -89,7 +89,6 @@ import base64
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import split_term, store_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
@@ -117,5 +116,5 @@ class LookupModule(LookupBase):
             if value is None:
                 raise AnsibleLookupError("%s: no secret at %s (has the role run for its host?)" % (term, store.path(instance, cred_id)))
             values.append(_encode(term, value, self.get_option("encoding")))
-        # Unsafe: a secret is data, never a template ("{{" in a password must stay as is).
-        return wrap_var(values)
+        # Lookup results are data, never templates: "{{" in a password stays as it is.
+        return values
