@@ -11,9 +11,10 @@ first, unless pipelining is on. For the secret-carrying module the action plugin
 always pipelines instead, whatever the configuration and ANSIBLE_KEEP_REMOTE_FILES
 say, so the payload exists only in the pipe and in the module's memory.
 
-- Connections with pipelining (ssh, paramiko, local, ...) are given the payload on stdin.
-- containers.podman's connection runs ``podman exec`` without ``-i`` and so drops
-  stdin; it gets an exec that keeps stdin open for the duration of the call.
+- Connections with pipelining (ssh, paramiko, local, containers.podman 1.20 and
+  later, ...) are given the payload on stdin.
+- Older containers.podman connections run ``podman exec`` without ``-i`` and so drop
+  stdin; they get an exec that keeps stdin open for the duration of the call.
 - Any other connection is refused before anything is generated or written.
 """
 
@@ -42,7 +43,7 @@ def check_pipe(connection):
         raise TransportError(
             "become method %s cannot pass data on stdin (Ansible cannot pipeline through it); use sudo, or connect "
             "as root" % connection.become.name)
-    if getattr(connection, "transport", None) != PODMAN_TRANSPORT and not connection.has_pipelining:
+    if not connection.has_pipelining and getattr(connection, "transport", None) != PODMAN_TRANSPORT:
         raise TransportError(
             "connection %s cannot pass data on stdin, and this module's arguments carry secrets that must not be "
             "written to the host's disk; use ssh, paramiko, local or containers.podman.podman"
@@ -50,7 +51,8 @@ def check_pipe(connection):
 
 
 def _podman_exec_with_stdin(connection):
-    """exec_command for containers.podman that forwards IN_DATA (podman exec -i)."""
+    """exec_command for containers.podman before 1.20 (no pipelining) that forwards IN_DATA
+    (podman exec -i), with that plugin's own helpers."""
 
     def exec_command(cmd, in_data=None, sudoable=False):
         if not connection._connected:
@@ -67,7 +69,7 @@ def _podman_exec_with_stdin(connection):
 def stdin_capable(connection):
     """Within this block, CONNECTION.exec_command passes its in_data to the remote command."""
     check_pipe(connection)
-    if getattr(connection, "transport", None) != PODMAN_TRANSPORT:
+    if connection.has_pipelining:
         yield connection
         return
     connection.exec_command = _podman_exec_with_stdin(connection)

@@ -56,6 +56,14 @@ def test_podman_gets_an_exec_that_forwards_stdin_then_its_own_back():
     assert conn.exec_command("x")[0] == "class"
 
 
+def test_a_podman_connection_that_pipelines_keeps_its_own_exec():
+    conn = Podman()
+    conn.has_pipelining = True  # containers.podman 1.20 and later
+    with stdin_capable(conn):
+        assert conn.exec_command("python3", in_data=b"payload") == ("class", "python3", b"payload")
+    assert conn.calls == []
+
+
 def test_podman_exec_is_restored_after_an_error():
     conn = Podman()
     with pytest.raises(RuntimeError):
