@@ -4,6 +4,7 @@
 #
 #   tools/matrix-row.sh PYTHON ANSIBLE_CORE ANSIBLE VENV_DIR
 #
+# PYTHON is a version (3.13): Debian's /usr/bin/pythonX.Y, or MATRIX_PYTHON_BIN.
 # Makes (once) a venv with that ansible-core, then runs the unit tests and
 # `ansible-test sanity` against it. The converge of the row is run by
 # tools/matrix.sh, which needs podman on the machine.
@@ -15,7 +16,7 @@ root=$PWD
 want="ansible-core==$core ansible==$ansible $(grep -E '^(pytest|pytest-testinfra|libpass|bcrypt|jmespath)==' requirements.txt | tr '\n' ' ')"
 if [[ ! -x $venv/bin/python || "$(cat "$venv/.want" 2>/dev/null)" != "$want" ]]; then
     rm -rf "$venv"
-    "/usr/bin/python$python" -m venv "$venv"
+    "${MATRIX_PYTHON_BIN:-/usr/bin/python$python}" -m venv "$venv"
     # shellcheck disable=SC2086  # $want is a list of requirement specifiers
     "$venv/bin/pip" install -q --disable-pip-version-check $want
     echo "$want" >"$venv/.want"

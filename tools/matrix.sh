@@ -4,10 +4,12 @@
 # rerun, the guest's credentials compared with the vault), with that
 # ansible-core on that Python.
 #
-# Python 3.11 rows run on this machine (Debian 12) and reach the host container
-# with the podman connection. Python 3.13 rows run their controller in a
+# "bookworm" rows run on this machine with Debian 12's Python and reach the host
+# container with the podman connection. "trixie" rows run their controller in a
 # container of the trixie image (tools/build-host-image.sh --suite trixie),
-# which reaches the host container over ssh on 127.0.0.1. Venvs and
+# which reaches the host container over ssh on 127.0.0.1. "pyenv" rows run on
+# this machine with a pyenv build of that Python where there is one (Debian
+# packages no 3.12), and are SKIPPED elsewhere. Venvs and
 # ansible-test's caches are kept in $MICROVM_CACHE/matrix; each row's output
 # goes to a log there, whose tail is shown when the row fails.
 #
@@ -32,10 +34,22 @@ in_trixie() {
         -v "$root:$root" -v "$cache/matrix:$cache/matrix" -w "$root" "$MATRIX_IMAGE" "$@"
 }
 
-# Its caller tests its status, so set -e does not apply in here.
+pyenv_python() {
+    local candidate
+    for candidate in "$HOME/.pyenv/versions/$1".*/bin/"python$1"; do
+        [[ -x $candidate ]] && { echo "$candidate"; return 0; }
+    done
+    return 1
+}
+
+# Its caller tests its status, so set -e does not apply in here; 77 is a skip.
 run_row() {
-    local python=$1 core=$2 ansible=$3 debian=$4 venv=$5
-    if [[ $debian == bookworm ]]; then
+    local python=$1 core=$2 ansible=$3 where=$4 venv=$5
+    if [[ $where == pyenv ]]; then
+        MATRIX_PYTHON_BIN=$(pyenv_python "$python") || return 77
+        export MATRIX_PYTHON_BIN
+    fi
+    if [[ $where != trixie ]]; then
         tools/matrix-row.sh "$python" "$core" "$ansible" "$venv" || return 1
         export MICROVM_ANSIBLE_PLAYBOOK=$venv/bin/ansible-playbook MICROVM_CONNECTION=podman
     else
@@ -46,20 +60,20 @@ run_row() {
 }
 
 summary=() failed=0
-while read -r python core ansible debian; do
+while read -r python core ansible where; do
     [[ -z $python || $python == \#* ]] && continue
-    row="ansible-core $core  Python $python ($debian)"
-    [[ -n $filter && "$python $core $ansible $debian" != *"$filter"* ]] && continue
+    row="ansible-core $core  Python $python ($where)"
+    [[ -n $filter && "$python $core $ansible $where" != *"$filter"* ]] && continue
     venv=$cache/matrix/py$python-core$core
     log=$venv.log
     echo "=== $row (log: $log)"
-    if run_row "$python" "$core" "$ansible" "$debian" "$venv" >"$log" 2>&1; then
-        summary+=("PASSED  $row")
-    else
-        tail -n 40 "$log"
-        summary+=("FAILED  $row")
-        failed=1
-    fi
+    status=0
+    (run_row "$python" "$core" "$ansible" "$where" "$venv") >"$log" 2>&1 || status=$?
+    case $status in
+        0) summary+=("PASSED   $row") ;;
+        77) summary+=("SKIPPED  $row: no pyenv build of Python $python here") ;;
+        *) tail -n 40 "$log"; summary+=("FAILED   $row"); failed=1 ;;
+    esac
 done <tests/matrix/versions.txt
 
 echo "=== matrix (unit, sanity, converge)"
