@@ -37,7 +37,7 @@ image=${MICROVM_HOST_IMAGE:-localhost/microvm-host:$suite}
 
 log() { printf '[build-host-image] %s\n' "$*" >&2; }
 
-key=$( (sha256sum "$here/build-host-image.sh"; echo "$suite") | sha256sum | cut -d' ' -f1)
+key=$( (sha256sum <"$here/build-host-image.sh"; echo "$suite") | sha256sum | cut -d' ' -f1)
 
 if [[ $force == 0 ]] && podman image exists "$image" &&
     [[ "$(podman image inspect --format "{{ index .Labels \"$label\" }}" "$image" 2>/dev/null)" == "$key" ]]; then
