@@ -22,22 +22,8 @@ description:
     its final newline.
 author:
   - microvm.credentials maintainers (!UNKNOWN)
-options:
-  _terms:
-    description: One or more C(INSTANCE/CREDENTIAL_ID).
-    type: list
-    elements: str
-    required: true
-  host:
-    description:
-      - The inventory host whose store to read.
-      - Its store is its C(microvm_credentials_store) when set, otherwise the role's default
-        C(INVENTORY_DIR/.microvm-credentials/HOST).
-      - Defaults to the current host.
-    type: str
-  store:
-    description: The store directory on the controller, relative to the inventory directory unless absolute; overrides O(host).
-    type: str
+extends_documentation_fragment:
+  - microvm.credentials.store
 notes:
   - A credential has a public half once the role has run for its host (not in check mode).
 seealso:

@@ -22,22 +22,9 @@ description:
   - B(The value is a plaintext secret.) Ansible cannot hide it by itself, see the notes.
 author:
   - microvm.credentials maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - microvm.credentials.store
 options:
-  _terms:
-    description: One or more C(INSTANCE/CREDENTIAL_ID).
-    type: list
-    elements: str
-    required: true
-  host:
-    description:
-      - The inventory host whose store to read.
-      - Its store is its C(microvm_credentials_store) when set, otherwise the role's default
-        C(INVENTORY_DIR/.microvm-credentials/HOST).
-      - Defaults to the current host.
-    type: str
-  store:
-    description: The store directory on the controller, relative to the inventory directory unless absolute; overrides O(host).
-    type: str
   encoding:
     description:
       - C(text) returns the value as UTF-8 text and fails on binary values.
