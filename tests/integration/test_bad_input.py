@@ -122,7 +122,7 @@ CASES = [
     ("directory-foreign", None, "microvm_credential_directory: /opt holds files this collection did not create (for example /opt/otherapp/keep.cred)"),
     ("key-tpm2-without-tpm", bad(), "microvm_credential_key: 'tpm2' needs a TPM2 the host can use"),
     ("disk-shared", bad(disks=[{"path": "/var/lib/microvm/base/root.qcow2", "format": "qcow2", "interface": "nvme"}]),
-     "microvm_instances.bad.disks[0].path"),
+     "microvm_instances.bad.disks[0]"),
     # a hypervisor version with the SMBIOS type 11 path= overrun (AFFECTED_QEMU below)
     ("qemu-affected", bad(binary="/usr/local/bin/qemu-affected"), "microvm_instances.bad.hypervisor: /usr/local/bin/qemu-affected"),
 ]
