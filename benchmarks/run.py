@@ -374,14 +374,15 @@ class Launcher:
         self.dir = os.path.join(workdir, "launcher")
         self.lib = os.path.join(self.dir, "lib")
         self.config_dir = os.path.join(self.dir, "instances")
-        package = os.path.join(self.lib, "microvm_credentials")
-        os.makedirs(package)
+        self.package = role_vars["__microvm_launcher_package"]
+        package = os.path.join(self.lib, self.package)
         os.makedirs(self.config_dir)
-        for name in role_vars["__microvm_launcher_modules"] + ["__init__.py"]:
-            shutil.copy(Source.path("plugins", "module_utils", name), package)
+        shutil.copytree(Source.path("plugins", "module_utils", "_launcher"), package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
         with open(Source.path("roles", "microvm", "templates", "microvm-launch.j2")) as f:
             script = jinja2.Template(f.read(), keep_trailing_newline=True).render(
-                __microvm_lib_dir=self.lib, ansible_managed="benchmarks/run.py")
+                __microvm_lib_dir=self.lib, ansible_managed="benchmarks/run.py",
+                __microvm_launcher_package=role_vars["__microvm_launcher_package"])
         self.path = os.path.join(self.dir, "microvm-launch")
         with open(self.path, "w") as f:
             f.write(script)
@@ -429,7 +430,7 @@ def execv(path, argv):
     sys.stdout.flush()
     real_execv(path, argv)
 os.execv = execv
-from microvm_credentials._launcher import main
+from %(package)s.launch import main
 sys.exit(main(["exec", %(name)r]))
 """
 
@@ -465,7 +466,7 @@ def bench_launcher(opts, workdir, tables):
     for i in range(reps + 2):  # two warm-up rounds (page cache, .pyc files), interleaved variants
         for count, (name, env) in variants.items():
             w, c, dummy = timed([launcher.path, "exec", name], env)
-            probe = _PROBE % {"lib": launcher.lib, "name": name}
+            probe = _PROBE % {"lib": launcher.lib, "name": name, "package": launcher.package}
             dummy, dummy, out = timed([HOST_PYTHON, "-c", probe], env)
             seconds, npipes = out.split()
             if i >= 2:

@@ -21,7 +21,7 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.microvm.credentials.plugins.module_utils._smbios import (
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import (
     OemStringError,
     check_limits,
     check_unique,

@@ -17,8 +17,8 @@ import json
 import os
 
 from ._credstore import cred_path
-from ._launcher import user_name
-from ._qemu import kvm_usable, resolve_accel
+from ._launcher.launch import user_name
+from ._launcher.qemu import kvm_usable, resolve_accel
 
 DROPIN_NAME = "50-microvm-credentials.conf"
 SYSUSERS_NAME = "microvm-credentials.conf"

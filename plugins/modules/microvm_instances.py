@@ -135,7 +135,7 @@ import pwd
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher import user_name
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.launch import user_name
 from ansible_collections.microvm.credentials.plugins.module_utils._units import (
     SYSUSERS_NAME,
     desired_files,

@@ -20,7 +20,7 @@ import posixpath
 import re
 
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import KEYS
-from ansible_collections.microvm.credentials.plugins.module_utils._smbios import (
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import (
     FILE_NAME_MAX,
     HOST_TMP_EXTRA,
     OemStringError,

@@ -18,7 +18,7 @@ __metaclass__ = type
 
 import shlex
 
-from ansible_collections.microvm.credentials.plugins.module_utils._hypervisors import HYPERVISORS, binary_of
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS, binary_of
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
     KEYS,
     MANIFEST,

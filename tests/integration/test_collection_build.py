@@ -38,7 +38,7 @@ SHIPPED = [
     "plugins/modules/microvm_credentials.py",
     "plugins/modules/microvm_instances.py",
     "plugins/filter/instances_config.py",
-    "plugins/module_utils/_launcher.py",
+    "plugins/module_utils/_launcher/launch.py",
     "plugins/plugin_utils/_config.py",
     "roles/microvm/meta/argument_specs.yml",
     "roles/microvm/tasks/main.yml",

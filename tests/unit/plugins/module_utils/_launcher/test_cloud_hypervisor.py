@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.module_utils import _cloud_hypervisor as ch
-from ansible_collections.microvm.credentials.plugins.module_utils._cloud_hypervisor import (
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher import cloud_hypervisor as ch
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.cloud_hypervisor import (
     ApiError,
     api_request,
     build_argv,

@@ -33,10 +33,10 @@ import subprocess
 import sys
 import time
 
-from . import _cloud_hypervisor as cloud_hypervisor
-from . import _qemu as qemu
-from ._hypervisors import HYPERVISORS, binary_of
-from ._smbios import OemStringError, check_limits, check_unique, encode_credential
+from . import cloud_hypervisor
+from . import qemu
+from .hypervisors import HYPERVISORS, binary_of
+from .smbios import OemStringError, check_limits, check_unique, encode_credential
 
 CONFIG_DIR = "/etc/microvm-credentials/instances"
 SYS_CLASS_NET = "/sys/class/net"
@@ -91,7 +91,7 @@ def pipe_paths(strings):
 
     QEMU reads each path to EOF once, at start; a drained pipe leaves no copy of the
     secret behind (a memfd would stay readable through /proc/PID/fd for the VM's life).
-    A string is at most ~60 KiB (_smbios_limits), below the 64 KiB pipe buffer, so
+    A string is at most ~60 KiB (smbios_limits), below the 64 KiB pipe buffer, so
     writing never blocks.
     """
     paths = []

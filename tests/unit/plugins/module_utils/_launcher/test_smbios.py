@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.module_utils._smbios import (
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import (
     OemStringError,
     check_limits,
     check_unique,
@@ -17,7 +17,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._smbios import
     NAME_MAX,
     validate_static_string,
 )
-from ansible_collections.microvm.credentials.plugins.module_utils._smbios_limits import LIMITS
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios_limits import LIMITS
 
 
 def test_name_max_leaves_room_for_the_host_temporary_file():

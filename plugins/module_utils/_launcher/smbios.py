@@ -21,7 +21,7 @@ __metaclass__ = type
 import base64
 import re
 
-from ._smbios_limits import LIMITS
+from .smbios_limits import LIMITS
 
 TEXT_PREFIX = "io.systemd.credential:"
 BINARY_PREFIX = "io.systemd.credential.binary:"

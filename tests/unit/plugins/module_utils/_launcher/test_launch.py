@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher import (
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.launch import (
     LaunchError,
     check_version,
     cmd_tap,
@@ -87,7 +87,7 @@ def test_load_instance_and_usage_errors(tmp_path, capsys):
 
 def test_boot_fails_fast_when_the_hypervisor_died(tmp_path):
     import time
-    from ansible_collections.microvm.credentials.plugins.module_utils._launcher import cmd_boot
+    from ansible_collections.microvm.credentials.plugins.module_utils._launcher.launch import cmd_boot
     dead = subprocess.Popen(["true"])
     dead.wait()
     start = time.monotonic()
@@ -146,7 +146,7 @@ def _sys_net(tmp_path, taps):
 @pytest.fixture
 def as_user(monkeypatch):
     import pwd
-    from ansible_collections.microvm.credentials.plugins.module_utils import _launcher
+    from ansible_collections.microvm.credentials.plugins.module_utils._launcher import launch as _launcher
     monkeypatch.setattr(_launcher.pwd, "getpwnam", lambda name: pwd.struct_passwd((name, "x", 990, 990, "", "/", "/bin/false")))
 
 
@@ -175,7 +175,7 @@ def test_tap_reports_ip_errors(tmp_path, as_user):
 
 
 def test_tap_without_user(monkeypatch):
-    from ansible_collections.microvm.credentials.plugins.module_utils import _launcher
+    from ansible_collections.microvm.credentials.plugins.module_utils._launcher import launch as _launcher
 
     def missing(name):
         raise KeyError(name)
@@ -186,7 +186,7 @@ def test_tap_without_user(monkeypatch):
 
 def test_a_process_of_another_user_is_alive(monkeypatch):
     import errno
-    from ansible_collections.microvm.credentials.plugins.module_utils import _launcher
+    from ansible_collections.microvm.credentials.plugins.module_utils._launcher import launch as _launcher
 
     def kill(pid, sig):
         raise OSError(errno.EPERM if pid == 1 else errno.ESRCH, "no")

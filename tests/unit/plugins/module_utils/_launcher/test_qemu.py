@@ -16,8 +16,8 @@ import threading
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.module_utils import _qemu
-from ansible_collections.microvm.credentials.plugins.module_utils._qemu import (
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher import qemu as _qemu
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.qemu import (
     QmpError,
     build_argv,
     kvm_usable,

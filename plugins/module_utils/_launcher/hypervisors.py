@@ -14,9 +14,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from . import _cloud_hypervisor, _qemu
+from . import cloud_hypervisor, qemu
 
-HYPERVISORS = {"qemu": _qemu, "cloud-hypervisor": _cloud_hypervisor}
+HYPERVISORS = {"qemu": qemu, "cloud-hypervisor": cloud_hypervisor}
 
 
 def binary_of(instance):

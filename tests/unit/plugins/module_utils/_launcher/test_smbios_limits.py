@@ -9,8 +9,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.module_utils import _smbios_limits as lim
-from ansible_collections.microvm.credentials.plugins.module_utils._smbios_limits import LIMITS, structure_bytes
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher import smbios_limits as lim
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios_limits import LIMITS, structure_bytes
 
 
 @pytest.mark.parametrize("hypervisor", ["qemu", "cloud-hypervisor"])
