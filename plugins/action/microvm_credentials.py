@@ -21,17 +21,12 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import (
-    OemStringError,
-    check_limits,
-    check_unique,
-    encode_credential,
-)
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe
+from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import ArgumentError, validate, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
     check_credential_directory,
-    check_key,
     normalize_instances,
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
@@ -42,10 +37,11 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._transport imp
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path
 
 
+HOST_MODULE = "microvm.credentials.microvm_credentials_host"
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("instances", "store", "rotate", "directory", "key", "var_name", "purge", "lock_timeout",
-                             "store_var_name", "rotate_var_name", "directory_var_name", "key_var_name"))
 
     def _is_pipelining_enabled(self, module_style, wrap_async=False):
         # The module's arguments carry secrets: they go on stdin, whatever the configuration or
@@ -62,6 +58,20 @@ class ActionModule(ActionBase):
         if error:
             raise AnsibleActionFail(error)
         return facts
+
+    @staticmethod
+    def _check_oem_strings(instance, injected, values, var_name):
+        """Build the guest's OEM strings as the launcher will, naming the user's variable at fault."""
+        ipath = "%s.%s" % (var_name, instance["name"])
+        # Each error names what is at fault: a credential, a static string, or all credentials.
+        paths = ["%s.credentials.%s" % (ipath, c["public_of"] + ".inject_public" if "public_of" in c else c["id"]) for c in injected]
+        paths += ["%s.oem_strings[%d]" % (ipath, i) for i in range(len(instance["oem_strings"]))]
+        try:
+            build_oem_strings([(c["name"], values[c["id"]], c["binary"]) for c in injected], instance["oem_strings"],
+                              instance["hypervisor"])
+        except OemStringError as exc:
+            path = paths[exc.index] if exc.index is not None else ipath + (".credentials" if injected else ".oem_strings")
+            raise AnsibleActionFail("%s: %s" % (path, exc))
 
     def _rotated(self, patterns, instance, cred_id):
         return any(fnmatch.fnmatchcase("%s/%s" % (instance, cred_id), p) for p in patterns)
@@ -90,49 +100,37 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        args = self._task.args
-        unknown = set(args) - self._VALID_ARGS
-        if unknown:
-            raise AnsibleActionFail("unsupported parameter(s): %s" % ", ".join(sorted(unknown)))
-        var_name = args.get("var_name", "microvm_instances")
-        store_var, rotate_var = args.get("store_var_name", "microvm_credentials_store"), args.get("rotate_var_name", "microvm_rotate")
+        try:
+            args = validate(self._task.args)
+        except ArgumentError as exc:
+            raise AnsibleActionFail(to_native(exc))
+        var_name, store_var, rotate_var = variable(args, "instances"), variable(args, "store"), variable(args, "rotate")
         try:
             check_pipe(self._connection)
         except TransportError as exc:
             raise AnsibleActionFail(to_native(exc))
-        if not args.get("store"):
-            raise AnsibleActionFail("%s is required: the controller directory of this host's vault encrypted secrets" % store_var)
-        rotate = args.get("rotate") or []
-        if not isinstance(rotate, list) or not all(isinstance(r, str) for r in rotate):
-            raise AnsibleActionFail("%s must be a list of INSTANCE/CREDENTIAL_ID patterns" % rotate_var)
-        lock_timeout = args.get("lock_timeout", 300)
-        if not isinstance(lock_timeout, int) or isinstance(lock_timeout, bool) or lock_timeout < 0:
-            raise AnsibleActionFail("lock_timeout must be a number of seconds (0 or more), got %r" % (lock_timeout,))
         try:
-            instances = normalize_instances(args.get("instances"), var_name)
-            check_credential_directory(args.get("directory", "/var/lib/microvm-credentials"), instances,
-                                       args.get("directory_var_name", "microvm_credential_directory"))
-            check_key(args.get("key", "auto"), args.get("key_var_name", "microvm_credential_key"))
+            instances = normalize_instances(args["instances"], var_name)
+            check_credential_directory(args["directory"], instances, variable(args, "directory"))
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
 
         known = set("%s/%s" % (i["name"], c["id"]) for i in instances for c in i["credentials"] if "public_of" not in c)
-        for pattern in rotate:
+        for pattern in args["rotate"]:
             if not fnmatch.filter(known, pattern):
                 raise AnsibleActionFail("%s: %r matches no credential of this host (known: %s)"
                                         % (rotate_var, pattern, ", ".join(sorted(known)) or "none"))
 
         # The host must be able to take the credentials before any secret is generated.
-        host_probe = self._probe_host(instances, args.get("directory", "/var/lib/microvm-credentials"), args.get("key", "auto"),
-                                      var_name)
+        host_probe = self._probe_host(instances, args["directory"], args["key"], var_name)
 
         # A relative store belongs to the inventory, never to the current directory.
         task_vars = task_vars or {}
         store_path = resolve_store_path(args["store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"), store_var)
         # One run at a time per store, from the first read to the host's answer: a second run
         # then reads what the first stored instead of generating its own values.
-        with StoreLock(store_path, lock_timeout, store_var, create=not self._task.check_mode):
-            result = self._sync(result, args, instances, rotate, store_path, store_var, var_name, task_vars)
+        with StoreLock(store_path, args["lock_timeout"], store_var, create=not self._task.check_mode):
+            result = self._sync(result, args, instances, args["rotate"], store_path, store_var, var_name, task_vars)
         result["host_probe"] = host_probe
         return result
 
@@ -145,23 +143,7 @@ class ActionModule(ActionBase):
         for instance in instances:
             values, new, public[instance["name"]] = self._resolve(instance, store, rotate, var_name)
             injected = [c for c in instance["credentials"] if c["inject"]]
-            ipath = "%s.%s" % (var_name, instance["name"])
-            # Each error names what is at fault: a credential, a static string, or all credentials.
-            paths = ["%s.credentials.%s" % (ipath, c["public_of"] + ".inject_public" if "public_of" in c else c["id"]) for c in injected]
-            paths += ["%s.oem_strings[%d]" % (ipath, i) for i in range(len(instance["oem_strings"]))]
-            strings = []
-            for cred, path in zip(injected, paths):
-                try:
-                    strings.append(encode_credential(cred["name"], values[cred["id"]], cred["binary"]))
-                except OemStringError as exc:
-                    raise AnsibleActionFail("%s: %s" % (path, exc))
-            strings += instance["oem_strings"]
-            try:
-                check_unique(strings)
-                check_limits(strings, instance["hypervisor"])
-            except OemStringError as exc:
-                path = paths[exc.index] if exc.index is not None else ipath + (".credentials" if injected else ".oem_strings")
-                raise AnsibleActionFail("%s: %s" % (path, exc))
+            self._check_oem_strings(instance, injected, values, var_name)
             resolved.append((instance, values, new, injected))
 
         # 2. Persist new secrets on the controller (never in check mode).
@@ -183,17 +165,11 @@ class ActionModule(ActionBase):
             {"instance": instance["name"], "name": c["name"], "value": base64.b64encode(values[c["id"]]).decode("ascii")}
             for instance, values, dummy, injected in resolved for c in injected
         ]
-        module_args = dict(
-            instances=dict((i["name"], {}) for i in instances),
-            store=store_path,
-            directory=args.get("directory", "/var/lib/microvm-credentials"),
-            key=args.get("key", "auto"),
-            purge=args.get("purge", True),
-            credentials=credentials,
-        )
+        # The host's view only: no store path, no generator, no controller path.
+        module_args = dict(directory=args["directory"], key=args["key"], purge=args["purge"],
+                           _instances=[i["name"] for i in instances], _credentials=credentials)
         with stdin_capable(self._connection):
-            host = self._execute_module(module_name="microvm.credentials.microvm_credentials", module_args=module_args,
-                                        task_vars=task_vars)
+            host = self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
         result.update(host)
         if host.get("failed"):
             return result

@@ -10,12 +10,15 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 name: instances_config
-short_description: Validate microvm_instances and return the launcher configuration of each instance
+short_description: Validate microvm_instances and return the host's view of each instance
 version_added: 0.1.0
 description:
-  - Validates the C(microvm_instances) mapping and returns a list of normalised instances, sorted by
-    name, with defaults filled in and derived paths (runtime directory, sockets, serial log) added.
-  - The result holds no secret, credentials appear by id and guest name only.
+  - Validates the C(microvm_instances) mapping and returns the host's view of each instance, sorted by
+    name, with defaults filled in and derived paths (runtime directory, sockets, serial log) added:
+    what P(microvm.credentials.microvm_instances#module) takes.
+  - The result holds no secret and nothing of the controller (no generator, no C(src) path).
+    Credentials appear as the guest gets them, by guest name and C(binary); those with
+    C(inject=false) stay on the controller and are left out.
   - Errors name the variable path to fix, for example C(microvm_instances.web.credentials.db.name).
 author:
   - microvm.credentials maintainers (!UNKNOWN)
@@ -38,7 +41,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The normalised instances (see docs/design.md in the collection).
+  description: The host's view of the instances (see docs/design.md in the collection).
   type: list
   elements: dict
 """
@@ -46,12 +49,12 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, host_view, normalize_instances
 
 
 def instances_config(instances, var_name="microvm_instances"):
     try:
-        return normalize_instances(instances, var_name)
+        return [host_view(i) for i in normalize_instances(instances, var_name)]
     except ConfigError as exc:
         raise AnsibleFilterError(to_native(exc))
 

@@ -33,6 +33,10 @@ VARIABLE = "microvm_credential_directory"
 # tempfile.mkstemp(prefix="." + BASENAME + ".", suffix=".tmp"): 8 random characters
 # from tempfile's alphabet. Anything else in the store is never swept.
 TEMP_RE = re.compile(r"\A\.(?:[^/]+\.cred|microvm-credentials\.json)\.[a-z0-9_]{8}\.tmp\Z")
+# The temporary file "." + NAME + ".cred." + 8 random characters + ".tmp", not NAME.cred,
+# is the longest file name the store holds: the controller bounds NAME and DIRECTORY by it.
+TEMP_EXTRA = len(".") + len(SUFFIX) + len(".") + 8 + len(".tmp")
+FILE_NAME_MAX = 255  # bytes of one path component (Linux NAME_MAX)
 
 
 class CredStoreError(Exception):

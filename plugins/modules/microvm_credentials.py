@@ -31,7 +31,10 @@ description:
     else is refused before any change.
   - Temporary files of interrupted runs (C(.NAME.cred.XXXXXXXX.tmp)) in the module's own directories are
     removed on the next run (not in check mode) and listed in C(swept).
-  - This is an action plugin with a module part that runs on the host.
+  - This is an action plugin. Its part on the host is the internal module
+    C(microvm.credentials.microvm_credentials_host), which it calls with the host's view only
+    (the credential directory, key, purge, instance names and the values to encrypt), never a
+    controller path or a generator.
 author:
   - microvm.credentials maintainers (!UNKNOWN)
 attributes:
@@ -75,7 +78,7 @@ options:
     default: []
   directory:
     description:
-      - Host directory of the encrypted credential store.
+      - Host directory of the encrypted credential store (never expanded on the controller).
       - An absolute, normalised path of letters, digits and C(/_.@+:=-) (it appears unescaped in
         C(LoadCredentialEncrypted=)). Every C(DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp) must fit
         in 4095 bytes.
@@ -114,26 +117,6 @@ options:
         never both generate a secret. When the time is up, the task fails and names the lock file.
     type: int
     default: 300
-  credentials:
-    description:
-      - Internal. The credentials the action plugin hands to the host side; do not set.
-      - Only O(credentials[].value) is secret; instance and credential names stay readable in the
-        result (C(changed_instances), C(removed)).
-    type: list
-    elements: dict
-    suboptions:
-      instance:
-        description: Instance name.
-        type: str
-        required: true
-      name:
-        description: Credential name in the guest.
-        type: str
-        required: true
-      value:
-        description: Base64 of the secret value.
-        type: str
-        required: true
   purge:
     description:
       - Remove stored credentials that are no longer configured, and all credentials of instances
@@ -142,9 +125,9 @@ options:
     default: true
 notes:
   - Always use this module with C(no_log) (the roles do through C(microvm_secure_logging)).
-  - The module's arguments carry the secrets, so its payload always travels on the connection's stdin
-    (pipelining is forced, whatever C(pipelining) or E(ANSIBLE_KEEP_REMOTE_FILES) say) and is never
-    written to a file, on the controller or the host. Connections that can pipeline (C(ssh), C(paramiko),
+  - The values reach the host as arguments of C(microvm.credentials.microvm_credentials_host), so its
+    payload always travels on the connection's stdin (pipelining is forced, whatever C(pipelining) or
+    E(ANSIBLE_KEEP_REMOTE_FILES) say) and is never written to a file, on the controller or the host. Connections that can pipeline (C(ssh), C(paramiko),
     C(local)) and C(containers.podman.podman) are supported; others, and become methods that cannot
     pipeline (C(su)), are refused before anything is generated.
 seealso:
@@ -223,165 +206,3 @@ public:
   sample: {"web/ssh-host-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ9p0kq9z3m8x5o8sG4Jr1h4c2b0n3Yk7W1qXo9eFf2a root@web"}
 """
 
-import base64
-import fcntl
-import os
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
-    KEYS,
-    MANIFEST,
-    VARIABLE,
-    CredStoreError,
-    atomic_write,
-    cred_path,
-    decrypt_argv,
-    diff_lines,
-    directory_state,
-    encrypt_argv,
-    foreign_targets,
-    load_manifest,
-    make_directory,
-    manifest_after,
-    manifest_before,
-    new_manifest,
-    ownership_error,
-    plan,
-    remove_owned,
-    save_manifest,
-    stale_temp_files,
-)
-
-
-def lock(directory, check_mode):
-    """Serialise runs on one host: the sweep must never see another run's temporary file.
-
-    The descriptor stays open, and the lock held, until the module process exits.
-    """
-    fcntl.flock(os.open(directory, os.O_RDONLY), fcntl.LOCK_SH if check_mode else fcntl.LOCK_EX)
-
-
-def open_store(module, directory):
-    """The manifest of DIRECTORY, locked if it exists. Fails before any change on a directory the collection does not own."""
-    state, example = directory_state(directory)
-    error = ownership_error(directory, state, example)
-    if error:
-        module.fail_json(msg=error)
-    if state == "absent":
-        return new_manifest(directory_created=True)
-    lock(directory, module.check_mode)
-    if state == "empty":
-        return new_manifest(directory_created=False)
-    try:
-        return load_manifest(directory)
-    except CredStoreError as exc:
-        module.fail_json(msg=to_native(exc))
-
-
-def needs_chmod(directory, manifest):
-    """Only a directory the collection created has its mode put back; others are never chmodded."""
-    return manifest["directory_created"] and os.path.isdir(directory) and os.stat(directory).st_mode & 0o7777 != 0o700
-
-
-def seal(module, systemd_creds, directory, instance, name, value, key):
-    rc, blob, err = module.run_command(encrypt_argv(systemd_creds, name, key), data=value, binary_data=True, encoding=None)
-    if rc != 0:
-        module.fail_json(msg="systemd-creds encrypt failed for %s/%s: %s" % (instance, name, to_native(err).strip()))
-    atomic_write(cred_path(directory, instance, name), blob)
-
-
-def apply(module, systemd_creds, directory, manifest, changes, desired, key):
-    """Write and remove, with the manifest listing every file before it exists."""
-    if not os.path.isdir(directory):
-        make_directory(directory)
-        lock(directory, False)
-    elif needs_chmod(directory, manifest):
-        os.chmod(directory, 0o700)
-    if changes["write"]:
-        save_manifest(directory, manifest_before(manifest, changes))
-    for instance in sorted(set(i for i, dummy in changes["write"])):
-        path = os.path.join(directory, instance)
-        if not os.path.isdir(path):
-            os.mkdir(path, 0o700)
-        os.chmod(path, 0o700)
-    for instance, name in changes["write"]:
-        seal(module, systemd_creds, directory, instance, name, desired[instance][name], key)
-    removed_dirs = remove_owned(directory, changes, desired)
-    save_manifest(directory, manifest_after(manifest, changes, key, removed_dirs))
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            instances=dict(type="dict", required=True),  # configuration, never values
-            store=dict(type="path", required=True),
-            rotate=dict(type="list", elements="str", default=[]),
-            directory=dict(type="path", default="/var/lib/microvm-credentials"),
-            key=dict(type="str", choices=list(KEYS), default="auto"),
-            var_name=dict(type="str", default="microvm_instances"),
-            store_var_name=dict(type="str", default="microvm_credentials_store"),
-            rotate_var_name=dict(type="str", default="microvm_rotate"),
-            directory_var_name=dict(type="str", default="microvm_credential_directory"),
-            key_var_name=dict(type="str", default="microvm_credential_key"),
-            lock_timeout=dict(type="int", default=300),
-            # Only the values are secret: a no_log on the whole list would also mask the
-            # instance and credential names wherever they occur in the result, so that
-            # changed_instances came back as VALUE_SPECIFIED_IN_NO_LOG_PARAMETER and
-            # rotated instances were never restarted.
-            credentials=dict(type="list", elements="dict", options=dict(
-                instance=dict(type="str", required=True),
-                name=dict(type="str", required=True),
-                value=dict(type="str", required=True, no_log=True),
-            )),
-            purge=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
-    if module.params["credentials"] is None:
-        module.fail_json(msg="run this module through its action plugin (microvm.credentials.microvm_credentials)")
-    directory, key = module.params["directory"], module.params["key"]
-    systemd_creds = module.get_bin_path("systemd-creds", required=True)
-
-    desired = dict((name, {}) for name in module.params["instances"])
-    for cred in module.params["credentials"]:
-        desired.setdefault(cred["instance"], {})[cred["name"]] = base64.b64decode(cred["value"])
-
-    manifest = open_store(module, directory)
-
-    def read_current(instance, name):
-        rc, out, dummy = module.run_command(decrypt_argv(systemd_creds, name, cred_path(directory, instance, name)),
-                                            binary_data=True, encoding=None)
-        return out if rc == 0 else None
-
-    owned = manifest["instances"]
-    if not module.params["purge"]:
-        # Keep what is no longer configured: only configured credentials are looked at.
-        owned = dict((i, dict((n, k) for n, k in owned.get(i, {}).items() if n in desired[i])) for i in desired)
-    changes = plan(desired, owned, key, read_current)
-    foreign = foreign_targets(directory, manifest["instances"], changes["write"])
-    if foreign:
-        module.fail_json(msg="%s: %s was not created by this collection (it is not in the manifest %s); move it away"
-                         % (VARIABLE, foreign[0], MANIFEST))
-    swept = stale_temp_files(directory, manifest["instances"]) if os.path.isdir(directory) else []
-    changed = bool(changes["write"] or changes["remove"] or swept or needs_chmod(directory, manifest))
-    result = dict(
-        changed=changed,
-        changed_instances=sorted(set(i for i, dummy in changes["write"] + changes["remove"])),
-        removed=["%s/%s" % c for c in changes["remove"]],
-        rekeyed=["%s/%s" % c for c in changes["rekey"]],
-        swept=swept,
-    )
-    if module._diff:
-        result["diff"] = diff_lines(desired, changes, key)
-    if module.check_mode or not changed:
-        module.exit_json(**result)
-
-    for path in swept:
-        os.unlink(path)
-    apply(module, systemd_creds, directory, manifest, changes, desired, key)
-    module.exit_json(**result)
-
-
-if __name__ == "__main__":
-    main()

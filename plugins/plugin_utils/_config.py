@@ -8,8 +8,8 @@
 Pure code, run on the controller before anything changes on a host. Every error
 names the variable path the user has to fix, e.g.
 ``microvm_instances.web.credentials.db.generate.bytes``.
-The normalised instance is what the host launcher reads (docs/design.md); it never
-holds a secret.
+The normalised instance never holds a secret; host_view() is the part of it the host
+is given (docs/design.md).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,16 +19,8 @@ __metaclass__ = type
 import posixpath
 import re
 
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import KEYS
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import (
-    FILE_NAME_MAX,
-    HOST_TMP_EXTRA,
-    OemStringError,
-    check_unique,
-    credential_name_of,
-    validate_credential_name,
-    validate_static_string,
-)
+from ansible_collections.microvm.credentials.plugins.module_utils._credstore import FILE_NAME_MAX, TEMP_EXTRA
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _generator_config
 from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
@@ -62,6 +54,12 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # '%' is a specifier and whitespace, quotes and '\\' have meaning.
 _DIRECTORY_RE = re.compile(r"(/[A-Za-z0-9_.@+:=-]+)+")
 PATH_MAX = 4096  # bytes, the terminating NUL included
+# systemd accepts any printable ASCII except '/' and ':' (credential_name_valid());
+# we accept a stricter set because the name also appears unescaped in unit files
+# (LoadCredentialEncrypted=NAME:PATH), where '%', '\\', spaces and quotes have meaning.
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]*")
+# The host module's temporary file, not NAME.cred, is the longest file name on the host.
+NAME_MAX = FILE_NAME_MAX - TEMP_EXTRA
 
 INSTANCE_KEYS = frozenset((
     "hypervisor", "binary", "vcpu", "mem", "kernel", "initrd", "firmware", "cmdline", "accel", "machine",
@@ -106,6 +104,35 @@ def _fullmatch(path, value, regex, what):
     return value
 
 
+def _credential_name(path, name):
+    """A guest credential NAME, safe in unit files, SMBIOS strings and the host's file names."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(path, "credential name must be a non-empty string")
+    if len(name) > NAME_MAX:
+        raise ConfigError(path, "credential name is %d characters long, at most %d are allowed" % (len(name), NAME_MAX))
+    if name in (".", "..") or not _NAME_RE.fullmatch(name):
+        raise ConfigError(path, "credential name %r is not valid: use letters, digits and '._@+-', not starting with '.', '@', '+' or '-'"
+                          % name)
+    return name
+
+
+def _static_string(path, oem_string):
+    """A static OEM string: any text an SMBIOS string can hold."""
+    if not isinstance(oem_string, str):
+        raise ConfigError(path, "OEM string must be a string, got %s" % type(oem_string).__name__)
+    if not oem_string:
+        raise ConfigError(path, "OEM string must not be empty (an empty SMBIOS string ends the string set)")
+    # Other control characters stay allowed: an SMBIOS string ends only at NUL, systemd
+    # takes a credential's value verbatim (a PEM file has newlines), QEMU's path= reads
+    # the bytes as they are and cloud-hypervisor gets a JSON string.
+    if "\x00" in oem_string:
+        raise ConfigError(path, "OEM string must not contain a NUL character")
+    name = credential_name_of(oem_string)
+    if name is not None:
+        _credential_name(path, name)
+    return oem_string
+
+
 def _generator(path, spec, cred_id):
     spec = _dict(path, spec)
     kind = _choice(path + ".type", spec.get("type"), GENERATORS)
@@ -136,11 +163,7 @@ def _credential(path, cred_id, spec):
     _fullmatch(path, cred_id, _CRED_ID_RE, "a credential id of 1 to 128 characters [A-Za-z0-9._-], not starting with '.' or '-'")
     spec = _dict(path, spec if spec is not None else {})
     _unknown_keys(path, spec, CREDENTIAL_KEYS)
-    name = spec.get("name", cred_id)
-    try:
-        validate_credential_name(name)
-    except OemStringError as exc:
-        raise ConfigError(path + ".name", str(exc))
+    name = _credential_name(path + ".name", spec.get("name", cred_id))
     has_generate, has_src = "generate" in spec, "src" in spec
     if has_generate == has_src:
         raise ConfigError(path, "set exactly one of generate or src")
@@ -170,11 +193,7 @@ def _credential(path, cred_id, spec):
 def _inject_public(path, name, generate):
     if generate is None or not _generator_config.has_public(generate):
         raise ConfigError(path, "needs a generator with a public half: ssh, wireguard, tls, ca, or command with public_output")
-    try:
-        validate_credential_name(name)
-    except OemStringError as exc:
-        raise ConfigError(path, str(exc))
-    return name
+    return _credential_name(path, name)
 
 
 def _public_credential(path, cred, ids):
@@ -286,13 +305,17 @@ def _shares(path, shares, name):
     return out
 
 
-def _oem_strings(path, strings):
-    out = []
+def _oem_strings(path, strings, guest_names):
+    """Static strings; a credential one sets must be set nowhere else (GUEST_NAMES: the injected credentials)."""
+    out, names = [], {}
     for i, oem_string in enumerate(_list(path, strings)):
-        try:
-            validate_static_string(oem_string)
-        except OemStringError as exc:
-            raise ConfigError("%s[%d]" % (path, i), str(exc))
+        spath = "%s[%d]" % (path, i)
+        name = credential_name_of(_static_string(spath, oem_string))
+        if name in guest_names:
+            raise ConfigError(spath, "sets credential %s, which %s.credentials also sets" % (name, path.rsplit(".", 1)[0]))
+        if name is not None and name in names:
+            raise ConfigError(spath, "credential %s is set twice (also by %s)" % (name, names[name]))
+        names[name] = spath
         out.append(oem_string)
     return out
 
@@ -324,6 +347,7 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     binary = merged.get("binary")
     if binary is not None:
         _abspath(path + ".binary", binary)
+    credentials = _credentials(path + ".credentials", merged.get("credentials"))
     instance = {
         "name": name,
         "hypervisor": hypervisor,
@@ -340,8 +364,9 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
         "interfaces": _interfaces(path + ".interfaces", merged.get("interfaces")),
         "shares": _shares(path + ".shares", merged.get("shares"), name),
         "vsock_cid": vsock_cid,
-        "credentials": _credentials(path + ".credentials", merged.get("credentials")),
-        "oem_strings": _oem_strings(path + ".oem_strings", merged.get("oem_strings")),
+        "credentials": credentials,
+        "oem_strings": _oem_strings(path + ".oem_strings", merged.get("oem_strings"),
+                                    set(c["name"] for c in credentials if c["inject"])),
         "runtime_dir": runtime_dir,
         "state_dir": "/var/lib/microvm/" + name,
         "serial_log": "/var/log/microvm/%s/serial.log" % name,
@@ -349,16 +374,18 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
         "stop_timeout": _int(path + ".stop_timeout", merged.get("stop_timeout", 30), 1, 3600),
         "autostart": _bool(path + ".autostart", merged.get("autostart", True)),
     }
-    guest_names = set(c["name"] for c in instance["credentials"] if c["inject"])
-    for i, oem_string in enumerate(instance["oem_strings"]):
-        if credential_name_of(oem_string) in guest_names:
-            raise ConfigError("%s.oem_strings[%d]" % (path, i),
-                              "sets credential %s, which %s.credentials also sets" % (credential_name_of(oem_string), path))
-    try:
-        check_unique(instance["oem_strings"])
-    except OemStringError as exc:
-        raise ConfigError("%s.oem_strings[%d]" % (path, exc.index), str(exc))
     return instance
+
+
+def host_view(instance):
+    """What the host is given of a normalised INSTANCE: no generator, no controller path.
+
+    Its credentials are those the guest gets (inject), by guest name: the launcher reads
+    $CREDENTIALS_DIRECTORY/NAME, the unit loads DIRECTORY/INSTANCE/NAME.cred.
+    """
+    view = dict((k, v) for k, v in instance.items() if k != "credentials")
+    view["credentials"] = [{"name": c["name"], "binary": c["binary"]} for c in instance["credentials"] if c["inject"]]
+    return view
 
 
 def normalize_instances(instances, var_name="microvm_instances", defaults=None):
@@ -383,11 +410,6 @@ def normalize_instances(instances, var_name="microvm_instances", defaults=None):
     return instances_out
 
 
-def check_key(key, var_name="microvm_credential_key"):
-    """Raise ConfigError unless KEY is a systemd-creds --with-key this collection uses."""
-    return _choice(var_name, key, KEYS)
-
-
 def check_credential_directory(directory, instances, var_name="microvm_credential_directory"):
     """Raise ConfigError unless the host DIRECTORY is usable for every credential of INSTANCES.
 
@@ -403,7 +425,7 @@ def check_credential_directory(directory, instances, var_name="microvm_credentia
         for cred in instance["credentials"]:
             if not cred["inject"]:
                 continue
-            longest = len(posixpath.join(directory, instance["name"], cred["name"]).encode("utf-8")) + HOST_TMP_EXTRA
+            longest = len(posixpath.join(directory, instance["name"], cred["name"]).encode("utf-8")) + TEMP_EXTRA
             if longest > PATH_MAX - 1:
                 raise ConfigError(var_name, "is too long: the host path of credential %s/%s would take %d bytes with its "
                                             "temporary suffix, at most %d are possible" % (instance["name"], cred["name"], longest, PATH_MAX - 1))

@@ -36,7 +36,7 @@ import time
 from . import cloud_hypervisor
 from . import qemu
 from .hypervisors import HYPERVISORS, binary_of
-from .smbios import OemStringError, check_limits, check_unique, encode_credential
+from .smbios import OemStringError, build_oem_strings
 
 CONFIG_DIR = "/etc/microvm-credentials/instances"
 SYS_CLASS_NET = "/sys/class/net"
@@ -61,29 +61,26 @@ def load_instance(name, config_dir=CONFIG_DIR):
 
 
 def oem_strings(instance, credentials_dir):
-    """The OEM strings of INSTANCE: its credentials, then its static strings."""
-    injected = [c for c in instance["credentials"] if c.get("inject", True)]
-    if injected and not credentials_dir:
+    """The OEM strings of INSTANCE: its credentials, read from CREDENTIALS_DIR, then its static strings.
+
+    The configuration is the controller's, already validated: only the values read here are checked.
+    """
+    credentials = instance["credentials"]
+    if credentials and not credentials_dir:
         raise LaunchError("CREDENTIALS_DIRECTORY is not set: start the instance through microvm@%s.service" % instance["name"])
-    strings = []
-    for cred in injected:
-        path = os.path.join(credentials_dir, cred["name"])
-        try:
-            with open(path, "rb") as f:
-                value = f.read()
-        except (IOError, OSError) as exc:
-            raise LaunchError("credential %s is missing from the service's credentials (%s)" % (cred["name"], exc.strerror))
-        try:
-            strings.append(encode_credential(cred["name"], value, cred.get("binary")))
-        except OemStringError as exc:
-            raise LaunchError(str(exc))
-    strings.extend(instance.get("oem_strings", []))
+    values = [(cred["name"], _read_credential(credentials_dir, cred["name"]), cred["binary"]) for cred in credentials]
     try:
-        check_unique(strings)
-        check_limits(strings, instance["hypervisor"])
+        return build_oem_strings(values, instance["oem_strings"], instance["hypervisor"])
     except OemStringError as exc:
         raise LaunchError(str(exc))
-    return strings
+
+
+def _read_credential(credentials_dir, name):
+    try:
+        with open(os.path.join(credentials_dir, name), "rb") as f:
+            return f.read()
+    except (IOError, OSError) as exc:
+        raise LaunchError("credential %s is missing from the service's credentials (%s)" % (name, exc.strerror))
 
 
 def pipe_paths(strings):

@@ -5,8 +5,7 @@
 
 """SMBIOS type 11 (OEM strings) limits of the supported hypervisors.
 
-Pure data, standard library only: the host role copies this file verbatim next to
-the launcher.
+Pure data, standard library only: part of the host launcher package.
 
 How the numbers are counted
 ---------------------------
@@ -24,13 +23,13 @@ Both hypervisors build ONE type 11 structure from the list of OEM strings:
   and the final NUL are NOT part of it: they are already subtracted from the
   budget below (see ``STRUCTURE_OVERHEAD``), so a caller only sums its strings.
 * ``max_strings``: number of strings (the ``count`` field is one byte).
-* ``min_string_bytes``: 2, i.e. every string needs at least one byte besides
-  its NUL: an empty string would be a double NUL, which ends the string set.
+
+Every string needs at least one byte besides its NUL: an empty string would be a
+double NUL, which ends the string set (the controller refuses empty strings).
 
 The budget of the whole type 11 structure is the space the hypervisor has for
 ALL its SMBIOS tables minus a reserve for the tables it (and the firmware) add
-around ours; see the comments at each value.  ``structure_bytes()`` gives the
-real size of the structure for a list of strings.
+around ours; see the comments at each value.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -115,34 +114,20 @@ CH_RESERVED_BYTES = 8192
 _CH_STRUCTURE_MAX = CH_SMBIOS_AREA - CH_RESERVED_BYTES
 
 
-def _limits(structure_max, entry_point, encoding):
+def _limits(structure_max):
     string_set_max = structure_max - STRUCTURE_OVERHEAD
     return {
         "max_strings": MAX_STRINGS,
         # One string alone may use the whole string set.
         "max_string_bytes": string_set_max,
         "max_total_bytes": string_set_max,
-        "min_string_bytes": 2,
-        "nul_allowed": False,
-        "encoding": encoding,
-        "max_structure_bytes": structure_max,
-        "entry_point": entry_point,
     }
 
 
 LIMITS = {
-    # QEMU 7.2, machine q35, SMBIOS 2.1 entry point; "bytes" because path= reads
-    # raw bytes (the launcher still writes UTF-8 text).
-    "qemu": _limits(_QEMU_STRUCTURE_MAX, "2.1 (32-bit, _SM_)", "bytes"),
-    "cloud-hypervisor": _limits(_CH_STRUCTURE_MAX, "3.0 (64-bit, _SM3_)", "utf-8"),
+    # QEMU 7.2, machine q35, SMBIOS 2.1 (32-bit, _SM_) entry point; path= reads raw
+    # bytes (the launcher writes UTF-8 text).
+    "qemu": _limits(_QEMU_STRUCTURE_MAX),
+    # SMBIOS 3.0 (64-bit, _SM3_) entry point; the strings travel as JSON (UTF-8).
+    "cloud-hypervisor": _limits(_CH_STRUCTURE_MAX),
 }
-
-
-def structure_bytes(oem_strings):
-    """Size in bytes of the type 11 structure both hypervisors build for OEM_STRINGS.
-
-    0 for no strings: then neither hypervisor builds a type 11 structure.
-    """
-    if not oem_strings:
-        return 0
-    return STRUCTURE_OVERHEAD + sum(len(s.encode("utf-8")) + 1 for s in oem_strings)

@@ -7,9 +7,10 @@ import copy
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
+    NAME_MAX,
     ConfigError,
     check_credential_directory,
-    check_key,
+    host_view,
     normalize_instances,
 )
 
@@ -325,13 +326,61 @@ def test_custom_directory_variable_name():
         check_credential_directory("rel", [], var_name="my_dir")
 
 
-@pytest.mark.parametrize("key", ["auto", "host", "tpm2", "host+tpm2"])
-def test_keys(key):
-    assert check_key(key) == key
+# -- credential names and static strings (validated here only; the host trusts them) --
+
+def test_name_max_leaves_room_for_the_host_temporary_file():
+    # "." + NAME + ".cred." + 8 random characters + ".tmp" must fit one 255-byte file name.
+    assert len(".%s.cred.%s.tmp" % ("n" * NAME_MAX, "x" * 8)) == 255
 
 
-@pytest.mark.parametrize("key", ["tpm", "auto\n", "", None])
-def test_bad_key_names_the_variable(key):
+@pytest.mark.parametrize("name", ["a", "db.password", "passwd.hashed-password.root", "x@y", "A_9+z", "n" * 236])
+def test_valid_credential_names(name):
+    (web,) = normalize_instances({"web": _with_cred(name=name)})
+    assert [c["name"] for c in web["credentials"]] == [name]
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a:b", "a=b", "a b", "-x", ".hidden", "a%i", "é", "n" * 237, None, 3]
+                         + ["a" + c for c in CONTROL] + [c + "a" for c in CONTROL] + ["a" + c + "b" for c in CONTROL])
+def test_invalid_credential_names(name):
     with pytest.raises(ConfigError) as err:
-        check_key(key)
-    assert err.value.path == "microvm_credential_key"
+        normalize_instances({"web": _with_cred(name=name)})
+    assert err.value.path == "microvm_instances.web.credentials.c.name"
+
+
+@pytest.mark.parametrize("bad", ["", "a\x00b", 5, None, "io.systemd.credential:bad\n=x", "io.systemd.credential.binary:a/b=AA=="])
+def test_static_strings_rejected(bad):
+    with pytest.raises(ConfigError) as err:
+        norm(oem_strings=["ok", bad])
+    assert err.value.path == "microvm_instances.web.oem_strings[1]"
+
+
+def test_static_strings_set_a_credential_once():
+    with pytest.raises(ConfigError, match=r"oem_strings\[2\]: credential a is set twice"):
+        norm(oem_strings=["io.systemd.credential:a=1", "other", "io.systemd.credential.binary:a=AA=="])
+    with pytest.raises(ConfigError, match=r"oem_strings\[0\]: sets credential db.password, which microvm_instances.web.credentials"):
+        norm(oem_strings=["io.systemd.credential:db.password=x"])
+    norm(oem_strings=["io.systemd.credential:a=1", "io.systemd.credential:b=1", "other", "other"])
+
+
+# -- the host's view --------------------------------------------------------------
+
+def test_host_view_has_nothing_of_the_controller():
+    spec = copy.deepcopy(BASE)
+    spec["credentials"]["pub"] = {"generate": {"type": "ssh"}, "inject": False, "inject_public": "ssh.pub"}
+    (web,) = normalize_instances({"web": spec})
+    view = host_view(web)
+    assert view["credentials"] == [
+        {"name": "cert", "binary": None},
+        {"name": "db.password", "binary": None},
+        {"name": "ssh.pub", "binary": False},
+        {"name": "passwd.hashed-password.root", "binary": None},
+    ]
+    text = str(view)
+    for controller_only in ("files/cert.pem", "generate", "password_of", "root-pw", "public_of", "inject"):
+        assert controller_only not in text
+    assert dict((k, v) for k, v in view.items() if k != "credentials") == dict((k, v) for k, v in web.items() if k != "credentials")
+
+
+def test_host_view_keeps_the_credential_order():
+    (web,) = norm()
+    assert [c["name"] for c in host_view(web)["credentials"]] == [c["name"] for c in web["credentials"] if c["inject"]]

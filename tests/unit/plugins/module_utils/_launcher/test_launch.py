@@ -22,9 +22,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.laun
 
 def instance(**kw):
     base = {"name": "web", "hypervisor": "qemu", "oem_strings": ["io.systemd.credential:banner=hi"],
-            "credentials": [{"id": "db", "name": "db.password", "binary": None, "inject": True},
-                            {"id": "key", "name": "wg.key", "binary": True, "inject": True},
-                            {"id": "pw", "name": "pw", "binary": None, "inject": False}]}
+            "credentials": [{"name": "db.password", "binary": None}, {"name": "wg.key", "binary": True}]}
     base.update(kw)
     return base
 
@@ -55,9 +53,20 @@ def test_no_credentials_directory():
         oem_strings(instance(), None)
 
 
-def test_collision_with_static_string(creds):
-    with pytest.raises(LaunchError, match="set twice"):
-        oem_strings(instance(oem_strings=["io.systemd.credential:db.password=x"]), creds)
+def test_no_credentials_need_no_directory():
+    assert oem_strings(instance(credentials=[]), None) == ["io.systemd.credential:banner=hi"]
+
+
+def test_values_read_at_start_are_checked(creds):
+    # The configuration is trusted; what the files hold is only known here.
+    with open(os.path.join(creds, "db.password"), "wb") as f:
+        f.write(b"\xff")
+    with pytest.raises(LaunchError, match="credential db.password: .*binary: true"):
+        oem_strings(instance(credentials=[{"name": "db.password", "binary": False}]), creds)
+    with open(os.path.join(creds, "db.password"), "wb") as f:
+        f.write(b"x" * 70000)
+    with pytest.raises(LaunchError, match=r"credential db.password takes \d+ bytes"):
+        oem_strings(instance(), creds)
 
 
 def test_pipes_are_inheritable_hold_the_string_once():

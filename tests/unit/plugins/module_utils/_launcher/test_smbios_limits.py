@@ -10,15 +10,15 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher import smbios_limits as lim
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios_limits import LIMITS, structure_bytes
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios_limits import LIMITS
 
 
 @pytest.mark.parametrize("hypervisor", ["qemu", "cloud-hypervisor"])
 def test_limit_keys_and_types(hypervisor):
     limits = LIMITS[hypervisor]
-    for key in ("max_strings", "max_string_bytes", "max_total_bytes", "min_string_bytes", "max_structure_bytes"):
+    assert sorted(limits) == ["max_string_bytes", "max_strings", "max_total_bytes"]
+    for key in limits:
         assert isinstance(limits[key], int) and not isinstance(limits[key], bool) and limits[key] > 0, key
-    assert limits["nul_allowed"] is False
 
 
 @pytest.mark.parametrize("hypervisor", ["qemu", "cloud-hypervisor"])
@@ -29,8 +29,7 @@ def test_count_field_is_one_byte(hypervisor):
 def test_qemu_fits_smbios21_entry_point():
     # SMBIOS 2.1 entry point: 16-bit structure table length (SMBIOS_21_MAX_TABLES_LEN).
     qemu = LIMITS["qemu"]
-    assert qemu["max_structure_bytes"] + lim.QEMU_RESERVED_BYTES == 0xFFFF
-    assert qemu["max_total_bytes"] + lim.STRUCTURE_OVERHEAD == qemu["max_structure_bytes"]
+    assert qemu["max_total_bytes"] + lim.STRUCTURE_OVERHEAD + lim.QEMU_RESERVED_BYTES == 0xFFFF
     assert lim.QEMU_RESERVED_BYTES >= 1024  # QEMU's own tables plus SeaBIOS' type 0
 
 
@@ -38,7 +37,7 @@ def test_cloud_hypervisor_fits_below_high_ram():
     # Tables start at SMBIOS_START 0xf0000, guest RAM proper at HIGH_RAM_START 0x100000.
     ch = LIMITS["cloud-hypervisor"]
     assert lim.CH_SMBIOS_AREA == 0x10000
-    assert ch["max_structure_bytes"] + lim.CH_RESERVED_BYTES == lim.CH_SMBIOS_AREA
+    assert ch["max_total_bytes"] + lim.STRUCTURE_OVERHEAD + lim.CH_RESERVED_BYTES == lim.CH_SMBIOS_AREA
     # MP table (220 + 20 bytes per vCPU) for 254 vCPUs plus entry point and types 0, 1, 127.
     assert lim.CH_RESERVED_BYTES >= 220 + 20 * 254 + 24 + 40 + 62 + 6 + 16
 
@@ -46,21 +45,4 @@ def test_cloud_hypervisor_fits_below_high_ram():
 @pytest.mark.parametrize("hypervisor", ["qemu", "cloud-hypervisor"])
 def test_single_string_may_use_whole_budget(hypervisor):
     limits = LIMITS[hypervisor]
-    assert limits["max_string_bytes"] <= limits["max_total_bytes"]
-    biggest = "x" * (limits["max_string_bytes"] - 1)  # + NUL terminator
-    assert structure_bytes([biggest]) == limits["max_structure_bytes"]
-
-
-def test_structure_bytes_counts_header_nuls_and_utf8():
-    assert structure_bytes([]) == 0
-    # 5-byte formatted area + "ab\0" + final NUL
-    assert structure_bytes(["ab"]) == 5 + 3 + 1
-    assert structure_bytes(["ab", "c"]) == 5 + 3 + 2 + 1
-    assert structure_bytes([u"\u00e9"]) == 5 + 3 + 1  # two UTF-8 bytes
-
-
-def test_total_budget_counts_like_smbios_module():
-    # _smbios.check_limits() sums len(utf-8) + 1 per string and compares it with max_total_bytes.
-    strings = ["io.systemd.credential:a=b", "x" * 100]
-    total = sum(len(s.encode("utf-8")) + 1 for s in strings)
-    assert structure_bytes(strings) == total + lim.STRUCTURE_OVERHEAD
+    assert limits["max_string_bytes"] == limits["max_total_bytes"]

@@ -1,0 +1,269 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: microvm_credentials_host
+short_description: Internal host part of microvm.credentials.microvm_credentials
+version_added: 0.1.0
+description:
+  - Internal. Only the action P(microvm.credentials.microvm_credentials#module) calls this module, with
+    its payload on stdin; a task that names it directly fails. Use that action (or the
+    C(microvm.credentials.microvm) role).
+  - Encrypts each credential in O(_credentials) with C(systemd-creds encrypt) into
+    C(DIRECTORY/INSTANCE/NAME.cred), passing values on stdin only. A credential whose encrypted file
+    already decrypts to the same value, and was sealed with the same O(key), is left alone.
+  - Only what the manifest C(DIRECTORY/.microvm-credentials.json) lists is rewritten or removed; see
+    P(microvm.credentials.microvm_credentials#module).
+  - It gets the host's view only, never a controller path or how a secret is generated.
+author:
+  - microvm.credentials maintainers (!UNKNOWN)
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is written on the host; the result says what would change.
+  diff_mode:
+    support: full
+    description: The diff names the credentials that change, never their values.
+requirements:
+  - systemd-creds (systemd 250 or later).
+options:
+  directory:
+    description: Host directory of the encrypted credential store, as the action validated it.
+    type: str
+    default: /var/lib/microvm-credentials
+  key:
+    description: The C(--with-key) of C(systemd-creds encrypt).
+    type: str
+    choices: [auto, host, tpm2, host+tpm2]
+    default: auto
+  purge:
+    description:
+      - Remove stored credentials that are no longer configured, and all credentials of instances
+        not in O(_instances).
+    type: bool
+    default: true
+  _instances:
+    description: Internal. The names of all instances of the host, also those without credentials.
+    type: list
+    elements: str
+    required: true
+  _credentials:
+    description:
+      - Internal. The credentials to keep on the host.
+      - Only O(_credentials[].value) is secret; instance and credential names stay readable in the
+        result (C(changed_instances), C(removed)).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      instance:
+        description: Instance name.
+        type: str
+        required: true
+      name:
+        description: Credential name in the guest.
+        type: str
+        required: true
+      value:
+        description: Base64 of the secret value.
+        type: str
+        required: true
+notes:
+  - The action runs it with C(no_log) semantics for O(_credentials[].value).
+seealso:
+  - module: microvm.credentials.microvm_credentials
+"""
+
+EXAMPLES = r"""
+# Internal: use microvm.credentials.microvm_credentials, which calls this module.
+- name: Generate, store and encrypt the microVM credentials of this host
+  microvm.credentials.microvm_credentials:
+    instances: "{{ microvm_instances }}"
+    store: "{{ inventory_dir }}/.microvm-credentials/{{ inventory_hostname }}"
+  no_log: true
+"""
+
+RETURN = r"""
+changed_instances:
+  description: Instances whose credentials changed on the host; restart these.
+  returned: always
+  type: list
+  elements: str
+  sample: [web]
+removed:
+  description: Stale credentials removed from the host, as C(INSTANCE/NAME).
+  returned: always
+  type: list
+  elements: str
+rekeyed:
+  description: Credentials re-encrypted on the host because O(key) changed, as C(INSTANCE/NAME).
+  returned: always
+  type: list
+  elements: str
+swept:
+  description: Temporary files of interrupted runs removed from the host (in check mode, to be removed).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import base64
+import fcntl
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+    KEYS,
+    MANIFEST,
+    VARIABLE,
+    CredStoreError,
+    atomic_write,
+    cred_path,
+    decrypt_argv,
+    diff_lines,
+    directory_state,
+    encrypt_argv,
+    foreign_targets,
+    load_manifest,
+    make_directory,
+    manifest_after,
+    manifest_before,
+    new_manifest,
+    ownership_error,
+    plan,
+    remove_owned,
+    save_manifest,
+    stale_temp_files,
+)
+
+
+def lock(directory, check_mode):
+    """Serialise runs on one host: the sweep must never see another run's temporary file.
+
+    The descriptor stays open, and the lock held, until the module process exits.
+    """
+    fcntl.flock(os.open(directory, os.O_RDONLY), fcntl.LOCK_SH if check_mode else fcntl.LOCK_EX)
+
+
+def open_store(module, directory):
+    """The manifest of DIRECTORY, locked if it exists. Fails before any change on a directory the collection does not own."""
+    state, example = directory_state(directory)
+    error = ownership_error(directory, state, example)
+    if error:
+        module.fail_json(msg=error)
+    if state == "absent":
+        return new_manifest(directory_created=True)
+    lock(directory, module.check_mode)
+    if state == "empty":
+        return new_manifest(directory_created=False)
+    try:
+        return load_manifest(directory)
+    except CredStoreError as exc:
+        module.fail_json(msg=to_native(exc))
+
+
+def needs_chmod(directory, manifest):
+    """Only a directory the collection created has its mode put back; others are never chmodded."""
+    return manifest["directory_created"] and os.path.isdir(directory) and os.stat(directory).st_mode & 0o7777 != 0o700
+
+
+def seal(module, systemd_creds, directory, instance, name, value, key):
+    rc, blob, err = module.run_command(encrypt_argv(systemd_creds, name, key), data=value, binary_data=True, encoding=None)
+    if rc != 0:
+        module.fail_json(msg="systemd-creds encrypt failed for %s/%s: %s" % (instance, name, to_native(err).strip()))
+    atomic_write(cred_path(directory, instance, name), blob)
+
+
+def apply(module, systemd_creds, directory, manifest, changes, desired, key):
+    """Write and remove, with the manifest listing every file before it exists."""
+    if not os.path.isdir(directory):
+        make_directory(directory)
+        lock(directory, False)
+    elif needs_chmod(directory, manifest):
+        os.chmod(directory, 0o700)
+    if changes["write"]:
+        save_manifest(directory, manifest_before(manifest, changes))
+    for instance in sorted(set(i for i, dummy in changes["write"])):
+        path = os.path.join(directory, instance)
+        if not os.path.isdir(path):
+            os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)
+    for instance, name in changes["write"]:
+        seal(module, systemd_creds, directory, instance, name, desired[instance][name], key)
+    removed_dirs = remove_owned(directory, changes, desired)
+    save_manifest(directory, manifest_after(manifest, changes, key, removed_dirs))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            directory=dict(type="str", default="/var/lib/microvm-credentials"),
+            key=dict(type="str", choices=list(KEYS), default="auto"),
+            purge=dict(type="bool", default=True),
+            _instances=dict(type="list", elements="str", required=True),
+            # Only the values are secret: a no_log on the whole list would also mask the
+            # instance and credential names wherever they occur in the result, so that
+            # changed_instances came back as VALUE_SPECIFIED_IN_NO_LOG_PARAMETER and
+            # rotated instances were never restarted.
+            _credentials=dict(type="list", elements="dict", required=True, options=dict(
+                instance=dict(type="str", required=True),
+                name=dict(type="str", required=True),
+                value=dict(type="str", required=True, no_log=True),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    directory, key = module.params["directory"], module.params["key"]
+    systemd_creds = module.get_bin_path("systemd-creds", required=True)
+
+    desired = dict((name, {}) for name in module.params["_instances"])
+    for cred in module.params["_credentials"]:
+        desired.setdefault(cred["instance"], {})[cred["name"]] = base64.b64decode(cred["value"])
+
+    manifest = open_store(module, directory)
+
+    def read_current(instance, name):
+        rc, out, dummy = module.run_command(decrypt_argv(systemd_creds, name, cred_path(directory, instance, name)),
+                                            binary_data=True, encoding=None)
+        return out if rc == 0 else None
+
+    owned = manifest["instances"]
+    if not module.params["purge"]:
+        # Keep what is no longer configured: only configured credentials are looked at.
+        owned = dict((i, dict((n, k) for n, k in owned.get(i, {}).items() if n in desired[i])) for i in desired)
+    changes = plan(desired, owned, key, read_current)
+    foreign = foreign_targets(directory, manifest["instances"], changes["write"])
+    if foreign:
+        module.fail_json(msg="%s: %s was not created by this collection (it is not in the manifest %s); move it away"
+                         % (VARIABLE, foreign[0], MANIFEST))
+    swept = stale_temp_files(directory, manifest["instances"]) if os.path.isdir(directory) else []
+    changed = bool(changes["write"] or changes["remove"] or swept or needs_chmod(directory, manifest))
+    result = dict(
+        changed=changed,
+        changed_instances=sorted(set(i for i, dummy in changes["write"] + changes["remove"])),
+        removed=["%s/%s" % c for c in changes["remove"]],
+        rekeyed=["%s/%s" % c for c in changes["rekey"]],
+        swept=swept,
+    )
+    if module._diff:
+        result["diff"] = diff_lines(desired, changes, key)
+    if module.check_mode or not changed:
+        module.exit_json(**result)
+
+    for path in swept:
+        os.unlink(path)
+    apply(module, systemd_creds, directory, manifest, changes, desired, key)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import ARGUMENT_SPEC, ArgumentError, validate, variable
+
+GOOD = {"instances": {}, "store": "/srv/store"}
+
+
+def test_defaults():
+    params = validate(GOOD)
+    assert params == dict(GOOD, rotate=[], directory="/var/lib/microvm-credentials", key="auto", purge=True, lock_timeout=300,
+                          var_name="microvm_instances", store_var_name="microvm_credentials_store", rotate_var_name="microvm_rotate",
+                          directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
+
+
+def test_instances_are_left_to_the_configuration_check():
+    # _config names the path of each error; null means no instance.
+    assert validate(dict(GOOD, instances=None))["instances"] is None
+    assert validate(dict(GOOD, instances=["web"]))["instances"] == ["web"]
+
+
+def test_directory_is_a_host_path_never_expanded_here():
+    assert validate(dict(GOOD, directory="~/creds"))["directory"] == "~/creds"
+
+
+@pytest.mark.parametrize("args,message", [
+    (dict(GOOD, key="tpm"), "microvm_credential_key: value of key must be one of: auto, host, tpm2, host+tpm2, got: tpm"),
+    (dict(GOOD, key="tpm", key_var_name="my_key"), "my_key: value of key must be one of"),
+    (dict(GOOD, rotate={"a": 1}), "microvm_rotate: "),
+    (dict(GOOD, rotate={"a": 1}, rotate_var_name="my_rotate"), "my_rotate: "),
+    (dict(GOOD, purge="maybe"), "purge: "),
+    (dict(GOOD, lock_timeout="soon"), "lock_timeout: "),
+    (dict(GOOD, lock_timeout=-1), "lock_timeout: must be a number of seconds, 0 or more, got -1"),
+    ({"instances": {}}, "microvm_credentials_store: missing required arguments: store"),
+    (dict(GOOD, store=""), "microvm_credentials_store is required"),
+    (dict(GOOD, store=None, store_var_name="my_store"), "my_store is required"),
+    (dict(GOOD, colour="blue"), "Unsupported parameters for (microvm.credentials.microvm_credentials): colour."),
+])
+def test_errors_name_the_users_variable(args, message):
+    with pytest.raises(ArgumentError) as err:
+        validate(args)
+    assert str(err.value).startswith(message)
+
+
+def test_first_bad_option_in_spec_order_is_named():
+    with pytest.raises(ArgumentError, match="^microvm_rotate: "):
+        validate(dict(GOOD, rotate={"a": 1}, key="tpm"))
+
+
+def test_variable_of_an_option():
+    assert variable({}, "store") == "microvm_credentials_store"
+    assert variable({"store_var_name": "s"}, "store") == "s"
+    assert variable({}, "lock_timeout") == "lock_timeout"
+
+
+def test_every_variable_option_is_in_the_spec():
+    assert set(["var_name", "store_var_name", "rotate_var_name", "directory_var_name", "key_var_name"]) <= set(ARGUMENT_SPEC)
