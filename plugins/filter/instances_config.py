@@ -14,8 +14,8 @@ short_description: Validate microvm_instances and return the host's view of each
 version_added: 0.1.0
 description:
   - Validates the C(microvm_instances) mapping and returns the host's view of each instance, sorted by
-    name, with defaults filled in and derived paths (runtime directory, sockets, serial log) added:
-    what P(microvm.credentials.microvm_instances#module) takes.
+    name, with defaults filled in and derived paths (runtime directory, sockets, serial log) added;
+    it is what P(microvm.credentials.microvm_instances#module) takes.
   - The result holds no secret and nothing of the controller (no generator, no C(src) path).
     Credentials appear as the guest gets them, by guest name and C(binary); those with
     C(inject=false) stay on the controller and are left out.

@@ -205,4 +205,3 @@ public:
   type: dict
   sample: {"web/ssh-host-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ9p0kq9z3m8x5o8sG4Jr1h4c2b0n3Yk7W1qXo9eFf2a root@web"}
 """
-
