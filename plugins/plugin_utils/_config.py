@@ -330,6 +330,8 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     _unknown_keys(path, merged, INSTANCE_KEYS)
     hypervisor = _choice(path + ".hypervisor", merged.get("hypervisor", "cloud-hypervisor"), HYPERVISORS)
     machine = merged.get("machine", "q35")
+    # QEMU's "microvm" machine builds no SMBIOS tables: its fw_cfg gets no etc/smbios/* files
+    # (microvm_memory_init() in hw/i386/microvm.c, unlike fw_cfg_build_smbios() for pc/q35).
     if hypervisor == "qemu" and machine != "q35":
         raise ConfigError(path + ".machine", "must be q35: QEMU's other x86 machines here (microvm) have no SMBIOS tables")
     runtime_dir = "/run/microvm/" + name

@@ -164,16 +164,6 @@ def test_firmware_payload():
     assert config["payload"] == {"firmware": "/usr/share/cloud-hypervisor/CLOUDHV.fd"}
 
 
-def test_payload_needs_kernel_or_firmware():
-    with pytest.raises(ValueError):
-        build_vm_config(instance(kernel=None, firmware=None), [])
-
-
-def test_nvme_disk_rejected():
-    with pytest.raises(ValueError):
-        build_vm_config(instance(disks=[{"path": "/a", "readonly": False, "format": "raw", "interface": "nvme"}]), [])
-
-
 # --- command line --------------------------------------------------------------
 #
 # src/main.rs: --api-socket takes "path=</path/to/a/file> or fd=<fd>", parsed by
@@ -238,12 +228,6 @@ def test_version_accepted(line):
 ])
 def test_version_refused(line, expected):
     assert expected in ch.version_problem(line)
-
-
-@pytest.mark.parametrize("sock", ["/run/a,b.sock", '/run/"a".sock', "/run/[a].sock", " /run/a.sock", ""])
-def test_argv_rejects_unparseable_socket_path(sock):
-    with pytest.raises(ValueError):
-        build_argv(instance(api_socket=sock))
 
 
 # --- API client against a fake HTTP/1.1 server ---------------------------------
