@@ -20,6 +20,7 @@ import posixpath
 import re
 
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import FILE_NAME_MAX, TEMP_EXTRA
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _generator_config
 from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
@@ -34,7 +35,6 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._validate impo
     _unknown_keys,
 )
 
-HYPERVISORS = ("cloud-hypervisor", "qemu")
 GENERATORS = ("base64", "hex", "bytes", "password", "passlib") + tuple(sorted(_generator_config.GENERATE_KEYS))
 ACCELS = ("auto", "kvm", "tcg")
 DISK_FORMATS = ("raw", "qcow2")
@@ -328,7 +328,7 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     merged = dict(defaults or {})
     merged.update(_dict(path, spec if spec is not None else {}))
     _unknown_keys(path, merged, INSTANCE_KEYS)
-    hypervisor = _choice(path + ".hypervisor", merged.get("hypervisor", "cloud-hypervisor"), HYPERVISORS)
+    hypervisor = _choice(path + ".hypervisor", merged.get("hypervisor", "cloud-hypervisor"), tuple(sorted(HYPERVISORS)))
     machine = merged.get("machine", "q35")
     # QEMU's "microvm" machine builds no SMBIOS tables: its fw_cfg gets no etc/smbios/* files
     # (microvm_memory_init() in hw/i386/microvm.c, unlike fw_cfg_build_smbios() for pc/q35).
