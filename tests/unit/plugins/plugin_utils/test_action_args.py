@@ -3,7 +3,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import pytest
+import yaml
 
+from ansible_collections.microvm.credentials.plugins.modules import microvm_credentials
 from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import ARGUMENT_SPEC, ArgumentError, validate, variable
 
 GOOD = {"instances": {}, "store": "/srv/store"}
@@ -58,3 +60,17 @@ def test_variable_of_an_option():
 
 def test_every_variable_option_is_in_the_spec():
     assert set(["var_name", "store_var_name", "rotate_var_name", "directory_var_name", "key_var_name"]) <= set(ARGUMENT_SPEC)
+
+
+def test_the_module_documents_exactly_these_options():
+    # The module file only documents the action; nothing else keeps the two in step.
+    options = yaml.safe_load(microvm_credentials.DOCUMENTATION)["options"]
+    assert sorted(options) == sorted(ARGUMENT_SPEC)
+    for name, spec in ARGUMENT_SPEC.items():
+        doc = options[name]
+        assert doc.get("default") == spec.get("default"), name
+        assert doc.get("required", False) == spec.get("required", False), name
+        assert doc.get("choices") == spec.get("choices"), name
+        assert doc.get("elements") == spec.get("elements"), name
+        # Documented as the user sees them; validated as raw (instances: _config) or str (a host path).
+        assert doc["type"] == {"instances": "dict", "directory": "path"}.get(name, spec["type"]), name
