@@ -14,12 +14,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import contextlib
 import fnmatch
 import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import (
     OemStringError,
@@ -27,7 +29,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbi
     check_unique,
     encode_credential,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
     check_credential_directory,
@@ -36,16 +38,18 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._config import
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import resolve
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import SHARED_STORE_VAR
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path, run_id
+
+display = Display()
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("instances", "store", "rotate", "directory", "key", "var_name", "purge", "lock_timeout",
-                             "store_var_name", "rotate_var_name", "directory_var_name", "key_var_name"))
+                             "store_var_name", "rotate_var_name", "directory_var_name", "key_var_name", "shared_store"))
 
     def _is_pipelining_enabled(self, module_style, wrap_async=False):
         # The module's arguments carry secrets: they go on stdin, whatever the configuration or
@@ -63,8 +67,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(error)
         return facts
 
-    def _rotated(self, patterns, instance, cred_id):
-        return any(fnmatch.fnmatchcase("%s/%s" % (instance, cred_id), p) for p in patterns)
+    def _rotated(self, patterns, label):
+        return any(fnmatch.fnmatchcase(label, p) for p in patterns)
 
     def _read_src(self, src, path):
         try:
@@ -78,12 +82,25 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             raise AnsibleActionFail("%s.src: cannot read %s on the controller: %s" % (path, src, to_native(exc.message)))
 
-    def _resolve(self, instance, store, rotate, var_name):
+    def _context(self, store, args, instances, rotate, task_vars):
+        shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
+                                         SHARED_STORE_VAR) if args.get("shared_store") else None
+        shared = VaultStore(shared_path, self._loader._vault.secrets, SHARED_STORE_VAR) if shared_path else None
+        asker = _prompt.Asker(self._answers, self._task.check_mode)
+        return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id())
+
+    def _shared_lock(self, ctx, args):
+        if ctx.shared_store is None:
+            return contextlib.nullcontext()
+        return StoreLock(ctx.shared_store.root, args.get("lock_timeout", 300), SHARED_STORE_VAR,
+                         create=not self._task.check_mode)
+
+    def _resolve(self, instance, ctx, var_name):
         """Return ({cred_id: value}, [new cred ids], {cred_id: public half}) for one normalised instance."""
         path = "%s.%s.credentials" % (var_name, instance["name"])
         try:
-            res = resolve(instance, path, store, lambda cred_id: self._rotated(rotate, instance["name"], cred_id), self._read_src)
-        except GenerateError as exc:
+            res = resolve(instance, path, ctx)
+        except (GenerateError, _prompt.PromptError) as exc:
             raise AnsibleActionFail(to_native(exc))
         return res.values, res.new, res.public
 
@@ -113,10 +130,14 @@ class ActionModule(ActionBase):
             check_credential_directory(args.get("directory", "/var/lib/microvm-credentials"), instances,
                                        args.get("directory_var_name", "microvm_credential_directory"))
             check_key(args.get("key", "auto"), args.get("key_var_name", "microvm_credential_key"))
+            self._answers = _prompt.check_answers(self._templar.template((task_vars or {}).get(_prompt.ANSWERS_VAR)),
+                                                  prompted_labels(instances))
+            if any(label.startswith("shared:") for label in secret_labels(instances)) and not args.get("shared_store"):
+                raise ConfigError(SHARED_STORE_VAR, "is required: the controller directory of the shared secrets")
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
 
-        known = set("%s/%s" % (i["name"], c["id"]) for i in instances for c in i["credentials"] if "public_of" not in c)
+        known = set(secret_labels(instances))
         for pattern in rotate:
             if not fnmatch.filter(known, pattern):
                 raise AnsibleActionFail("%s: %r matches no credential of this host (known: %s)"
@@ -141,9 +162,21 @@ class ActionModule(ActionBase):
         store = VaultStore(store_path, self._loader._vault.secrets, store_var)
         if not self._task.check_mode:
             store.sweep()  # leftovers of a run killed while saving
+        ctx = self._context(store, args, instances, rotate, task_vars)
+        # Shared secrets are read, made and written under the shared store's lock too (taken
+        # after this host's, never before, so two runs cannot wait for each other).
+        with self._shared_lock(ctx, args):
+            resolved, public = self._resolve_all(instances, ctx, var_name)
+            # 2. Persist new secrets on the controller (never in check mode).
+            public_written = [] if self._task.check_mode else persist(ctx)
+        for warning in ctx.warnings:
+            display.warning(warning)
+        return self._call_host(result, args, instances, resolved, public, ctx, public_written, task_vars)
+
+    def _resolve_all(self, instances, ctx, var_name):
         resolved, public = [], {}
         for instance in instances:
-            values, new, public[instance["name"]] = self._resolve(instance, store, rotate, var_name)
+            values, new, public[instance["name"]] = self._resolve(instance, ctx, var_name)
             injected = [c for c in instance["credentials"] if c["inject"]]
             ipath = "%s.%s" % (var_name, instance["name"])
             # Each error names what is at fault: a credential, a static string, or all credentials.
@@ -164,20 +197,9 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("%s: %s" % (path, exc))
             resolved.append((instance, values, new, injected))
 
-        # 2. Persist new secrets on the controller (never in check mode).
-        generated = []
-        for instance, values, new, dummy in resolved:
-            for cred_id in new:
-                generated.append("%s/%s" % (instance["name"], cred_id))
-                if not self._task.check_mode:
-                    store.save(instance["name"], cred_id, values[cred_id])
-        # Then the public halves beside them: derived again on every run, written when they changed.
-        public_written = []
-        for instance_name, halves in sorted(public.items()):
-            for cred_id, half in sorted(halves.items()):
-                if not self._task.check_mode and save_public(store.root, instance_name, cred_id, half):
-                    public_written.append("%s/%s" % (instance_name, cred_id))
+        return resolved, public
 
+    def _call_host(self, result, args, instances, resolved, public, ctx, public_written, task_vars):
         # 3. One module call on the host for all credentials of all instances.
         credentials = [
             {"instance": instance["name"], "name": c["name"], "value": base64.b64encode(values[c["id"]]).decode("ascii")}
@@ -185,7 +207,7 @@ class ActionModule(ActionBase):
         ]
         module_args = dict(
             instances=dict((i["name"], {}) for i in instances),
-            store=store_path,
+            store=ctx.store.root,
             directory=args.get("directory", "/var/lib/microvm-credentials"),
             key=args.get("key", "auto"),
             purge=args.get("purge", True),
@@ -197,8 +219,9 @@ class ActionModule(ActionBase):
         result.update(host)
         if host.get("failed"):
             return result
-        result["generated"] = generated
-        result["changed"] = bool(host.get("changed")) or bool(generated) or bool(public_written)
+        result["generated"] = sorted(ctx.reasons)  # in check mode: what would be
+        result["rotated"] = dict((label, reason) for label, reason in ctx.reasons.items() if reason != "created")
+        result["changed"] = bool(host.get("changed")) or bool(result["generated"]) or bool(public_written)
         # Not secret: other hosts' templates use them (the role sets the fact microvm_public).
         result["public"] = dict(("%s/%s" % (instance, cred_id), half.decode("utf-8"))
                                 for instance, halves in public.items() for cred_id, half in halves.items())
