@@ -14,7 +14,7 @@ class ModuleDocFragment(object):
 options:
   _terms:
     description:
-      - One or more C(INSTANCE/CREDENTIAL_ID), or C(shared:NAME) for a secret of C(scope: shared).
+      - "One or more C(INSTANCE/CREDENTIAL_ID), or C(shared:NAME) for a secret of C(scope: shared)."
     type: list
     elements: str
     required: true

@@ -16,7 +16,7 @@ description:
   - Returns the value of a credential that the C(microvm.credentials.microvm) role generated and
     stored, vault encrypted, as C(STORE/INSTANCE/CREDENTIAL_ID.vault), for use in other roles
     (an application's configuration, a database user on another host).
-  - A secret of C(scope: shared) is read with the term C(shared:NAME), from C(SHARED_STORE/NAME.vault).
+  - "A secret of C(scope: shared) is read with the term C(shared:NAME), from C(SHARED_STORE/NAME.vault)."
   - Decrypting needs the vault password of the play (C(--vault-password-file), C(--vault-id) or
     C(ANSIBLE_VAULT_PASSWORD_FILE)).
   - Never generates anything; a missing secret is an error.

@@ -68,8 +68,8 @@ options:
     required: true
   shared_store:
     description:
-      - Directory on the controller that holds the secrets of C(scope: shared), one file C(NAME.vault) each,
-        for all hosts; resolved like O(store). Required when a credential is shared.
+      - "Directory on the controller that holds the secrets of C(scope: shared), one file C(NAME.vault) each,
+        for all hosts; resolved like O(store). Required when a credential is shared."
       - Shared secrets are read, made and written under its lock C(.NAME.lock) as well, taken after the lock of O(store).
     type: path
   rotate:
@@ -331,6 +331,7 @@ def main():
         argument_spec=dict(
             instances=dict(type="dict", required=True),  # configuration, never values
             store=dict(type="path", required=True),
+            shared_store=dict(type="path"),
             rotate=dict(type="list", elements="str", default=[]),
             directory=dict(type="path", default="/var/lib/microvm-credentials"),
             key=dict(type="str", choices=list(KEYS), default="auto"),
