@@ -132,7 +132,7 @@ def test_rotating_a_password_regenerates_its_hash(host, converged):
 
     host.converge(GROUP_VARS, *rotate("a/pw"))
     after = state(host)
-    assert changed_keys(before["files"], after["files"]) == ["a/hash.vault", "a/pw.vault"]
+    assert changed_keys(before["files"], after["files"]) == ["a/hash.meta", "a/hash.vault", "a/pw.meta", "a/pw.vault"]
     new_pw, new_hash = after["values"]["a/pw.vault"], after["values"]["a/hash.vault"]
     assert new_pw != old_pw and new_hash != old_hash
     assert sha512_crypt.verify(new_pw.decode(), new_hash.decode()), "the new hash is not made from the new password"
