@@ -92,8 +92,8 @@ def test_rotating_one_secret_changes_only_it(host, converged):
     assert recap(proc.stdout)["changed"] > 0
     after = state(host)
 
-    # Controller: exactly one vault file was rewritten, and it decrypts to a new value.
-    assert changed_keys(before["files"], after["files"]) == ["a/db.vault"]
+    # Controller: exactly one vault file (and its metadata) was rewritten, and it decrypts to a new value.
+    assert changed_keys(before["files"], after["files"]) == ["a/db.meta", "a/db.vault"]
     assert changed_keys(before["values"], after["values"]) == ["a/db.vault"]
     new_db = after["values"]["a/db.vault"]
     assert len(new_db) == len(before["values"]["a/db.vault"]), "same generator, same length"
