@@ -46,6 +46,15 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store i
 display = Display()
 
 
+def _host_credential(instance, name, value, not_after):
+    """What the host module gets for one credential; NOT_AFTER (a datetime or None) becomes
+    systemd-creds encrypt --not-after=@SECONDS."""
+    cred = {"instance": instance, "name": name, "value": base64.b64encode(value).decode("ascii")}
+    if not_after is not None:
+        cred["not_after"] = "@%d" % int(not_after.timestamp())
+    return cred
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("instances", "store", "rotate", "directory", "key", "var_name", "purge", "lock_timeout",
@@ -96,13 +105,13 @@ class ActionModule(ActionBase):
                          create=not self._task.check_mode)
 
     def _resolve(self, instance, ctx, var_name):
-        """Return ({cred_id: value}, [new cred ids], {cred_id: public half}) for one normalised instance."""
+        """Return ({cred_id: value}, {cred_id: end of its host credential}, {cred_id: public half}) for one normalised instance."""
         path = "%s.%s.credentials" % (var_name, instance["name"])
         try:
             res = resolve(instance, path, ctx)
         except (GenerateError, _prompt.PromptError) as exc:
             raise AnsibleActionFail(to_native(exc))
-        return res.values, res.new, res.public
+        return res.values, res.not_after, res.public
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -176,7 +185,7 @@ class ActionModule(ActionBase):
     def _resolve_all(self, instances, ctx, var_name):
         resolved, public = [], {}
         for instance in instances:
-            values, new, public[instance["name"]] = self._resolve(instance, ctx, var_name)
+            values, not_after, public[instance["name"]] = self._resolve(instance, ctx, var_name)
             injected = [c for c in instance["credentials"] if c["inject"]]
             ipath = "%s.%s" % (var_name, instance["name"])
             # Each error names what is at fault: a credential, a static string, or all credentials.
@@ -195,15 +204,15 @@ class ActionModule(ActionBase):
             except OemStringError as exc:
                 path = paths[exc.index] if exc.index is not None else ipath + (".credentials" if injected else ".oem_strings")
                 raise AnsibleActionFail("%s: %s" % (path, exc))
-            resolved.append((instance, values, new, injected))
+            resolved.append((instance, values, not_after, injected))
 
         return resolved, public
 
     def _call_host(self, result, args, instances, resolved, public, ctx, public_written, task_vars):
         # 3. One module call on the host for all credentials of all instances.
         credentials = [
-            {"instance": instance["name"], "name": c["name"], "value": base64.b64encode(values[c["id"]]).decode("ascii")}
-            for instance, values, dummy, injected in resolved for c in injected
+            _host_credential(instance["name"], c["name"], values[c["id"]], not_after.get(c["id"]))
+            for instance, values, not_after, injected in resolved for c in injected
         ]
         module_args = dict(
             instances=dict((i["name"], {}) for i in instances),

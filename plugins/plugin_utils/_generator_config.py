@@ -177,7 +177,7 @@ def check_references(path, creds):
 # -- what a credential is made by, where it lives, and when it is made anew ---------
 
 SCOPES = ("instance", "shared")
-POLICY_KEYS = ("scope", "shared_name", "prompt", "max_age", "renew_before", "regenerate_on_change")
+POLICY_KEYS = ("scope", "shared_name", "prompt", "max_age", "renew_before", "regenerate_on_change", "not_after")
 _SHARED_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _PROMPT_RE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,200}")
 _DURATION_RE = re.compile(r"([1-9][0-9]{0,8})([smhdw])")
@@ -199,8 +199,8 @@ def prompt_generator(path, text):
 
 
 def normalize_policy(path, spec, cred):
-    """Add scope, shared_name, max_age, renew_before and regenerate_on_change of SPEC to the
-    normalised credential CRED (with its generate already normalised, if it has one)."""
+    """Add scope, shared_name, max_age, renew_before, regenerate_on_change and not_after of SPEC
+    to the normalised credential CRED (with its generate already normalised, if it has one)."""
     scope = _choice(path + ".scope", spec.get("scope", "instance"), SCOPES)
     cred["scope"] = scope
     generate = cred.get("generate")
@@ -211,7 +211,7 @@ def normalize_policy(path, spec, cred):
                                     "a name of 1 to 128 characters [A-Za-z0-9._-], not starting with '.' or '-'")
     elif "shared_name" in spec:
         raise ConfigError(path + ".shared_name", "applies to scope shared only")
-    for key in ("max_age", "renew_before", "regenerate_on_change"):
+    for key in ("max_age", "renew_before", "regenerate_on_change", "not_after"):
         if key in spec and generate is None:
             raise ConfigError(path + "." + key, "applies to generated or prompted credentials only")
     cred["regenerate_on_change"] = _bool(path + ".regenerate_on_change", spec.get("regenerate_on_change", False))
@@ -224,7 +224,21 @@ def normalize_policy(path, spec, cred):
         if cred["renew_before"] >= generate["days"] * _UNITS["d"]:
             raise ConfigError(path + ".renew_before", "must be shorter than the certificate's validity (generate.days: %d), "
                                                       "or it would be renewed on every run" % generate["days"])
+    cred["not_after"] = _not_after(path, spec, cred["max_age"])
     return cred
+
+
+def _not_after(path, spec, max_age):
+    # The host refuses the credential NOT_AFTER after the value was made; a run after
+    # max_age and before then makes a new value with a new end, so the end is never
+    # in the past when the host encrypts (systemd-creds refuses that).
+    if "not_after" not in spec:
+        return None
+    not_after = duration(path + ".not_after", spec["not_after"])
+    if max_age is None or not_after <= max_age:
+        raise ConfigError(path + ".not_after", "needs a shorter max_age: a run between the two makes the value anew "
+                                               "before the host refuses it")
+    return not_after
 
 
 def definition_hash(spec):
@@ -266,7 +280,7 @@ def shared_definition(cred, creds):
             spec[key] = creds[spec[key]]["shared_name"]
     if "inputs" in spec:
         spec["inputs"] = [creds[dep]["shared_name"] for dep in spec["inputs"]]
-    return spec, cred["max_age"], cred["renew_before"], cred["regenerate_on_change"]
+    return spec, cred["max_age"], cred["renew_before"], cred["regenerate_on_change"], cred["not_after"]
 
 
 def check_shared_across(var_name, instances):

@@ -89,7 +89,7 @@ class Context:
         self.publics = {}  # label: (slot, public half)
         self.reasons = {}  # label: why it was made anew
         self.warnings = []
-        self._shared = {}  # label: (pair, new, time), so every consumer of a run gets one value
+        self._shared = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
 
     def slot(self, instance, cred):
         if cred.get("scope") == "shared":
@@ -99,10 +99,11 @@ class Context:
 
 class Resolved:
     """The outcome for one instance: VALUES and PUBLIC halves by credential id, NEW ids in order,
-    and TIMES, when each generated value was made (None when unknown)."""
+    TIMES, when each generated value was made (None when unknown), and NOT_AFTER, the end of
+    the host credential of those with not_after (an aware datetime)."""
 
     def __init__(self):
-        self.values, self.public, self.new, self.times = {}, {}, [], {}
+        self.values, self.public, self.new, self.times, self.not_after = {}, {}, [], {}, {}
 
     def pair(self, cred_id):
         return self.values[cred_id], self.public.get(cred_id)
@@ -160,7 +161,7 @@ def _meta(ctx, cred, meta, definition, reason):
 
 
 def _generated(ctx, cred, slot, deps, inputs, path):
-    """((secret, public), new, time) of a generated or prompted credential."""
+    """((secret, public), new, metadata) of a generated or prompted credential."""
     if slot.label in ctx._shared:
         return ctx._shared[slot.label]
     spec = cred["generate"]
@@ -180,7 +181,7 @@ def _generated(ctx, cred, slot, deps, inputs, path):
         ctx.writes[slot.label] = (slot, pair[0] if reason is not None else None, new_meta)
     if pair[1] is not None:
         ctx.publics[slot.label] = (slot, pair[1])
-    outcome = (pair, reason is not None, _rotated_at(new_meta))
+    outcome = (pair, reason is not None, new_meta)
     if slot.directory is None:
         ctx._shared[slot.label] = outcome
     return outcome
@@ -206,7 +207,10 @@ def resolve(instance, path, ctx):
             continue
         deps = dict((dep, resolved.pair(dep)) for dep in graph[cred_id])
         inputs = [(dep in resolved.new, resolved.times[dep]) for dep in graph[cred_id]]
-        pair, new, resolved.times[cred_id] = _generated(ctx, cred, ctx.slot(instance["name"], cred), deps, inputs, cpath)
+        pair, new, meta = _generated(ctx, cred, ctx.slot(instance["name"], cred), deps, inputs, cpath)
+        resolved.times[cred_id] = _rotated_at(meta)
+        if cred["not_after"] is not None:
+            resolved.not_after[cred_id] = parse_time(meta["rotated"]) + datetime.timedelta(seconds=cred["not_after"])
         resolved.values[cred_id] = pair[0]
         if pair[1] is not None:
             resolved.public[cred_id] = pair[1]

@@ -1,12 +1,13 @@
 """Shared secrets on two hosts in one run (forks=2): one value, made once under the shared
 store's lock; a rotation makes one new value and re-encrypts it for every consumer on both
 hosts (changed_instances, which the role restarts). A prompted shared secret answered from
-microvm_prompt_answers.
+microvm_prompt_answers. An instance credential with not_after, refused by the host after then.
 
 The instances do not start (autostart: false, credentials entry point): what a guest would
 get is the host's encrypted credential, read back with systemd-creds decrypt.
 """
 
+import datetime
 import json
 import os
 
@@ -19,10 +20,12 @@ PLAYBOOK = "tests/integration/playbooks/shared_secrets.yml"
 TOKEN = {"name": "cluster.token", "scope": "shared", "shared_name": "cluster",
          "generate": {"type": "command", "argv": ["sh", "-c", "sleep 3; od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'"]}}
 JOIN = {"name": "join.key", "scope": "shared", "prompt": "Cluster join key"}
+# The host refuses it two days after it was made (systemd-creds encrypt --not-after).
+EXPIRING = {"name": "expiring", "max_age": "1d", "not_after": "2d", "generate": {"type": "hex"}}
 
 
 def group_vars():
-    spec = {"token": TOKEN, "join": JOIN}
+    spec = {"token": TOKEN, "join": JOIN, "expiring": EXPIRING}
     return {"microvm_instances": {"web": instance("web", spec, autostart=False), "db": instance("db", spec, autostart=False)}}
 
 
@@ -68,7 +71,8 @@ def test_one_value_for_both_hosts_and_all_instances(hosts, tmp_path):
             assert on_host(host, inst, "join.key") == b"typed-once"
         assert not os.path.exists(os.path.join(host.store, "web", "token.vault"))
     # Exactly one of the two runs made each shared secret.
-    assert sorted(result(hv1)["generated"] + result(hv2)["generated"]) == ["shared:cluster", "shared:join"]
+    generated = result(hv1)["generated"] + result(hv2)["generated"]
+    assert sorted(g for g in generated if g.startswith("shared:")) == ["shared:cluster", "shared:join"]
     meta = json.loads(open(os.path.join(hv1.inventory, ".microvm-credentials-shared", "cluster.meta")).read())
     assert meta["generator"] == "command" and meta["reason"] == "created" and meta["definition"].startswith("sha256:")
 
@@ -88,3 +92,14 @@ def test_rotating_a_shared_secret_reaches_every_consumer_on_both_hosts(hosts, tm
     # The next run changes nothing anywhere.
     proc, result = run(hv1, tmp_path)
     assert [result(h)["changed_instances"] for h in (hv1, hv2)] == [[], []] and shared_values(hv1) == after
+
+
+def test_not_after_makes_the_host_refuse_the_credential_after_then(hosts):
+    hv1, dummy = hosts
+    meta = json.loads(open(os.path.join(hv1.store, "web", "expiring.meta")).read())
+    made = datetime.datetime.strptime(meta["rotated"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    end = int(made.timestamp()) + 2 * 86400
+    path = "/var/lib/microvm-credentials/web/expiring.cred"
+    assert hv1.sh("systemd-creds decrypt --name=expiring --timestamp=@%d %s - >/dev/null && echo ok" % (end - 60, path)).strip() == "ok"
+    refused = hv1.sh("systemd-creds decrypt --name=expiring --timestamp=@%d %s - 2>&1; echo rc=$?" % (end + 60, path), check=False)
+    assert "rc=1" in refused, refused

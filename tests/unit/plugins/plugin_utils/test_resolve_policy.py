@@ -176,3 +176,14 @@ def test_a_prompted_hash_input(tmp_path):
     ctx, res = hv1.run(instances(web={"pw": {"inject": False, "prompt": "Root password"},
                                       "hash": {"generate": {"type": "passlib", "password_of": "pw"}}}), answers={"web/pw": b"secret"})
     assert res["web"].values["hash"].startswith(b"$6$") and sorted(ctx.reasons) == ["web/hash", "web/pw"]
+
+
+def test_not_after_counts_from_when_the_value_was_made(tmp_path):
+    hv1 = Host(tmp_path, "hv1")
+    spec = instances(web={"k": {"max_age": "30d", "not_after": "45d", "generate": {"type": "hex"}}})
+    dummy, res = hv1.run(spec)
+    assert res["web"].not_after == {"k": T0 + datetime.timedelta(days=45)}
+    dummy, res = hv1.run(spec, now=T0 + datetime.timedelta(days=10))
+    assert res["web"].not_after == {"k": T0 + datetime.timedelta(days=45)}
+    ctx, res = hv1.run(spec, now=T0 + datetime.timedelta(days=31))
+    assert ctx.reasons == {"web/k": "max_age"} and res["web"].not_after == {"k": T0 + datetime.timedelta(days=76)}

@@ -33,6 +33,7 @@ def test_policy_defaults_and_options():
     assert (got["a"]["scope"], got["a"]["max_age"], got["a"]["renew_before"], got["a"]["regenerate_on_change"]) == ("instance", None, None, False)
     assert "shared_name" not in got["a"]
     assert (got["b"]["max_age"], got["b"]["renew_before"], got["b"]["regenerate_on_change"]) == (20 * 86400, 7 * 86400, True)
+    assert got["a"]["not_after"] is None
     assert got["c"]["shared_name"] == "c" and got["d"]["shared_name"] == "cluster-token"
     assert got["d"]["generate"] == {"type": "prompt", "prompt": "Cluster token"}
 
@@ -54,6 +55,9 @@ def test_definition_hash_follows_the_definition_not_the_prompt_text():
     ({"c": {"regenerate_on_change": "yes", "generate": {"type": "hex"}}}, "c.regenerate_on_change", "must be true or false"),
     ({"c": {"renew_before": "1d", "generate": {"type": "hex"}}}, "c.renew_before", "applies to generate.type tls or ca only"),
     ({"c": {"renew_before": "30d", "generate": {"type": "tls", "days": 30}}}, "c.renew_before", "must be shorter than"),
+    ({"c": {"not_after": "30d", "generate": {"type": "hex"}}}, "c.not_after", "needs a shorter max_age"),
+    ({"c": {"not_after": "30d", "max_age": "30d", "generate": {"type": "hex"}}}, "c.not_after", "needs a shorter max_age"),
+    ({"c": {"not_after": "30", "max_age": "20d", "generate": {"type": "hex"}}}, "c.not_after", "must be a duration"),
     ({"c": {"prompt": "", }}, "c.prompt", "one line of 1 to 200"),
     ({"c": {"prompt": "a\nb"}}, "c.prompt", "one line of 1 to 200"),
     ({"c": {"prompt": "x", "generate": {"type": "hex"}}}, "c", "set exactly one of generate, src or prompt"),
