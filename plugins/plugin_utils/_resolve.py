@@ -89,7 +89,7 @@ class Context:
         self.publics = {}  # label: (slot, public half)
         self.reasons = {}  # label: why it was made anew
         self.warnings = []
-        self._shared = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
+        self.shared_made = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
 
     def slot(self, instance, cred):
         if cred.get("scope") == "shared":
@@ -162,8 +162,8 @@ def _meta(ctx, cred, meta, definition, reason):
 
 def _generated(ctx, cred, slot, deps, inputs, path):
     """((secret, public), new, metadata) of a generated or prompted credential."""
-    if slot.label in ctx._shared:
-        return ctx._shared[slot.label]
+    if slot.label in ctx.shared_made:
+        return ctx.shared_made[slot.label]
     spec = cred["generate"]
     definition = definition_hash(spec)
     secret = slot.load()
@@ -183,7 +183,7 @@ def _generated(ctx, cred, slot, deps, inputs, path):
         ctx.publics[slot.label] = (slot, pair[1])
     outcome = (pair, reason is not None, new_meta)
     if slot.directory is None:
-        ctx._shared[slot.label] = outcome
+        ctx.shared_made[slot.label] = outcome
     return outcome
 
 
