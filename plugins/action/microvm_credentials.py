@@ -38,7 +38,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._config import
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
-from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels, uses_shared
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import SHARED_STORE_VAR
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path, run_id
@@ -92,9 +92,12 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("%s.src: cannot read %s on the controller: %s" % (path, src, to_native(exc.message)))
 
     def _context(self, store, args, instances, rotate, task_vars):
-        shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
-                                         SHARED_STORE_VAR) if args.get("shared_store") else None
-        shared = VaultStore(shared_path, self._loader._vault.secrets, SHARED_STORE_VAR) if shared_path else None
+        # Only hosts with shared secrets touch the shared store and its lock.
+        shared = None
+        if uses_shared(instances):
+            shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
+                                             SHARED_STORE_VAR)
+            shared = VaultStore(shared_path, self._loader._vault.secrets, SHARED_STORE_VAR)
         asker = _prompt.Asker(self._answers, self._task.check_mode)
         return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id())
 
@@ -141,7 +144,7 @@ class ActionModule(ActionBase):
             check_key(args.get("key", "auto"), args.get("key_var_name", "microvm_credential_key"))
             self._answers = _prompt.check_answers(self._templar.template((task_vars or {}).get(_prompt.ANSWERS_VAR)),
                                                   prompted_labels(instances))
-            if any(label.startswith("shared:") for label in secret_labels(instances)) and not args.get("shared_store"):
+            if uses_shared(instances) and not args.get("shared_store"):
                 raise ConfigError(SHARED_STORE_VAR, "is required: the controller directory of the shared secrets")
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
