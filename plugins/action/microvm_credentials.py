@@ -14,15 +14,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import contextlib
 import fnmatch
 import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt
 from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import ArgumentError, validate, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
@@ -31,13 +33,23 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._config import
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import resolve
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import SHARED_STORE_VAR
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path, run_id
 
+display = Display()
 
 HOST_MODULE = "microvm.credentials.microvm_credentials_host"
+
+
+def _host_credential(instance, name, value, not_after):
+    """What the host module gets for one credential; NOT_AFTER (a datetime or None) becomes
+    systemd-creds encrypt --not-after=@SECONDS."""
+    cred = {"instance": instance, "name": name, "value": base64.b64encode(value).decode("ascii")}
+    if not_after is not None:
+        cred["not_after"] = "@%d" % int(not_after.timestamp())
+    return cred
 
 
 class ActionModule(ActionBase):
@@ -73,8 +85,8 @@ class ActionModule(ActionBase):
             path = paths[exc.index] if exc.index is not None else ipath + (".credentials" if injected else ".oem_strings")
             raise AnsibleActionFail("%s: %s" % (path, exc))
 
-    def _rotated(self, patterns, instance, cred_id):
-        return any(fnmatch.fnmatchcase("%s/%s" % (instance, cred_id), p) for p in patterns)
+    def _rotated(self, patterns, label):
+        return any(fnmatch.fnmatchcase(label, p) for p in patterns)
 
     def _read_src(self, src, path):
         try:
@@ -88,14 +100,30 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             raise AnsibleActionFail("%s.src: cannot read %s on the controller: %s" % (path, src, to_native(exc.message)))
 
-    def _resolve(self, instance, store, rotate, var_name):
-        """Return ({cred_id: value}, [new cred ids], {cred_id: public half}) for one normalised instance."""
+    def _context(self, store, args, instances, rotate, task_vars):
+        # Only hosts with shared secrets touch the shared store and its lock.
+        shared = None
+        if uses_shared(instances):
+            shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
+                                             SHARED_STORE_VAR)
+            shared = VaultStore(shared_path, self._loader._vault.secrets, SHARED_STORE_VAR)
+        asker = _prompt.Asker(self._answers, self._task.check_mode)
+        return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id())
+
+    def _shared_lock(self, ctx, args):
+        if ctx.shared_store is None:
+            return contextlib.nullcontext()
+        return StoreLock(ctx.shared_store.root, args["lock_timeout"], SHARED_STORE_VAR,
+                         create=not self._task.check_mode)
+
+    def _resolve(self, instance, ctx, var_name):
+        """Return ({cred_id: value}, {cred_id: end of its host credential}, {cred_id: public half}) for one normalised instance."""
         path = "%s.%s.credentials" % (var_name, instance["name"])
         try:
-            res = resolve(instance, path, store, lambda cred_id: self._rotated(rotate, instance["name"], cred_id), self._read_src)
-        except GenerateError as exc:
+            res = resolve(instance, path, ctx)
+        except (GenerateError, _prompt.PromptError) as exc:
             raise AnsibleActionFail(to_native(exc))
-        return res.values, res.new, res.public
+        return res.values, res.not_after, res.public
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -105,6 +133,7 @@ class ActionModule(ActionBase):
         except ArgumentError as exc:
             raise AnsibleActionFail(to_native(exc))
         var_name, store_var, rotate_var = variable(args, "instances"), variable(args, "store"), variable(args, "rotate")
+        rotate = args["rotate"]
         try:
             check_pipe(self._connection)
         except TransportError as exc:
@@ -112,11 +141,15 @@ class ActionModule(ActionBase):
         try:
             instances = normalize_instances(args["instances"], var_name)
             check_credential_directory(args["directory"], instances, variable(args, "directory"))
+            self._answers = _prompt.check_answers(self._templar.template((task_vars or {}).get(_prompt.ANSWERS_VAR)),
+                                                  prompted_labels(instances))
+            if uses_shared(instances) and not args["shared_store"]:
+                raise ConfigError(SHARED_STORE_VAR, "is required: the controller directory of the shared secrets")
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
 
-        known = set("%s/%s" % (i["name"], c["id"]) for i in instances for c in i["credentials"] if "public_of" not in c)
-        for pattern in args["rotate"]:
+        known = set(secret_labels(instances))
+        for pattern in rotate:
             if not fnmatch.filter(known, pattern):
                 raise AnsibleActionFail("%s: %r matches no credential of this host (known: %s)"
                                         % (rotate_var, pattern, ", ".join(sorted(known)) or "none"))
@@ -130,7 +163,7 @@ class ActionModule(ActionBase):
         # One run at a time per store, from the first read to the host's answer: a second run
         # then reads what the first stored instead of generating its own values.
         with StoreLock(store_path, args["lock_timeout"], store_var, create=not self._task.check_mode):
-            result = self._sync(result, args, instances, args["rotate"], store_path, store_var, var_name, task_vars)
+            result = self._sync(result, args, instances, rotate, store_path, store_var, var_name, task_vars)
         result["host_probe"] = host_probe
         return result
 
@@ -139,31 +172,31 @@ class ActionModule(ActionBase):
         store = VaultStore(store_path, self._loader._vault.secrets, store_var)
         if not self._task.check_mode:
             store.sweep()  # leftovers of a run killed while saving
+        ctx = self._context(store, args, instances, rotate, task_vars)
+        # Shared secrets are read, made and written under the shared store's lock too (taken
+        # after this host's, never before, so two runs cannot wait for each other).
+        with self._shared_lock(ctx, args):
+            resolved, public = self._resolve_all(instances, ctx, var_name)
+            # 2. Persist new secrets on the controller (never in check mode).
+            public_written = [] if self._task.check_mode else persist(ctx)
+        for warning in ctx.warnings:
+            display.warning(warning)
+        return self._call_host(result, args, instances, resolved, public, ctx, public_written, task_vars)
+
+    def _resolve_all(self, instances, ctx, var_name):
         resolved, public = [], {}
         for instance in instances:
-            values, new, public[instance["name"]] = self._resolve(instance, store, rotate, var_name)
+            values, not_after, public[instance["name"]] = self._resolve(instance, ctx, var_name)
             injected = [c for c in instance["credentials"] if c["inject"]]
             self._check_oem_strings(instance, injected, values, var_name)
-            resolved.append((instance, values, new, injected))
+            resolved.append((instance, values, not_after, injected))
+        return resolved, public
 
-        # 2. Persist new secrets on the controller (never in check mode).
-        generated = []
-        for instance, values, new, dummy in resolved:
-            for cred_id in new:
-                generated.append("%s/%s" % (instance["name"], cred_id))
-                if not self._task.check_mode:
-                    store.save(instance["name"], cred_id, values[cred_id])
-        # Then the public halves beside them: derived again on every run, written when they changed.
-        public_written = []
-        for instance_name, halves in sorted(public.items()):
-            for cred_id, half in sorted(halves.items()):
-                if not self._task.check_mode and save_public(store.root, instance_name, cred_id, half):
-                    public_written.append("%s/%s" % (instance_name, cred_id))
-
+    def _call_host(self, result, args, instances, resolved, public, ctx, public_written, task_vars):
         # 3. One module call on the host for all credentials of all instances.
         credentials = [
-            {"instance": instance["name"], "name": c["name"], "value": base64.b64encode(values[c["id"]]).decode("ascii")}
-            for instance, values, dummy, injected in resolved for c in injected
+            _host_credential(instance["name"], c["name"], values[c["id"]], not_after.get(c["id"]))
+            for instance, values, not_after, injected in resolved for c in injected
         ]
         # The host's view only: no store path, no generator, no controller path.
         module_args = dict(directory=args["directory"], key=args["key"], purge=args["purge"],
@@ -173,8 +206,9 @@ class ActionModule(ActionBase):
         result.update(host)
         if host.get("failed"):
             return result
-        result["generated"] = generated
-        result["changed"] = bool(host.get("changed")) or bool(generated) or bool(public_written)
+        result["generated"] = sorted(ctx.reasons)  # in check mode: what would be
+        result["rotated"] = dict((label, reason) for label, reason in ctx.reasons.items() if reason != "created")
+        result["changed"] = bool(host.get("changed")) or bool(result["generated"]) or bool(public_written)
         # Not secret: other hosts' templates use them (the role sets the fact microvm_public).
         result["public"] = dict(("%s/%s" % (instance, cred_id), half.decode("utf-8"))
                                 for instance, halves in public.items() for cred_id, half in halves.items())

@@ -13,7 +13,8 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r"""
 options:
   _terms:
-    description: One or more C(INSTANCE/CREDENTIAL_ID).
+    description:
+      - "One or more C(INSTANCE/CREDENTIAL_ID), or C(shared:NAME) for a secret of C(scope: shared)."
     type: list
     elements: str
     required: true
@@ -26,5 +27,12 @@ options:
     type: str
   store:
     description: The store directory on the controller, relative to the inventory directory unless absolute; overrides O(host).
+    type: str
+  shared_store:
+    description:
+      - The shared store directory on the controller, for terms C(shared:NAME); relative to the inventory
+        directory unless absolute.
+      - Defaults to the host's C(microvm_credentials_shared_store) when set, otherwise the role's default
+        C(INVENTORY_DIR/.microvm-credentials-shared).
     type: str
 """

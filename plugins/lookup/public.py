@@ -57,17 +57,16 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import split_term, store_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import location_of
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         variables = variables or {}
-        store = store_of(variables, self._templar, self.get_option("store"), self.get_option("host"))
         values = []
         for term in terms:
-            instance, cred_id = split_term(term)
+            store, instance, cred_id = location_of(term, variables, self._templar, self.get_option)
             value = load_public(store, instance, cred_id)
             if value is None:
                 raise AnsibleLookupError("%s: no public half at %s (is it a key pair, and has the role run for its host?)"

@@ -16,6 +16,7 @@ description:
   - Returns the value of a credential that the C(microvm.credentials.microvm) role generated and
     stored, vault encrypted, as C(STORE/INSTANCE/CREDENTIAL_ID.vault), for use in other roles
     (an application's configuration, a database user on another host).
+  - "A secret of C(scope: shared) is read with the term C(shared:NAME), from C(SHARED_STORE/NAME.vault)."
   - Decrypting needs the vault password of the play (C(--vault-password-file), C(--vault-id) or
     C(ANSIBLE_VAULT_PASSWORD_FILE)).
   - Never generates anything; a missing secret is an error.
@@ -77,7 +78,7 @@ import base64
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import split_term, store_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import location_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
 
 
@@ -94,11 +95,10 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         variables = variables or {}
-        root = store_of(variables, self._templar, self.get_option("store"), self.get_option("host"))
-        store = VaultStore(root, self._loader._vault.secrets)
         values = []
         for term in terms:
-            instance, cred_id = split_term(term)
+            root, instance, cred_id = location_of(term, variables, self._templar, self.get_option)
+            store = VaultStore(root, self._loader._vault.secrets)
             value = store.load(instance, cred_id)
             if value is None:
                 raise AnsibleLookupError("%s: no secret at %s (has the role run for its host?)" % (term, store.path(instance, cred_id)))

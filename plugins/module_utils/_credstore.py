@@ -47,11 +47,13 @@ def cred_path(directory, instance, name):
     return os.path.join(directory, instance, name + SUFFIX)
 
 
-def encrypt_argv(systemd_creds, name, key):
+def encrypt_argv(systemd_creds, name, key, not_after=None):
     # '- -': plaintext on stdin, the sealed blob on stdout, so that the module itself
     # creates the file (mode 0600, a name it can recognise and sweep).
-    # --name binds the blob to the credential id so systemd refuses it under another name.
-    return [systemd_creds, "encrypt", "--name=" + name, "--with-key=" + key, "-", "-"]
+    # --name binds the blob to the credential id so systemd refuses it under another name;
+    # --not-after (a time, e.g. @SECONDS) makes systemd refuse it after then.
+    extra = ["--not-after=" + not_after] if not_after else []
+    return [systemd_creds, "encrypt", "--name=" + name, "--with-key=" + key] + extra + ["-", "-"]
 
 
 def decrypt_argv(systemd_creds, name, path):

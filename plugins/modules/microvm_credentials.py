@@ -69,10 +69,17 @@ options:
       - Runs that use the same store take turns, see O(lock_timeout).
     type: path
     required: true
+  shared_store:
+    description:
+      - "Directory on the controller that holds the secrets of C(scope: shared), one file C(NAME.vault) each,
+        for all hosts; resolved like O(store). Required when a credential is shared."
+      - Shared secrets are read, made and written under its lock C(.NAME.lock) as well, taken after the lock of O(store).
+    type: path
   rotate:
     description:
-      - Secrets to generate anew, as C(INSTANCE/CREDENTIAL_ID), C(INSTANCE/*) or C(*).
+      - Secrets to generate anew, as C(INSTANCE/CREDENTIAL_ID), C(INSTANCE/*), C(shared:NAME) or C(*).
       - Hashes generated from a rotated password are regenerated with it.
+      - A secret is made anew at most once per run, so the hosts of a run that all name one shared secret get one new value.
     type: list
     elements: str
     default: []
@@ -160,10 +167,18 @@ changed_instances:
   elements: str
   sample: [web]
 generated:
-  description: Secrets newly generated into the controller store, as C(INSTANCE/CREDENTIAL_ID).
+  description: Secrets newly generated (or prompted) into the controller store, as C(INSTANCE/CREDENTIAL_ID) or C(shared:NAME).
   returned: always
   type: list
   elements: str
+rotated:
+  description:
+    - The part of RV(generated) that replaced a stored value, with the reason, C(rotate) (O(rotate)), C(input) (an input
+      was made anew), C(definition) (its definition changed, with C(regenerate_on_change)), C(max_age), C(renew)
+      (C(renew_before)) or C(stale) (the stored value no longer fits, such as a hash of another password).
+  returned: success
+  type: dict
+  sample: {"web/token": "max_age", "shared:cluster-token": "rotate"}
 removed:
   description: Stale credentials removed from the host, as C(INSTANCE/NAME).
   returned: always

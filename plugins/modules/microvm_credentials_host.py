@@ -76,6 +76,9 @@ options:
         description: Base64 of the secret value.
         type: str
         required: true
+      not_after:
+        description: C(systemd-creds encrypt --not-after=), as C(@SECONDS); the host refuses the credential after it.
+        type: str
 notes:
   - The action runs it with C(no_log) semantics for O(_credentials[].value).
 seealso:
@@ -176,14 +179,14 @@ def needs_chmod(directory, manifest):
     return manifest["directory_created"] and os.path.isdir(directory) and os.stat(directory).st_mode & 0o7777 != 0o700
 
 
-def seal(module, systemd_creds, directory, instance, name, value, key):
-    rc, blob, err = module.run_command(encrypt_argv(systemd_creds, name, key), data=value, binary_data=True, encoding=None)
+def seal(module, systemd_creds, directory, instance, name, value, key, not_after):
+    rc, blob, err = module.run_command(encrypt_argv(systemd_creds, name, key, not_after), data=value, binary_data=True, encoding=None)
     if rc != 0:
         module.fail_json(msg="systemd-creds encrypt failed for %s/%s: %s" % (instance, name, to_native(err).strip()))
     atomic_write(cred_path(directory, instance, name), blob)
 
 
-def apply(module, systemd_creds, directory, manifest, changes, desired, key):
+def apply(module, systemd_creds, directory, manifest, changes, desired, key, not_after):
     """Write and remove, with the manifest listing every file before it exists."""
     if not os.path.isdir(directory):
         make_directory(directory)
@@ -198,7 +201,7 @@ def apply(module, systemd_creds, directory, manifest, changes, desired, key):
             os.mkdir(path, 0o700)
         os.chmod(path, 0o700)
     for instance, name in changes["write"]:
-        seal(module, systemd_creds, directory, instance, name, desired[instance][name], key)
+        seal(module, systemd_creds, directory, instance, name, desired[instance][name], key, not_after.get((instance, name)))
     removed_dirs = remove_owned(directory, changes, desired)
     save_manifest(directory, manifest_after(manifest, changes, key, removed_dirs))
 
@@ -218,6 +221,7 @@ def main():
                 instance=dict(type="str", required=True),
                 name=dict(type="str", required=True),
                 value=dict(type="str", required=True, no_log=True),
+                not_after=dict(type="str"),
             )),
         ),
         supports_check_mode=True,
@@ -261,7 +265,8 @@ def main():
 
     for path in swept:
         os.unlink(path)
-    apply(module, systemd_creds, directory, manifest, changes, desired, key)
+    not_after = dict(((c["instance"], c["name"]), c["not_after"]) for c in module.params["_credentials"])
+    apply(module, systemd_creds, directory, manifest, changes, desired, key, not_after)
     module.exit_json(**result)
 
 

@@ -33,6 +33,7 @@ ARGUMENT_SPEC = dict(
     # _config.normalize_instances validates it, naming the path of each error (a null is no instance).
     instances=dict(type="raw", required=True),
     store=dict(type="path", required=True),
+    shared_store=dict(type="path"),
     rotate=dict(type="list", elements="str", default=[]),
     # A host path: never expanded on the controller (_config.check_credential_directory validates it).
     directory=dict(type="str", default="/var/lib/microvm-credentials"),

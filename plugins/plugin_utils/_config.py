@@ -23,7 +23,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._credstore imp
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _generator_config
-from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
+from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, inputs_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
 from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import (
     ConfigError,
@@ -65,7 +65,7 @@ INSTANCE_KEYS = frozenset((
     "hypervisor", "binary", "vcpu", "mem", "kernel", "initrd", "firmware", "cmdline", "accel", "machine",
     "disks", "interfaces", "shares", "vsock_cid", "credentials", "oem_strings", "stop_timeout", "autostart",
 ))
-CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject", "inject_public"))
+CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject", "inject_public") + _generator_config.POLICY_KEYS)
 GENERATE_KEYS = {
     "base64": frozenset(("type", "bytes")),
     "hex": frozenset(("type", "bytes")),
@@ -164,9 +164,8 @@ def _credential(path, cred_id, spec):
     spec = _dict(path, spec if spec is not None else {})
     _unknown_keys(path, spec, CREDENTIAL_KEYS)
     name = _credential_name(path + ".name", spec.get("name", cred_id))
-    has_generate, has_src = "generate" in spec, "src" in spec
-    if has_generate == has_src:
-        raise ConfigError(path, "set exactly one of generate or src")
+    if len([key for key in ("generate", "src", "prompt") if key in spec]) != 1:
+        raise ConfigError(path, "set exactly one of generate, src or prompt")
     binary = spec.get("binary")
     if binary is not None:
         _bool(path + ".binary", binary)
@@ -176,15 +175,18 @@ def _credential(path, cred_id, spec):
         "binary": binary,
         "inject": _bool(path + ".inject", spec.get("inject", True)),
     }
-    if has_generate:
+    if "generate" in spec:
         out["generate"] = _generator(path + ".generate", spec["generate"], cred_id)
         if out["generate"]["type"] == "bytes" and binary is False:
             raise ConfigError(path + ".binary", "random bytes cannot be passed as text; drop binary: false")
+    elif "prompt" in spec:
+        out["generate"] = _generator_config.prompt_generator(path + ".prompt", spec["prompt"])
     else:
         src = spec["src"]
         if not isinstance(src, str) or not src:
             raise ConfigError(path + ".src", "must be a path to a file on the controller")
         out["src"] = src
+    _generator_config.normalize_policy(path, spec, out)
     if "inject_public" in spec:
         out["inject_public"] = _inject_public(path + ".inject_public", spec["inject_public"], out.get("generate"))
     return out
@@ -227,6 +229,7 @@ def _credentials(path, specs):
                 _check_bcrypt_password("%s.%s" % (path, password_of), ids[password_of], cpath)
     _generator_config.check_references(path, ids)
     order(path, graph_of(creds))  # rejects cycles
+    _generator_config.check_shared(path, ids, inputs_of)
     return sorted(creds, key=lambda c: c["id"])
 
 
@@ -409,6 +412,7 @@ def normalize_instances(instances, var_name="microvm_instances", defaults=None):
                 raise ConfigError("%s.%s.disks[%d].path" % (var_name, instance["name"], i),
                                   "%s is also a disk of %s; each disk belongs to one instance's user" % (disk["path"], disks[disk["path"]]))
             disks[disk["path"]] = "%s.%s.disks[%d]" % (var_name, instance["name"], i)
+    _generator_config.check_shared_across(var_name, instances_out)
     return instances_out
 
 

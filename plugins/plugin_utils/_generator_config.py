@@ -14,7 +14,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import ipaddress
+import json
 import re
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import (
@@ -27,6 +29,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs impo
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import (
     ConfigError,
+    _bool,
     _choice,
     _int,
     _list,
@@ -169,3 +172,128 @@ def check_references(path, creds):
         for i, dep in enumerate(spec.get("inputs", [])):
             if not isinstance(dep, str) or dep not in creds or dep == cred_id:
                 raise ConfigError("%s.inputs[%d]" % (gpath, i), "must name another credential of this instance, got %r" % (dep,))
+
+
+# -- what a credential is made by, where it lives, and when it is made anew ---------
+
+SCOPES = ("instance", "shared")
+POLICY_KEYS = ("scope", "shared_name", "prompt", "max_age", "renew_before", "regenerate_on_change", "not_after")
+_SHARED_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_PROMPT_RE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,200}")
+_DURATION_RE = re.compile(r"([1-9][0-9]{0,8})([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+CERTIFICATE_KINDS = ("ca", "tls")
+
+
+def duration(path, value):
+    """Seconds of a duration NUMBER+UNIT (s, m, h, d or w), e.g. 90d."""
+    match = _DURATION_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ConfigError(path, "must be a duration: a whole number and a unit s, m, h, d or w (e.g. 90d or 12h), got %r" % (value,))
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def prompt_generator(path, text):
+    """The generator of a prompted credential: the operator types its value once."""
+    return {"type": "prompt", "prompt": _text(path, text, _PROMPT_RE, "one line of 1 to 200 printable characters")}
+
+
+def normalize_policy(path, spec, cred):
+    """Add scope, shared_name, max_age, renew_before, regenerate_on_change and not_after of SPEC
+    to the normalised credential CRED (with its generate already normalised, if it has one)."""
+    scope = _choice(path + ".scope", spec.get("scope", "instance"), SCOPES)
+    cred["scope"] = scope
+    generate = cred.get("generate")
+    if scope == "shared":
+        if generate is None:
+            raise ConfigError(path + ".scope", "shared needs generate or prompt: a src file is already the same everywhere")
+        cred["shared_name"] = _text(path + ".shared_name", spec.get("shared_name", cred["id"]), _SHARED_NAME_RE,
+                                    "a name of 1 to 128 characters [A-Za-z0-9._-], not starting with '.' or '-'")
+    elif "shared_name" in spec:
+        raise ConfigError(path + ".shared_name", "applies to scope shared only")
+    for key in ("max_age", "renew_before", "regenerate_on_change", "not_after"):
+        if key in spec and generate is None:
+            raise ConfigError(path + "." + key, "applies to generated or prompted credentials only")
+    cred["regenerate_on_change"] = _bool(path + ".regenerate_on_change", spec.get("regenerate_on_change", False))
+    cred["max_age"] = duration(path + ".max_age", spec["max_age"]) if "max_age" in spec else None
+    cred["renew_before"] = None
+    if "renew_before" in spec:
+        if generate["type"] not in CERTIFICATE_KINDS:
+            raise ConfigError(path + ".renew_before", "applies to generate.type tls or ca only")
+        cred["renew_before"] = duration(path + ".renew_before", spec["renew_before"])
+        if cred["renew_before"] >= generate["days"] * _UNITS["d"]:
+            raise ConfigError(path + ".renew_before", "must be shorter than the certificate's validity (generate.days: %d), "
+                                                      "or it would be renewed on every run" % generate["days"])
+    cred["not_after"] = _not_after(path, spec, cred["max_age"])
+    return cred
+
+
+def _not_after(path, spec, max_age):
+    # The host refuses the credential NOT_AFTER after the value was made; a run after
+    # max_age and before then makes a new value with a new end, so the end is never
+    # in the past when the host encrypts (systemd-creds refuses that).
+    if "not_after" not in spec:
+        return None
+    not_after = duration(path + ".not_after", spec["not_after"])
+    if max_age is None or not_after <= max_age:
+        raise ConfigError(path + ".not_after", "needs a shorter max_age: a run between the two makes the value anew "
+                                               "before the host refuses it")
+    return not_after
+
+
+def definition_hash(spec):
+    """A hash of the normalised generator SPEC: what decides the value's form, never the value.
+
+    A prompt's text is left out: rewording the question asks nothing new.
+    """
+    definition = dict((k, v) for k, v in spec.items() if not (spec["type"] == "prompt" and k == "prompt"))
+    return "sha256:" + hashlib.sha256(json.dumps(definition, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def check_shared(path, creds, inputs_of):
+    """A shared credential is made from shared credentials only (else each instance would make
+    another value), and a shared name is used once per instance.
+
+    CREDS maps ids to normalised credentials; PATH is the credentials mapping's path;
+    INPUTS_OF(cred) lists the ids a credential is made from.
+    """
+    names = {}
+    for cred_id, cred in sorted(creds.items()):
+        if cred.get("scope") != "shared":
+            continue
+        if cred["shared_name"] in names:
+            raise ConfigError("%s.%s.shared_name" % (path, cred_id), "%s is also the shared name of credential %s"
+                              % (cred["shared_name"], names[cred["shared_name"]]))
+        names[cred["shared_name"]] = cred_id
+        for dep in inputs_of(cred):
+            if creds[dep].get("scope") != "shared":
+                raise ConfigError("%s.%s.scope" % (path, cred_id), "a shared credential is made from shared credentials only; "
+                                                                   "its input %s has scope instance" % dep)
+
+
+def shared_definition(cred, creds):
+    """What must be the same wherever the shared CRED is declared: its generator, with its
+    inputs named by their shared names (ids may differ between instances), and its policy."""
+    spec = dict(cred["generate"])
+    for key in ("password_of", "ca", "stdin"):
+        if spec.get(key) is not None:
+            spec[key] = creds[spec[key]]["shared_name"]
+    if "inputs" in spec:
+        spec["inputs"] = [creds[dep]["shared_name"] for dep in spec["inputs"]]
+    return spec, cred["max_age"], cred["renew_before"], cred["regenerate_on_change"], cred["not_after"]
+
+
+def check_shared_across(var_name, instances):
+    """Each shared name has one definition among the normalised INSTANCES of a host."""
+    seen = {}
+    for instance in instances:
+        creds = dict((c["id"], c) for c in instance["credentials"])
+        for cred in instance["credentials"]:
+            if cred.get("scope") != "shared":
+                continue
+            definition = shared_definition(cred, creds)
+            here = "%s.%s.credentials.%s" % (var_name, instance["name"], cred["id"])
+            first = seen.setdefault(cred["shared_name"], (definition, here))
+            if first[0] != definition:
+                raise ConfigError(here, "defines shared secret %s differently from %s; a shared secret has one definition"
+                                  % (cred["shared_name"], first[1]))

@@ -248,6 +248,12 @@ def certificate_matches_key(cert_pem, key_pem):
     return _spki(cert.public_key()) == _spki(key.public_key())
 
 
+def certificate_not_after(cert_pem):
+    """The end of validity (an aware UTC datetime) of the PEM certificate CERT_PEM."""
+    _require()
+    return _not_after(x509.load_pem_x509_certificate(cert_pem))
+
+
 def certificate_names(cert_pem):
     """Return (common name, [DNS names], [IP addresses as text]) of the PEM certificate CERT_PEM."""
     _require()

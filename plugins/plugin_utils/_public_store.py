@@ -34,7 +34,8 @@ class PublicStoreError(AnsibleError):
 
 
 def public_path(root, instance, cred_id):
-    return os.path.join(root, instance, cred_id + SUFFIX)
+    """The public file of CRED_ID of INSTANCE (None: a shared secret, at the store's top level)."""
+    return os.path.join(root, instance or "", cred_id + SUFFIX)
 
 
 def load_public(root, instance, cred_id):

@@ -3,26 +3,41 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Where a host's controller store is, for lookups that run outside the role."""
+"""Where a host's controller store is, for lookups that run outside the role.
+
+Shared secrets (``scope: shared``) live in one store for all hosts, named in lookup
+terms and in microvm_rotate as ``shared:NAME``.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import os
+import re
 
 from ansible.errors import AnsibleLookupError
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import resolve_store_path
 
 STORE_DIR = ".microvm-credentials"
+SHARED_STORE_DIR = ".microvm-credentials-shared"
+SHARED_STORE_VAR = "microvm_credentials_shared_store"
+SHARED_PREFIX = "shared:"
+_SHARED_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
 def split_term(term):
-    """Return (instance, credential id) of a lookup term ``INSTANCE/CREDENTIAL_ID``."""
+    """Return (instance, credential id) of a lookup term ``INSTANCE/CREDENTIAL_ID``, or
+    (None, NAME) of ``shared:NAME``."""
+    if isinstance(term, str) and term.startswith(SHARED_PREFIX):
+        name = term[len(SHARED_PREFIX):]
+        if not _SHARED_NAME_RE.fullmatch(name):
+            raise AnsibleLookupError("term %r: must be shared:NAME, NAME of [A-Za-z0-9._-] not starting with '.' or '-'" % (term,))
+        return None, name
     parts = term.split("/") if isinstance(term, str) else []
     if len(parts) != 2 or not all(parts) or any(p in (".", "..") for p in parts):
-        raise AnsibleLookupError("term %r: must be INSTANCE/CREDENTIAL_ID" % (term,))
+        raise AnsibleLookupError("term %r: must be INSTANCE/CREDENTIAL_ID or shared:NAME" % (term,))
     return parts[0], parts[1]
 
 
@@ -47,3 +62,28 @@ def store_of(variables, templar, store=None, host=None):
     if not base:
         raise AnsibleLookupError("host %r: no inventory_dir to find its store in; set the store option" % (host,))
     return os.path.join(base, STORE_DIR, host)
+
+
+def shared_store_of(variables, templar, shared_store=None, host=None):
+    """Return SHARED_STORE if set, else the shared store as the role computes it for HOST:
+    its ``microvm_credentials_shared_store``, else ``INVENTORY_DIR/.microvm-credentials-shared``."""
+    if shared_store:
+        return resolve_store_path(shared_store, variables.get("inventory_dir") or variables.get("playbook_dir"))
+    host = host or variables.get("inventory_hostname")
+    host_vars = (variables.get("hostvars") or {}).get(host)
+    if host_vars is None:
+        raise AnsibleLookupError("host %r is not in the inventory" % (host,))
+    base = host_vars.get("inventory_dir") or variables.get("playbook_dir")
+    if SHARED_STORE_VAR in host_vars:
+        return resolve_store_path(templar.template(host_vars[SHARED_STORE_VAR]), base)
+    if not base:
+        raise AnsibleLookupError("host %r: no inventory_dir to find the shared store in; set the shared_store option" % (host,))
+    return os.path.join(base, SHARED_STORE_DIR)
+
+
+def location_of(term, variables, templar, options):
+    """Return (store root, instance or None, name) of a lookup TERM; OPTIONS(name) reads the lookup's options."""
+    instance, name = split_term(term)
+    if instance is None:
+        return shared_store_of(variables, templar, options("shared_store"), options("host")), None, name
+    return store_of(variables, templar, options("store"), options("host")), instance, name

@@ -7,15 +7,24 @@
 
 Layout: ``STORE/INSTANCE/CREDENTIAL_ID.vault``, the plaintext being the secret bytes
 exactly, so ``ansible-vault view`` shows it and a git diff touches only the secret
-that changed. Files are written atomically (temporary file, then rename), 0600 in
-0700 directories.
+that changed. The shared store (secrets of ``scope: shared``) has no instance level:
+``SHARED_STORE/SHARED_NAME.vault``. Files are written atomically (temporary file, then
+rename), 0600 in 0700 directories.
+
+Beside each vault file, ``CREDENTIAL_ID.meta`` records in plain JSON what is not
+secret: the generator, a hash of its definition (never of the value), when the
+secret was created and last made anew, why, and by which run. An audit reads it
+without the vault password. A missing file (stores of older releases) is recorded
+on the next run; the vault file's modification time stands for its age until then.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import errno
+import json
 import os
 import re
 import tempfile
@@ -27,6 +36,34 @@ from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
 
 
 _TMP_RE = re.compile(r"^\.[A-Za-z0-9_.-]+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+META_SUFFIX = ".meta"
+META_VERSION = 1
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_time(when):
+    """The metadata form of the aware datetime WHEN: UTC, microseconds, e.g. 2026-01-31T12:00:00.000000Z."""
+    return when.astimezone(datetime.timezone.utc).strftime(_TIME_FORMAT)
+
+
+def parse_time(text):
+    """The aware datetime of a metadata time, or None when TEXT is not one."""
+    try:
+        return datetime.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_id():
+    """Names this ansible-playbook run, the same in every fork: its main process and that
+    process's start time (a PID alone is reused). A secret is made anew at most once per run."""
+    parent = os.getppid()
+    try:
+        with open("/proc/%d/stat" % parent) as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+    except (IOError, OSError, IndexError):
+        start = "?"
+    return "%d-%s" % (parent, start)
 
 
 def _pid_alive(pid):
@@ -76,8 +113,9 @@ class VaultStore:
     def _error(self, message):
         return StoreError("%s: %s" % (self.var_name, message))
 
-    def path(self, instance, cred_id):
-        return os.path.join(self.root, instance, cred_id + ".vault")
+    def path(self, instance, cred_id, suffix=".vault"):
+        """The file of CRED_ID of INSTANCE (None: a shared secret, at the store's top level)."""
+        return os.path.join(self.root, instance or "", cred_id + suffix)
 
     def load(self, instance, cred_id):
         """Return the stored secret bytes, or None when there is no such file."""
@@ -126,10 +164,8 @@ class VaultStore:
         vault_id, secret = match_encrypt_secret(self.vault_secrets, encrypt_vault_id=C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
         return self._vault.encrypt(value, secret, vault_id=vault_id)
 
-    def save(self, instance, cred_id, value):
-        """Write VALUE (bytes) encrypted, atomically, replacing any previous file."""
-        path = self.path(instance, cred_id)
-        data = self._encrypt(value)
+    def _write(self, path, data):
+        """Write DATA (bytes) to PATH atomically, 0600, creating the 0700 directories."""
         for directory in (self.root, os.path.dirname(path)):
             try:
                 os.makedirs(directory, 0o700)
@@ -138,12 +174,13 @@ class VaultStore:
                     raise self._error("cannot create secret store directory %s: %s" % (directory, to_native(exc)))
         try:
             # The PID in the name lets a later run tell a dead run's leftover from a live one's.
-            fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (cred_id, os.getpid()), suffix=".tmp", dir=os.path.dirname(path))
+            fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (os.path.basename(path), os.getpid()), suffix=".tmp",
+                                       dir=os.path.dirname(path))
         except OSError as exc:
             raise self._error("cannot write secret store file %s: %s" % (path, to_native(exc)))
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(to_bytes(data))
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o600)
@@ -155,3 +192,40 @@ class VaultStore:
             _unlink_quietly(tmp)
             raise
         return path
+
+    def save(self, instance, cred_id, value):
+        """Write VALUE (bytes) encrypted, atomically, replacing any previous file."""
+        return self._write(self.path(instance, cred_id), to_bytes(self._encrypt(value)))
+
+    def load_meta(self, instance, cred_id):
+        """The metadata of a secret (a dict), or None when none is recorded or it is unreadable as such.
+
+        A secret whose vault file exists without metadata gets ``created`` and ``rotated``
+        from the vault file's modification time and ``estimated: true``.
+        """
+        path = self.path(instance, cred_id, META_SUFFIX)
+        try:
+            with open(path, "rb") as f:
+                meta = json.loads(f.read().decode("utf-8"))
+        except (IOError, OSError) as exc:
+            if exc.errno != errno.ENOENT:
+                raise self._error("cannot read secret store file %s: %s" % (path, to_native(exc)))
+            meta = None
+        except ValueError:  # not JSON: recorded anew, like a missing file
+            meta = None
+        if isinstance(meta, dict) and parse_time(meta.get("rotated")) is not None:
+            return meta
+        return self._estimated_meta(instance, cred_id)
+
+    def _estimated_meta(self, instance, cred_id):
+        try:
+            mtime = os.stat(self.path(instance, cred_id)).st_mtime
+        except OSError:
+            return None
+        when = format_time(datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc))
+        return {"created": when, "rotated": when, "estimated": True}
+
+    def save_meta(self, instance, cred_id, meta):
+        """Record META (a dict of text, never a secret) beside the secret's vault file."""
+        data = json.dumps(dict(meta, version=META_VERSION), sort_keys=True, indent=1) + "\n"
+        return self._write(self.path(instance, cred_id, META_SUFFIX), data.encode("utf-8"))

@@ -202,7 +202,8 @@ class Host:
         """Run ansible-playbook; return CompletedProcess (text, stdout+stderr in .stdout)."""
         if group_vars is not None:
             self.write_inventory(group_vars)
-        return subprocess.run(self.playbook_argv(args, playbook), cwd=ROOT, env=self.env(**(env or {})),
+        # No terminal, even under an interactive pytest: a prompt fails at once instead of waiting.
+        return subprocess.run(self.playbook_argv(args, playbook), cwd=ROOT, env=self.env(**(env or {})), stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False)
 
     def playbook_popen(self, group_vars=None, *args, playbook="playbooks/site.yml", env=None, stdout=None):

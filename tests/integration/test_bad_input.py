@@ -125,6 +125,19 @@ CASES = [
      "microvm_instances.bad.disks[0]"),
     # a hypervisor version with the SMBIOS type 11 path= overrun (AFFECTED_QEMU below)
     ("qemu-affected", bad(binary="/usr/local/bin/qemu-affected"), "microvm_instances.bad.hypervisor: /usr/local/bin/qemu-affected"),
+    # shared, prompted, aged and renewed secrets
+    ("scope-unknown", cred(scope="cluster", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.scope: must be one of instance, shared"),
+    ("shared-src", cred(scope="shared", src="x"), "microvm_instances.bad.credentials.c.scope: shared needs generate or prompt"),
+    ("shared-from-instance-input", bad({"pw": {"inject": False, "generate": {"type": "password"}},
+                                        "c": {"scope": "shared", "generate": {"type": "passlib", "password_of": "pw"}}}),
+     "microvm_instances.bad.credentials.c.scope: a shared credential is made from shared credentials only"),
+    ("prompt-no-terminal", cred(prompt="Token"), "microvm_instances.bad.credentials.c.prompt: needs an answer typed at a terminal"),
+    ("prompt-shared-no-terminal", cred(scope="shared", prompt="Token"),
+     "microvm_instances.bad.credentials.c.prompt: needs an answer typed at a terminal"),
+    ("prompt-answers-unknown", None, "microvm_prompt_answers['base/nope']: is not a prompted credential of this host"),
+    ("max-age-bad", cred(max_age="90", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.max_age: must be a duration"),
+    ("renew-before-too-long", cred(renew_before="400d", generate={"type": "tls", "days": 365}),
+     "microvm_instances.bad.credentials.c.renew_before: must be shorter than"),
 ]
 # Planted on the baseline host; the snapshot covers /opt, so its mode and this file must stay.
 FOREIGN = "/opt/otherapp/keep.cred"
@@ -139,6 +152,7 @@ TOP_VARS = {
     "store-unusable": {"microvm_credentials_store": "/dev/null/store"},
     "directory-foreign": {"microvm_credential_directory": os.path.dirname(os.path.dirname(FOREIGN))},
     "key-tpm2-without-tpm": {"microvm_credential_key": "tpm2"},
+    "prompt-answers-unknown": {"microvm_prompt_answers": {"base/nope": "x"}},
 }
 BAD_INSTANCE_NAMES = {"instance-name": "Bad", "instance-name-newline": "bad\n", "instance-name-24": "w" * 24}
 
@@ -184,12 +198,14 @@ def baseline(host):
 def test_bad_input_is_rejected_before_any_change(baseline, tmp_path, case_id, spec, variable):
     host = baseline
     group_vars = materialise(case_id, copy.deepcopy(spec), tmp_path)
+    shared_store = os.path.join(host.inventory, ".microvm-credentials-shared")
     before_host, before_store = host.snapshot(), host.vault_values()
     proc = host.playbook(group_vars)
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert variable in proc.stdout, "error does not name %s:\n%s" % (variable, proc.stdout[-3000:])
     assert host.snapshot() == before_host, "the host changed"
     assert host.vault_values() == before_store, "the controller store changed"
+    assert not os.path.exists(shared_store) or os.listdir(shared_store) == [], "the shared store changed"
 
 
 def test_undecryptable_store_fails_loudly_and_never_regenerates(baseline):

@@ -115,17 +115,17 @@ def assert_consistent(host, group_vars, killed=False):
     """No partial or temporary file anywhere, and everything that exists is whole and agrees.
 
     KILLED: right after a SIGKILL the store may hold the killed run's own temporary
-    file (.ID.PID.RANDOM.tmp: never renamed into place, so never read as a secret);
+    file (.ID.vault.PID.RANDOM.tmp or .ID.meta.PID.RANDOM.tmp: never renamed into place, so never read as a secret);
     the next run sweeps it, which the rerun test checks.
     """
     listing = store_listing(host)
     junk = [p for p in listing if os.path.basename(p).startswith(".") or p.endswith(".tmp")]
     if killed:
-        junk = [p for p in junk if not re.match(r"^\.[A-Za-z0-9_-]+\.\d+\.\w+\.tmp$", os.path.basename(p))]
+        junk = [p for p in junk if not re.match(r"^\.[A-Za-z0-9_.-]+\.\d+\.\w+\.tmp$", os.path.basename(p))]
     assert not junk, "temporary files left in the controller store: %s" % junk
     listing = [p for p in listing if not os.path.basename(p).startswith(".")]
     files = [p for p in listing if os.path.isfile(os.path.join(host.store, p))]
-    assert all(re.match(r"^[a-z0-9-]+/[A-Za-z0-9_-]+\.vault$", p) for p in files), files
+    assert all(re.match(r"^[a-z0-9-]+/[A-Za-z0-9_-]+\.(vault|meta)$", p) for p in files), files
     try:
         values = host.vault_values()
     except Exception as exc:  # pylint: disable=broad-except
@@ -379,7 +379,7 @@ def test_corrupt_store_fails_then_converges_once_repaired(stable):
         f.write(truncated)
     host.converge(STABLE, *rotate("x/db"))
     after = store_files(host)
-    assert sorted(k for k in store if after[k] != store[k]) == ["x/db.vault"]
+    assert sorted(k for k in store if after[k] != store[k]) == ["x/db.meta", "x/db.vault"]
     new = host.vault_values()["x/db.vault"]
     assert new != host.vault_values()["y/db.vault"] and len(new) == len(host.vault_values()["y/db.vault"])
     creds_after = host_creds(host)

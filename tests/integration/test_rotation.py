@@ -92,8 +92,8 @@ def test_rotating_one_secret_changes_only_it(host, converged):
     assert recap(proc.stdout)["changed"] > 0
     after = state(host)
 
-    # Controller: exactly one vault file was rewritten, and it decrypts to a new value.
-    assert changed_keys(before["files"], after["files"]) == ["a/db.vault"]
+    # Controller: exactly one vault file (and its metadata) was rewritten, and it decrypts to a new value.
+    assert changed_keys(before["files"], after["files"]) == ["a/db.meta", "a/db.vault"]
     assert changed_keys(before["values"], after["values"]) == ["a/db.vault"]
     new_db = after["values"]["a/db.vault"]
     assert len(new_db) == len(before["values"]["a/db.vault"]), "same generator, same length"
@@ -132,7 +132,7 @@ def test_rotating_a_password_regenerates_its_hash(host, converged):
 
     host.converge(GROUP_VARS, *rotate("a/pw"))
     after = state(host)
-    assert changed_keys(before["files"], after["files"]) == ["a/hash.vault", "a/pw.vault"]
+    assert changed_keys(before["files"], after["files"]) == ["a/hash.meta", "a/hash.vault", "a/pw.meta", "a/pw.vault"]
     new_pw, new_hash = after["values"]["a/pw.vault"], after["values"]["a/hash.vault"]
     assert new_pw != old_pw and new_hash != old_hash
     assert sha512_crypt.verify(new_pw.decode(), new_hash.decode()), "the new hash is not made from the new password"

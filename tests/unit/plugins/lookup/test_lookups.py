@@ -107,3 +107,29 @@ def test_a_relative_store_is_the_inventorys(stores):
     variables = inventory(stores, microvm_credentials_store="elsewhere")
     assert lookup("public", ["db/ssh"], variables, host="hv2") == ["ssh-ed25519 BBBB db"]
     assert lookup("public", ["db/ssh"], dict(variables, inventory_dir=str(stores)), store="elsewhere") == ["ssh-ed25519 BBBB db"]
+
+
+@pytest.fixture
+def shared(stores):
+    root = stores / ".microvm-credentials-shared"
+    VaultStore(str(root), [("default", VaultSecret(b"pw"))]).save(None, "cluster", b"token")
+    save_public(str(root), None, "ca", b"-----BEGIN CERTIFICATE-----")
+    return stores
+
+
+def test_shared_terms_read_the_shared_store(shared):
+    assert lookup("secret", ["shared:cluster"], inventory(shared), password=b"pw") == ["token"]
+    assert lookup("public", ["shared:ca"], inventory(shared)) == ["-----BEGIN CERTIFICATE-----"]
+
+
+def test_shared_store_of_another_host_and_explicit(shared):
+    os.rename(str(shared / ".microvm-credentials-shared"), str(shared / "common"))
+    variables = inventory(shared, microvm_credentials_shared_store="common")
+    assert lookup("secret", ["shared:cluster"], variables, password=b"pw", host="hv2") == ["token"]
+    assert lookup("public", ["shared:ca"], {}, shared_store=str(shared / "common")) == ["-----BEGIN CERTIFICATE-----"]
+
+
+@pytest.mark.parametrize("term", ["shared:", "shared:../x", "shared:a/b"])
+def test_bad_shared_terms(shared, term):
+    with pytest.raises(AnsibleError, match="must be shared:NAME"):
+        lookup("secret", [term], inventory(shared), password=b"pw")

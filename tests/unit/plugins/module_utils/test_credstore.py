@@ -61,6 +61,8 @@ def test_argv_never_holds_the_value():
     assert encrypt_argv("systemd-creds", "db.password", "host") == [
         "systemd-creds", "encrypt", "--name=db.password", "--with-key=host", "-", "-"]
     assert decrypt_argv("systemd-creds", "n", "/p") == ["systemd-creds", "decrypt", "--name=n", "/p", "-"]
+    assert encrypt_argv("systemd-creds", "n", "host", "@1900000000") == [
+        "systemd-creds", "encrypt", "--name=n", "--with-key=host", "--not-after=@1900000000", "-", "-"]
 
 
 def test_diff_names_only():

@@ -13,7 +13,7 @@ GOOD = {"instances": {}, "store": "/srv/store"}
 
 def test_defaults():
     params = validate(GOOD)
-    assert params == dict(GOOD, rotate=[], directory="/var/lib/microvm-credentials", key="auto", purge=True, lock_timeout=300,
+    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", purge=True, lock_timeout=300,
                           var_name="microvm_instances", store_var_name="microvm_credentials_store", rotate_var_name="microvm_rotate",
                           directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
 

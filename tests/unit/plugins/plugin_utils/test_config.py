@@ -42,7 +42,8 @@ def test_defaults_and_derived_paths():
     assert [c["id"] for c in web["credentials"]] == ["cert", "db", "root-hash", "root-pw"]
     db = [c for c in web["credentials"] if c["id"] == "db"][0]
     assert db == {"id": "db", "name": "db.password", "binary": None, "inject": True,
-                  "generate": {"type": "password", "length": 24, "chars": db["generate"]["chars"]}}
+                  "generate": {"type": "password", "length": 24, "chars": db["generate"]["chars"]},
+                  "scope": "instance", "max_age": None, "renew_before": None, "regenerate_on_change": False, "not_after": None}
 
 
 def test_no_secret_values_in_output():

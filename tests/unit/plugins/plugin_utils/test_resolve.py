@@ -12,8 +12,8 @@ from ansible.parsing.vault import VaultSecret
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _keypairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path, save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import resolve
+from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
 
 PATH = "microvm_instances.web.credentials"
@@ -41,11 +41,9 @@ def store(tmp_path):
 
 
 def run(store, rotated=(), inst=None):
-    res = resolve(inst or instance(), PATH, store, lambda cred_id: cred_id in rotated, lambda src, path: b"from " + src.encode())
-    for cred_id in res.new:
-        store.save("web", cred_id, res.values[cred_id])
-    for cred_id, public in res.public.items():
-        save_public(store.root, "web", cred_id, public)
+    ctx = Context(store, rotated=lambda label: label in ["web/" + r for r in rotated], read_src=lambda src, path: b"from " + src.encode())
+    res = resolve(inst or instance(), PATH, ctx)
+    persist(ctx)
     return res
 
 

@@ -128,3 +128,20 @@ def test_store_in_home_directory():
 def test_relative_store_without_a_base_directory_is_an_error():
     with pytest.raises(StoreError, match="^microvm_credentials_store: 'rel' is relative"):
         resolve_store_path("rel", None)
+
+
+def test_shared_secrets_have_no_instance_level_and_metadata_is_plain_json(tmp_path):
+    store = VaultStore(str(tmp_path), [("default", VaultSecret(b"pw"))])
+    store.save(None, "cluster", b"v")
+    store.save_meta(None, "cluster", {"generator": "hex", "rotated": "2026-01-01T00:00:00.000000Z"})
+    assert sorted(os.listdir(str(tmp_path))) == ["cluster.meta", "cluster.vault"]
+    assert store.load(None, "cluster") == b"v"
+    assert store.load_meta(None, "cluster") == {"generator": "hex", "rotated": "2026-01-01T00:00:00.000000Z", "version": 1}
+
+
+def test_metadata_that_is_not_json_counts_as_missing(tmp_path):
+    store = VaultStore(str(tmp_path), [("default", VaultSecret(b"pw"))])
+    assert store.load_meta("web", "a") is None
+    store.save("web", "a", b"v")
+    (tmp_path / "web" / "a.meta").write_text("{not json")
+    assert store.load_meta("web", "a")["estimated"] is True

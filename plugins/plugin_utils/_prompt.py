@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Values of prompted credentials (``prompt: TEXT``): typed once by the operator, then stored.
+
+The question goes through ansible's display, as ``ansible.builtin.pause`` asks: from a
+fork, the main process reads the terminal with echo off, one question at a time. An
+answer can also come from the variable ``microvm_prompt_answers`` (a vault-encrypted
+vars file given with ``-e @FILE``), for runs without a terminal. Check mode never asks.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNoninteractive
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.utils.display import Display
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+
+ANSWERS_VAR = "microvm_prompt_answers"
+# Stands for an answer in check mode, which asks nothing and stores nothing.
+CHECK_MODE_ANSWER = b"(asked at the next run)"
+
+
+class PromptError(AnsibleError):
+    """No answer to a prompt; nothing was stored."""
+
+
+def check_answers(answers, prompted):
+    """Return the ANSWERS mapping (label: text) after checking it names PROMPTED labels only."""
+    if answers is None:
+        return {}
+    if not isinstance(answers, dict):
+        raise ConfigError(ANSWERS_VAR, "must be a mapping of INSTANCE/CREDENTIAL_ID or shared:NAME to the answer")
+    for label, answer in sorted(answers.items(), key=lambda kv: str(kv[0])):
+        if label not in prompted:
+            raise ConfigError("%s[%r]" % (ANSWERS_VAR, label), "is not a prompted credential of this host (prompted: %s)"
+                              % (", ".join(sorted(prompted)) or "none"))
+        if not isinstance(answer, str) or not answer:
+            raise ConfigError("%s[%r]" % (ANSWERS_VAR, label), "must be a non-empty string")
+    return answers
+
+
+def _no_terminal(label, path):
+    return PromptError("%s: needs an answer typed at a terminal, and this run has none. Run ansible-playbook from a "
+                       "terminal, or give the answer once in a vault-encrypted vars file passed with -e @FILE holding "
+                       "%s: {%s: ...} (it is then stored in the vault), or use src: FILE instead of prompt"
+                       % (path, ANSWERS_VAR, label))
+
+
+class Asker:
+    """Context.ask for one run: ANSWERS by label first, then the terminal (never in CHECK_MODE)."""
+
+    def __init__(self, answers, check_mode, display=None):
+        self.answers, self.check_mode = answers, check_mode
+        self.display = display or Display()
+
+    def __call__(self, label, path, text):
+        if label in self.answers:
+            return to_bytes(self.answers[label])
+        if self.check_mode:
+            return CHECK_MODE_ANSWER
+        try:
+            answer = self.display.prompt_until("[%s] %s (input is hidden): " % (label, text), private=True)
+        except AnsiblePromptNoninteractive:
+            raise _no_terminal(label, path)
+        except AnsiblePromptInterrupt:
+            raise PromptError("%s: the prompt was interrupted; nothing was stored" % path)
+        answer = to_bytes(answer).rstrip(b"\r\n")
+        if not answer:
+            raise PromptError("%s: the answer is empty; nothing was stored" % path)
+        return answer

@@ -1,0 +1,105 @@
+"""Shared secrets on two hosts in one run (forks=2): one value, made once under the shared
+store's lock; a rotation makes one new value and re-encrypts it for every consumer on both
+hosts (changed_instances, which the role restarts). A prompted shared secret answered from
+microvm_prompt_answers. An instance credential with not_after, refused by the host after then.
+
+The instances do not start (autostart: false, credentials entry point): what a guest would
+get is the host's encrypted credential, read back with systemd-creds decrypt.
+"""
+
+import datetime
+import json
+import os
+
+import pytest
+import yaml
+from conftest import instance, running_host
+
+PLAYBOOK = "tests/integration/playbooks/shared_secrets.yml"
+# Slow to make, so that the two forks overlap: without the shared store's lock both would make one.
+TOKEN = {"name": "cluster.token", "scope": "shared", "shared_name": "cluster",
+         "generate": {"type": "command", "argv": ["sh", "-c", "sleep 3; od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'"]}}
+JOIN = {"name": "join.key", "scope": "shared", "prompt": "Cluster join key"}
+# The host refuses it two days after it was made (systemd-creds encrypt --not-after).
+EXPIRING = {"name": "expiring", "max_age": "1d", "not_after": "2d", "generate": {"type": "hex"}}
+
+
+def group_vars():
+    spec = {"token": TOKEN, "join": JOIN, "expiring": EXPIRING}
+    return {"microvm_instances": {"web": instance("web", spec, autostart=False), "db": instance("db", spec, autostart=False)}}
+
+
+@pytest.fixture(scope="module")
+def hosts(request, tmp_path_factory):
+    with running_host(request, tmp_path_factory) as hv1, running_host(request, tmp_path_factory) as hv2:
+        # One inventory (hv1's) for both hosts, as a real inventory would be.
+        with open(os.path.join(hv1.tmp, "answers.yml"), "w") as f:
+            yaml.safe_dump({"microvm_prompt_answers": {"shared:join": "typed-once"}}, f)
+        hv1.write_inventory(group_vars())
+        with open(os.path.join(hv1.inventory, "hosts.yml"), "w") as f:
+            yaml.safe_dump({"microvm_hosts": {"hosts": dict((h.name, h.connection_vars()) for h in (hv1, hv2))}}, f)
+        yield hv1, hv2
+
+
+def run(hv1, tmp_path, *args):
+    proc = hv1.converge(None, "--forks", "2", "-e", "out_dir=%s" % tmp_path, "-e", "@" + os.path.join(hv1.tmp, "answers.yml"),
+                        *args, playbook=PLAYBOOK)
+    return proc, lambda host: json.loads((tmp_path / (host.name + ".json")).read_text())
+
+
+def shared_values(hv1):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+    with open(hv1.vault_password_file, "rb") as f:
+        lib = VaultLib([("default", VaultSecret(f.read().strip()))])
+    root = os.path.join(hv1.inventory, ".microvm-credentials-shared")
+    return dict((name[:-len(".vault")], lib.decrypt(open(os.path.join(root, name), "rb").read()))
+                for name in sorted(os.listdir(root)) if name.endswith(".vault"))
+
+
+def on_host(host, inst, name):
+    return host.sh("systemd-creds decrypt --name=%s /var/lib/microvm-credentials/%s/%s.cred -" % (name, inst, name), binary=True)
+
+
+def test_one_value_for_both_hosts_and_all_instances(hosts, tmp_path):
+    hv1, hv2 = hosts
+    proc, result = run(hv1, tmp_path)
+    values = shared_values(hv1)
+    assert values["join"] == b"typed-once" and len(values["cluster"]) == 32
+    for host in (hv1, hv2):
+        for inst in ("web", "db"):
+            assert on_host(host, inst, "cluster.token") == values["cluster"]
+            assert on_host(host, inst, "join.key") == b"typed-once"
+        assert not os.path.exists(os.path.join(host.store, "web", "token.vault"))
+    # Exactly one of the two runs made each shared secret.
+    generated = result(hv1)["generated"] + result(hv2)["generated"]
+    assert sorted(g for g in generated if g.startswith("shared:")) == ["shared:cluster", "shared:join"]
+    meta = json.loads(open(os.path.join(hv1.inventory, ".microvm-credentials-shared", "cluster.meta")).read())
+    assert meta["generator"] == "command" and meta["reason"] == "created" and meta["definition"].startswith("sha256:")
+
+
+def test_rotating_a_shared_secret_reaches_every_consumer_on_both_hosts(hosts, tmp_path):
+    hv1, hv2 = hosts
+    before = shared_values(hv1)
+    proc, result = run(hv1, tmp_path, "-e", json.dumps({"microvm_rotate": ["shared:cluster"]}))
+    after = shared_values(hv1)
+    assert after["cluster"] != before["cluster"] and after["join"] == before["join"]
+    rotated = [result(h)["rotated"] for h in (hv1, hv2)]
+    assert sorted(rotated, key=len) == [{}, {"shared:cluster": "rotate"}], proc.stdout[-3000:]
+    for host in (hv1, hv2):
+        assert sorted(result(host)["changed_instances"]) == ["db", "web"]
+        for inst in ("web", "db"):
+            assert on_host(host, inst, "cluster.token") == after["cluster"]
+    # The next run changes nothing anywhere.
+    proc, result = run(hv1, tmp_path)
+    assert [result(h)["changed_instances"] for h in (hv1, hv2)] == [[], []] and shared_values(hv1) == after
+
+
+def test_not_after_makes_the_host_refuse_the_credential_after_then(hosts):
+    hv1, dummy = hosts
+    meta = json.loads(open(os.path.join(hv1.store, "web", "expiring.meta")).read())
+    made = datetime.datetime.strptime(meta["rotated"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    end = int(made.timestamp()) + 2 * 86400
+    path = "/var/lib/microvm-credentials/web/expiring.cred"
+    assert hv1.sh("systemd-creds decrypt --name=expiring --timestamp=@%d %s - >/dev/null && echo ok" % (end - 60, path)).strip() == "ok"
+    refused = hv1.sh("systemd-creds decrypt --name=expiring --timestamp=@%d %s - 2>&1; echo rc=$?" % (end + 60, path), check=False)
+    assert "rc=1" in refused, refused
