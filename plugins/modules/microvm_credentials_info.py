@@ -37,7 +37,8 @@ attributes:
     support: full
     description: Nothing changes, in any mode.
   diff_mode:
-    support: none
+    support: N/A
+    description: Nothing changes, so there is no diff.
   action:
     support: full
     description: Runs on the controller for the vault store and on the host for C(systemd-creds decrypt).
