@@ -269,10 +269,12 @@ def main():
 
     states = compare(expected, owned, key, current_digest)
     instances = sorted(set(expected) | set(owned))
-    rc, out, err = module.run_command(systemctl_show_argv(systemctl, instances))
-    if rc != 0:
-        module.fail_json(msg="systemctl show failed: %s" % to_native(err).strip())
-    units = parse_units(out)
+    units = {}
+    if instances:  # without units, systemctl show would describe the manager
+        rc, out, err = module.run_command(systemctl_show_argv(systemctl, instances))
+        if rc != 0:
+            module.fail_json(msg="systemctl show failed: %s" % to_native(err).strip())
+        units = parse_units(out)
     by_instance = dict((i, units.get(unit_name(i))) for i in instances)
     credentials = []
     for (instance, name), cred_state in sorted(states.items()):
