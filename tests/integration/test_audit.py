@@ -6,6 +6,7 @@ controller only shows differs; an instance that left the inventory is orphaned i
 controller store, and microvm_prune_store=true deletes it (not with --check).
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -80,10 +81,13 @@ def test_in_sync_after_converge(converged):
     keygen = subprocess.run(["ssh-keygen", "-lf", os.path.join(host.store, "au", "host-key.pub")],
                             capture_output=True, text=True, check=True).stdout.split()[1]
     assert rows["au/host-key"]["fingerprint"] == keygen == rows["au/host-key.pub"]["fingerprint"]
-    # Secrets: a keyed fingerprint, never the value nor its plain hash.
-    values = host.vault_values()
-    for value in values.values():
-        assert value.decode(errors="replace") not in proc.stdout
+    # Secrets: a keyed fingerprint, never the value nor its plain hash, even with -vvvv.
+    verbose = host.playbook(None, "-vvvv", playbook=AUDIT)
+    assert verbose.returncode == 0, verbose.stdout[-3000:]
+    for value in host.vault_values().values():
+        for output in (proc.stdout, verbose.stdout):
+            assert value.decode(errors="replace") not in output
+            assert hashlib.sha256(value).hexdigest()[:16] not in output
     assert rows["au/pw"]["fingerprint"].startswith("hmac:")
     assert rows["au/pw"]["rotated"] == pytest.approx(os.stat(os.path.join(host.store, "au", "pw.vault")).st_mtime)
     assert rows["au/pw"]["age_days"] == 0
