@@ -51,5 +51,7 @@ echo "== ansible-playbook -i inventories/example playbooks/site.yml"
 ansible-playbook -i inventories/example playbooks/site.yml
 echo "== the guest's view of its credentials, against the controller's"
 ansible-playbook -i inventories/example playbooks/demo_report.yml
+echo "== the audit: times, fingerprints, host in sync, restart pending, orphans"
+ansible-playbook -i inventories/example playbooks/audit.yml
 echo "== secrets are in inventories/example/.microvm-credentials/ (ansible-vault), on the host in"
 echo "   /var/lib/microvm-credentials (systemd-creds). Remove everything: tools/demo.sh --clean"

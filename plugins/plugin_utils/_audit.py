@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The controller half of the audit: what the store holds, fingerprints, orphans, the table.
+
+Nothing here writes. Values are read to fingerprint them and to digest them for the
+host; neither the fingerprint nor the digest lets anyone guess a value:
+
+- A plain SHA-256 of a short password is a dictionary lookup away from the password,
+  so a secret's fingerprint is an HMAC under a key derived from the vault password
+  with PBKDF2 (FINGERPRINT_ITERATIONS, more than ansible-vault's own 10000): without
+  the vault password it tells nothing, and guessing the vault password through it
+  costs more than through any vault file of the store. It is stable across runs, so
+  a changed fingerprint is a changed value.
+- Key pairs are fingerprinted by their public half, as the tools that use them do.
+- The host gets HMAC digests under a key drawn at random for each run (see
+  module_utils/_credaudit.py): they travel on stdin and mean nothing in any other run.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import hashlib
+import hmac
+import os
+import ssl
+import time
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import SUFFIX as PUBLIC_SUFFIX
+
+VAULT_SUFFIX = ".vault"
+FINGERPRINT_SALT = b"microvm.credentials audit fingerprint"
+FINGERPRINT_ITERATIONS = 100000
+FINGERPRINT_BYTES = 8
+DAY = 86400.0
+# A state of the host's copy that needs a converge to fix.
+OUT_OF_SYNC = ("differs", "missing", "rekey")
+
+
+# -- store metadata -------------------------------------------------------------
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def stored_times(store_root, instance, cred_id):
+    """{"created": SECONDS, "rotated": SECONDS} of a stored secret, or None when it is not stored.
+
+    The one reader of the store's metadata: until the store records creation and
+    rotation, both are the vault file's modification time (a rotation rewrites it).
+    """
+    rotated = _mtime(os.path.join(store_root, instance, cred_id + VAULT_SUFFIX))
+    if rotated is None:
+        return None
+    return {"created": rotated, "rotated": rotated}
+
+
+def public_times(store_root, instance, cred_id):
+    """The same for a public half: its .pub file's modification time."""
+    written = _mtime(os.path.join(store_root, instance, cred_id + PUBLIC_SUFFIX))
+    return None if written is None else {"created": written, "rotated": written}
+
+
+# -- fingerprints ---------------------------------------------------------------
+
+def fingerprint_key(vault_secret):
+    """The key of secret fingerprints, from the vault secret's bytes."""
+    return hashlib.pbkdf2_hmac("sha256", vault_secret, FINGERPRINT_SALT, FINGERPRINT_ITERATIONS)
+
+
+def secret_fingerprint(key, value):
+    return "hmac:" + hmac.new(key, value, hashlib.sha256).hexdigest()[:2 * FINGERPRINT_BYTES]
+
+
+def ssh_fingerprint(public_line):
+    """SHA256:BASE64 of an SSH public key line, as `ssh-keygen -l` prints it."""
+    blob = base64.b64decode(public_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+
+
+def public_fingerprint(kind, public):
+    """The fingerprint of the public half PUBLIC (bytes) of a KIND generator."""
+    if kind == "ssh":
+        return ssh_fingerprint(public)
+    if kind == "wireguard":
+        return "wg:" + public.decode("ascii")  # the public key itself, as `wg show` lists peers
+    if kind in ("tls", "ca"):
+        der = ssl.PEM_cert_to_DER_cert(public.decode("ascii"))
+        return "x509-sha256:" + hashlib.sha256(der).hexdigest()[:2 * FINGERPRINT_BYTES]
+    return "sha256:" + hashlib.sha256(public).hexdigest()[:2 * FINGERPRINT_BYTES]
+
+
+# -- orphans ----------------------------------------------------------------------
+
+def _store_entries(store_root):
+    """{instance: {id: [file names]}} of the vault and public files in the store."""
+    entries = {}
+    names = sorted(os.listdir(store_root)) if os.path.isdir(store_root) else []
+    for instance in names:
+        path = os.path.join(store_root, instance)
+        if instance.startswith(".") or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        ids = entries.setdefault(instance, {})
+        for fname in sorted(os.listdir(path)):
+            for suffix in (VAULT_SUFFIX, PUBLIC_SUFFIX):
+                if fname.endswith(suffix) and not fname.startswith(".") and len(fname) > len(suffix):
+                    ids.setdefault(fname[:-len(suffix)], []).append(fname)
+    return entries
+
+
+def orphans(store_root, configured):
+    """Store entries no configuration claims: [(instance, id)], sorted.
+
+    CONFIGURED maps instance names to the ids of their stored credentials (vault files,
+    and public halves: a public half is the file ID.pub of its key pair's ID).
+    """
+    found = []
+    for instance, ids in sorted(_store_entries(store_root).items()):
+        for cred_id in sorted(ids):
+            if cred_id not in configured.get(instance, ()):
+                found.append((instance, cred_id))
+    return found
+
+
+def orphan_labels(store_root, configured):
+    """INSTANCE/* for an instance left the inventory, INSTANCE/ID for a credential."""
+    labels = []
+    for instance, cred_id in orphans(store_root, configured):
+        if instance not in configured:
+            label = instance + "/*"
+            if label not in labels:
+                labels.append(label)
+        else:
+            labels.append("%s/%s" % (instance, cred_id))
+    return labels
+
+
+def prune_paths(store_root, configured):
+    """What pruning removes, in order: the orphans' vault and public files, then the
+    directories of instances no longer configured that hold nothing else."""
+    entries = _store_entries(store_root)
+    files, dirs = [], []
+    for instance, cred_id in orphans(store_root, configured):
+        files.extend(os.path.join(store_root, instance, f) for f in entries[instance][cred_id])
+    for instance in sorted(set(entries) - set(configured)):
+        path = os.path.join(store_root, instance)
+        known = set(f for fs in entries[instance].values() for f in fs)
+        if set(os.listdir(path)) <= known:
+            dirs.append(path)
+    return files + dirs
+
+
+# -- rows and the table -----------------------------------------------------------
+
+def age_days(times, now=None):
+    if times is None:
+        return None
+    return round(((now if now is not None else time.time()) - times["rotated"]) / DAY, 1)
+
+
+def row(instance, cred_id, name, generator, times, fingerprint, now=None):
+    """One controller row; the host's fields start unknown."""
+    return {
+        "instance": instance, "id": cred_id, "name": name, "generator": generator,
+        "created": times and times["created"], "rotated": times and times["rotated"], "age_days": age_days(times, now),
+        "fingerprint": fingerprint, "host": None, "restart_pending": False, "orphaned": False,
+    }
+
+
+def join_host(rows, host_credentials):
+    """Fill in the host's view (module_utils/_credaudit) by (instance, guest name); host-only rows go last."""
+    by_key = dict(((r["instance"], r["name"]), r) for r in rows if r["name"] is not None)
+    extra = []
+    for cred in host_credentials:
+        target = by_key.get((cred["instance"], cred["name"]))
+        if target is None:
+            extra.append(dict(row(cred["instance"], None, cred["name"], None, None, None), orphaned=True,
+                              host=cred["host"], restart_pending=cred["restart_pending"]))
+        elif target["host"] is None:
+            target["host"], target["restart_pending"] = cred["host"], cred["restart_pending"]
+    return rows + extra
+
+
+def ordered(rows):
+    """By instance; within one, configured credentials first, then orphans, by id (or name)."""
+    return sorted(rows, key=lambda r: (r["instance"], r["orphaned"], r["id"] or "", r["name"] or ""))
+
+
+def _date(seconds):
+    return "-" if seconds is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
+
+
+COLUMNS = ("INSTANCE", "CREDENTIAL", "GENERATOR", "CREATED (UTC)", "ROTATED (UTC)", "AGE", "FINGERPRINT", "HOST", "RESTART")
+
+
+def table(rows):
+    """The rows as aligned lines of text, a header first."""
+    cells = [COLUMNS]
+    for r in rows:
+        label = r["id"] if r["id"] is not None else "(%s)" % r["name"]
+        if r["orphaned"]:
+            label += " [orphaned]"
+        cells.append((r["instance"], label, r["generator"] or "-", _date(r["created"]), _date(r["rotated"]),
+                      "-" if r["age_days"] is None else "%gd" % r["age_days"], r["fingerprint"] or "-",
+                      r["host"] or "-", "pending" if r["restart_pending"] else "-"))
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    return ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]

@@ -1,0 +1,80 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import binascii
+
+from ansible.parsing.vault import VaultSecret
+
+from ansible_collections.microvm.credentials.plugins.action.microvm_credentials_info import ActionModule
+from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import digest
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
+from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import ssh
+from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+
+SECRETS = [("default", VaultSecret(b"vault password"))]
+HMAC_KEY = b"h" * 32
+
+
+class FakeVault:
+    secrets = SECRETS
+
+
+class FakeLoader:
+    _vault = FakeVault()
+
+
+def action():
+    plugin = ActionModule.__new__(ActionModule)  # only the controller half is exercised
+    plugin._loader = FakeLoader()
+    plugin._read_src = lambda src, path: b"from " + src.encode()
+    return plugin
+
+
+def instances():
+    return normalize_instances({"web": {"kernel": "/k", "credentials": {
+        "db": {"name": "db.password", "generate": {"type": "password"}},
+        "hidden": {"inject": False, "generate": {"type": "password"}},
+        "later": {"generate": {"type": "hex"}},
+        "key": {"name": "ssh.key", "inject_public": "ssh.pub", "generate": {"type": "ssh"}},
+        "cert": {"src": "cert.pem"},
+    }}})
+
+
+def test_rows_and_digests_never_carry_a_value(tmp_path):
+    store = VaultStore(str(tmp_path), SECRETS)
+    private, public = ssh()
+    store.save("web", "db", b"hunter2")
+    store.save("web", "hidden", b"hidden-pw")
+    store.save("web", "key", private)
+    save_public(str(tmp_path), "web", "key", public)
+    rows, expected = action()._controller(instances(), store, HMAC_KEY, "microvm_instances")
+    by_id = dict((r["id"], r) for r in rows)
+    assert sorted(by_id) == ["cert", "db", "hidden", "key", "key.pub", "later"]
+    fp_key = _audit.fingerprint_key(b"vault password")
+    assert by_id["db"]["fingerprint"] == _audit.secret_fingerprint(fp_key, b"hunter2")
+    assert by_id["db"]["generator"] == "password" and by_id["db"]["rotated"] is not None
+    assert by_id["key"]["fingerprint"] == by_id["key.pub"]["fingerprint"] == _audit.ssh_fingerprint(public)
+    assert by_id["key.pub"]["generator"] == "public"
+    assert by_id["cert"]["generator"] == "src" and by_id["cert"]["rotated"] is None
+    assert by_id["hidden"]["host"] == "not-injected" and by_id["hidden"]["name"] is None
+    assert by_id["later"]["host"] == "not-stored" and by_id["later"]["fingerprint"] is None
+    assert expected == [
+        {"instance": "web", "name": "cert", "digest": digest(HMAC_KEY, b"from cert.pem")},
+        {"instance": "web", "name": "db.password", "digest": digest(HMAC_KEY, b"hunter2")},
+        {"instance": "web", "name": "ssh.key", "digest": digest(HMAC_KEY, private)},
+        {"instance": "web", "name": "ssh.pub", "digest": digest(HMAC_KEY, public)},
+    ]
+    text = repr(rows) + repr(expected)
+    for value in (b"hunter2", b"hidden-pw", private):
+        assert value.decode() not in text and binascii.hexlify(value).decode() not in text
+
+
+def test_orphan_rows(tmp_path):
+    store = VaultStore(str(tmp_path), SECRETS)
+    store.save("gone", "old", b"x")
+    rows = action()._orphan_rows(str(tmp_path), {"web": {"db"}})
+    assert [(r["instance"], r["id"], r["orphaned"], r["fingerprint"]) for r in rows] == [("gone", "old", True, None)]
+    assert rows[0]["rotated"] is not None
