@@ -24,11 +24,11 @@ from ansible.parsing.vault import match_encrypt_secret
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule as CredentialsAction
 from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import digest
+from ansible_collections.microvm.credentials.plugins.module_utils._credstore import KEYS
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
     check_credential_directory,
-    check_key,
     normalize_instances,
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import has_public
@@ -113,7 +113,8 @@ class ActionModule(CredentialsAction):
         try:
             instances = normalize_instances(args.get("instances"), var_name)
             check_credential_directory(directory, instances, "microvm_credential_directory")
-            check_key(key, "microvm_credential_key")
+            if key not in KEYS:
+                raise ConfigError("microvm_credential_key", "must be one of %s, got %r" % (", ".join(KEYS), key))
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
         task_vars = task_vars or {}
