@@ -13,7 +13,7 @@
 4. guest boot to credentials (QEMU TCG), 0 vs 8 credentials
 
 See benchmarks/README.md for what each figure means. 1 and 2 use the integration
-harness of tests/integration/conftest.py (a systemd host container from the podman
+harness of tests/integration/harness.py (a systemd host container from the podman
 image of `make images`, playbooks/site.yml run as a user would); 3 and 4 run the
 launcher directly on this machine.
 """
@@ -43,7 +43,7 @@ BENCH = os.path.join(ROOT, "benchmarks")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 # The integration harness: Host (inventory, playbook runs, podman exec), start_container.
-import conftest as harness  # noqa: E402  pylint: disable=wrong-import-position
+import harness  # noqa: E402  pylint: disable=wrong-import-position
 
 
 # Actions that run on the controller only (no module execution on the host).
@@ -213,11 +213,10 @@ class Case:
         self.host.write_inventory(self.vars)
 
     def stop(self):
-        for dummy in range(3):
-            proc = subprocess.run(["podman", "rm", "-f", "-t", "2", self.name], capture_output=True, text=True, check=False)
-            if subprocess.run(["podman", "container", "exists", self.name], check=False).returncode != 0:
-                return
-        log("WARNING could not remove container %s: %s (podman rm -f %s)" % (self.name, proc.stderr.strip(), self.name))
+        try:
+            harness.remove_container(self.name)
+        except AssertionError as exc:
+            log("WARNING %s" % exc)
 
     def converge(self, instrumented, label):
         """Run playbooks/site.yml once; return (wall seconds, recap, counts or None)."""
@@ -654,7 +653,7 @@ def main():
         parser.error("--only takes figure numbers 1-4, e.g. --only 3,4")
 
     if opts.only & {1, 2}:
-        missing = harness._requirements_missing()  # pylint: disable=protected-access
+        missing = harness.requirements_missing()
         if missing:
             parser.error("figures 1 and 2 need the host container: " + missing)
     if 4 in opts.only and not os.path.exists(os.path.join(harness.CACHE, "guest", "root.img")):
