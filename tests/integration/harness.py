@@ -34,6 +34,7 @@ ANSIBLE_PLAYBOOK = os.environ.get("MICROVM_ANSIBLE_PLAYBOOK", "ansible-playbook"
 BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
 REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
 DONE = "MICROVM-CRED done source=system"
+BOOT_MARKER = "MICROVM-BOOT"  # the launcher's line before each boot's serial output (_launcher/launch.py)
 CONNECTIONS = ("podman", "ssh", "ssh-nopipe")
 SSH_USER = "ansible"
 
