@@ -75,7 +75,7 @@ venv: apt-deps
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt; \
 	echo "$$want" > $(VENV)/.requirements.sha256
 
-# Both scripts keep their own cache key (hash of the build script, and of
+# Both scripts keep their own cache key (hash of the build script and tools/lib.sh, and of
 # tools/guest-overlay/ for the guest) and return at once when up to date.
 images: guest-image host-image
 

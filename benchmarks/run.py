@@ -7,13 +7,14 @@
 
     python3 benchmarks/run.py [--quick] [--only 1,2,3,4]      (or: make bench)
 
-1. host round trips of one converge (module executions, podman processes), 1x1 vs Nx5
+1. host round trips of one converge (module executions, podman processes), 1x1 vs Nx5,
+   and an idempotent rerun against a one-task ansible.builtin.ping playbook (benchmarks/ping.yml)
 2. idempotent rerun wall time, 1x1 vs Nx5
 3. launcher overhead (microvm-launch exec NAME up to the hypervisor's execv), 1 vs 64 credentials
 4. guest boot to credentials (QEMU TCG), 0 vs 8 credentials
 
 See benchmarks/README.md for what each figure means. 1 and 2 use the integration
-harness of tests/integration/conftest.py (a systemd host container from the podman
+harness of tests/integration/harness.py (a systemd host container from the podman
 image of `make images`, playbooks/site.yml run as a user would); 3 and 4 run the
 launcher directly on this machine.
 """
@@ -43,7 +44,7 @@ BENCH = os.path.join(ROOT, "benchmarks")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 # The integration harness: Host (inventory, playbook runs, podman exec), start_container.
-import conftest as harness  # noqa: E402  pylint: disable=wrong-import-position
+import harness  # noqa: E402  pylint: disable=wrong-import-position
 
 
 # Actions that run on the controller only (no module execution on the host).
@@ -205,6 +206,7 @@ class Case:
         self.counts = {}
         self.first_wall = None
         self.rerun_walls = []
+        self.ping_walls = []
         self.not_idempotent = []
 
     def start(self):
@@ -213,11 +215,10 @@ class Case:
         self.host.write_inventory(self.vars)
 
     def stop(self):
-        for dummy in range(3):
-            proc = subprocess.run(["podman", "rm", "-f", "-t", "2", self.name], capture_output=True, text=True, check=False)
-            if subprocess.run(["podman", "container", "exists", self.name], check=False).returncode != 0:
-                return
-        log("WARNING could not remove container %s: %s (podman rm -f %s)" % (self.name, proc.stderr.strip(), self.name))
+        try:
+            harness.remove_container(self.name)
+        except AssertionError as exc:
+            log("WARNING %s" % exc)
 
     def converge(self, instrumented, label):
         """Run playbooks/site.yml once; return (wall seconds, recap, counts or None)."""
@@ -246,7 +247,17 @@ class Case:
     def playbook(self, *args, **kw):
         """playbooks/site.yml of the collection under test, through the harness's Host.playbook."""
         env = dict(kw.pop("env", None) or {}, ANSIBLE_COLLECTIONS_PATH=Source.base)
-        return self.host.playbook(None, *args, playbook=Source.path("playbooks", "site.yml"), env=env, timeout=3600)
+        playbook = kw.pop("playbook", Source.path("playbooks", "site.yml"))
+        return self.host.playbook(None, *args, playbook=playbook, env=env, timeout=3600)
+
+    def ping(self):
+        """Wall seconds of benchmarks/ping.yml: one task, same inventory, connection and become."""
+        start = time.perf_counter()
+        proc = self.playbook(playbook=Source.path("benchmarks", "ping.yml"))
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError("ping playbook of %s failed:\n%s" % (self.label, proc.stdout[-6000:]))
+        return wall
 
     def _podman_wrapper(self):
         """bin/podman: logs every podman process ansible starts (NUL separated), then runs podman."""
@@ -285,7 +296,7 @@ class Case:
 
 def bench_converges(opts, workdir, tables):
     big_n = 10 if opts.quick else 50
-    reruns = 1 if opts.quick else 3
+    reruns = 3  # also with --quick: the rerun/ping ratio is a median of paired runs
     small = Case("1x1", 1, 1, workdir)
     big = Case("%dx5" % big_n, big_n, 5, workdir)
     cases = (small, big)
@@ -312,11 +323,13 @@ def bench_converges(opts, workdir, tables):
                 log("%s: WARNING the second converge changed %d task(s): %s" % (case.label, rc["changed"], case.not_idempotent))
         for i in range(reruns):
             for case in cases:
+                case.ping_walls.append(case.ping())
                 wall, rc, dummy = case.converge(False, "timed%d" % i)
                 if rc["changed"]:
                     log("%s: WARNING timed rerun %d changed %d task(s)" % (case.label, i + 1, rc["changed"]))
                 case.rerun_walls.append(wall)
-                log("%s: timed idempotent rerun %d: %.2fs (controller CPU %.2fs)" % (case.label, i + 1, wall[0], wall[1]))
+                log("%s: ping %.2fs, timed idempotent rerun %d: %.2fs (controller CPU %.2fs)"
+                    % (case.label, case.ping_walls[-1], i + 1, wall[0], wall[1]))
     finally:
         for case in cases:
             case.stop()
@@ -332,6 +345,7 @@ def bench_converges(opts, workdir, tables):
                               ("podman_all", "podman processes (exec, cp, mount)")):
                 a, b = small.counts[phase][key], big.counts[phase][key]
                 t.add("%s: %s" % (what, desc), a, b, "%.2f" % ratio(b, a))
+        add_ping_rows(t, cases, reruns)
         for case in cases:
             t.notes.append("%s host after the first converge: %d .cred files, %d unit drop-in dirs, %d active microvm@ units"
                            % (case.label, case.state["cred_files"], case.state["dropins"], case.state["active_units"]))
@@ -359,6 +373,22 @@ def bench_converges(opts, workdir, tables):
         t.notes.append("rerun wall per extra credential: (%s - 1x1) / %d = %.1f ms"
                        % (big.label, big.instances * big.secrets - 1, per_cred))
         tables.append(t)
+
+
+def add_ping_rows(table, cases, pairs):
+    """The idempotent rerun against a one-task playbook on the same container (issue 9: at most 3x)."""
+    small, big = cases
+    rerun = [median([w[0] for w in case.rerun_walls]) for case in cases]
+    ping = [median(case.ping_walls) for case in cases]
+    table.add("idempotent rerun wall, s, median of %d" % pairs, rerun[0], rerun[1], "%.2f" % ratio(rerun[1], rerun[0]))
+    table.add("one-task ping playbook wall, s, median of %d" % pairs, ping[0], ping[1], "%.2f" % ratio(ping[1], ping[0]))
+    table.add("ratio idempotent rerun / ping (target <= 3)", "%.1f" % ratio(rerun[0], ping[0]),
+              "%.1f" % ratio(rerun[1], ping[1]), "")
+    for case in (small, big):
+        table.notes.append("%s paired runs, ping/rerun s: %s" % (case.label, ", ".join(
+            "%.2f/%.2f" % (p, r[0]) for p, r in zip(case.ping_walls, case.rerun_walls))))
+    table.notes.append("ping: benchmarks/ping.yml (gather_facts: false, become: true, one ansible.builtin.ping task)"
+                       " with the same inventory, connection and environment as the rerun")
 
 
 # --- 3 and 4: the launcher on this machine ---------------------------------------
@@ -641,7 +671,7 @@ def header(opts):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quick", action="store_true",
-                        help="fewer repetitions: 10 instances instead of 50, 1 timed rerun, 5 launcher runs, 1 boot each")
+                        help="fewer repetitions: 10 instances instead of 50, 5 launcher runs, 1 boot each")
     parser.add_argument("--only", default="1,2,3,4", help="comma separated figures to run, e.g. --only 3 or --only 1,2")
     parser.add_argument("--rev", metavar="REV",
                         help="benchmark this git revision (git archive) instead of a copy of the work tree, e.g. --rev HEAD")
@@ -654,7 +684,7 @@ def main():
         parser.error("--only takes figure numbers 1-4, e.g. --only 3,4")
 
     if opts.only & {1, 2}:
-        missing = harness._requirements_missing()  # pylint: disable=protected-access
+        missing = harness.requirements_missing()
         if missing:
             parser.error("figures 1 and 2 need the host container: " + missing)
     if 4 in opts.only and not os.path.exists(os.path.join(harness.CACHE, "guest", "root.img")):

@@ -8,7 +8,7 @@
 #   vmlinux     uncompressed ELF kernel for cloud-hypervisor (best effort)
 #   initrd.img  initramfs (nvme, virtio, ext4, dmi-sysfs)
 #   root.img    raw ext4 root filesystem (sparse, made with mkfs.ext4 -d)
-#   image.key   cache key: hash of this script and tools/guest-overlay/
+#   image.key   cache key: hash of this script, tools/lib.sh and tools/guest-overlay/
 #
 # The guest reports the credentials it received on its console as
 #   MICROVM-CRED source=LABEL name=NAME size=BYTES sha256=HEX
@@ -21,29 +21,19 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tools/lib.sh
+. "$here/lib.sh"
 cache=${MICROVM_CACHE:-/var/cache/microvm-credentials}
 mirror=${MICROVM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-suite=bookworm
 root_size=${MICROVM_GUEST_ROOT_SIZE:-1G}
-force=0
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --force) force=1 ;;
-        --suite) suite=${2:?--suite needs a value}; shift ;;
-        *) echo "usage: $0 [--force] [--suite bookworm|trixie]" >&2; exit 2 ;;
-    esac
-    shift
-done
-case $suite in
-    bookworm) out=$cache/guest ;;
-    trixie) out=$cache/guest-$suite ;;
-    *) echo "unsupported suite $suite (bookworm, trixie)" >&2; exit 2 ;;
-esac
+parse_image_args "$@"
+out=$cache/guest
+[[ $suite == bookworm ]] || out=$cache/guest-$suite
 
 log() { printf '[build-guest-image] %s\n' "$*" >&2; }
 
 image_key() {
-    (cd "$here" && find build-guest-image.sh guest-overlay -type f -print0 |
+    (cd "$here" && find build-guest-image.sh lib.sh guest-overlay -type f -print0 |
         LC_ALL=C sort -z | xargs -0 sha256sum; echo "$suite") | sha256sum | cut -d' ' -f1
 }
 key=$(image_key)
@@ -106,11 +96,7 @@ chroot "$rootfs" usermod --lock root
 # Empty machine-id: every VM made from this image gets its own id.
 : >"$rootfs/etc/machine-id"
 rm -f "$rootfs/var/lib/dbus/machine-id"
-# No interactive first-boot prompts on the console; nothing periodic.
-for unit in systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer \
-    e2scrub_all.timer e2scrub_reap.service fstrim.timer; do
-    ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
-done
+mask_units "$rootfs" "${MASKED_UNITS[@]}"
 mkdir -p "$rootfs/etc/systemd/logind.conf.d"
 cat >"$rootfs/etc/systemd/logind.conf.d/50-microvm.conf" <<'EOF'
 # ACPI power button (QEMU system_powerdown, cloud-hypervisor vm.shutdown
@@ -126,21 +112,8 @@ cat >"$rootfs/etc/systemd/system.conf.d/50-microvm.conf" <<'EOF'
 DefaultTimeoutStopSec=15s
 EOF
 
-# Keep the image small: no documentation, man pages or translations, now or
-# for anything installed later.
-cat >"$rootfs/etc/dpkg/dpkg.cfg.d/01-microvm-nodoc" <<'EOF'
-path-exclude=/usr/share/doc/*
-path-include=/usr/share/doc/*/copyright
-path-exclude=/usr/share/man/*
-path-exclude=/usr/share/info/*
-path-exclude=/usr/share/locale/*
-path-include=/usr/share/locale/locale.alias
-path-exclude=/usr/share/lintian/*
-EOF
-find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
-rm -rf "$rootfs/usr/share/man" "$rootfs/usr/share/info" "$rootfs/usr/share/lintian"
-find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias \
-    -exec rm -rf {} + 2>/dev/null || true
+# Keep the image small.
+leave_out_docs "$rootfs"
 
 # Guest overlay: credential-report and its units.
 cp -a "$here/guest-overlay/." "$rootfs/"

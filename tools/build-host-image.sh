@@ -7,8 +7,8 @@
 # The image is made from a local debootstrap (no registry is reachable) and
 # imported with `podman import` as localhost/microvm-host:SUITE (bookworm:
 # Debian 12, systemd 252; trixie: Debian 13, systemd 257), labelled with a
-# cache key (hash of this script and the suite). It is rebuilt only when that
-# key changed or with --force.
+# cache key (hash of this script, tools/lib.sh and the suite). It is rebuilt
+# only when that key changed or with --force.
 #
 # Usage: tools/build-host-image.sh [--force] [--suite bookworm|trixie]
 # Needs root, debootstrap, podman. Podman must use runc here (see
@@ -16,28 +16,17 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tools/lib.sh
+. "$here/lib.sh"
 cache=${MICROVM_CACHE:-/var/cache/microvm-credentials}
 mirror=${MICROVM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 label=io.microvm-credentials.image-key
-suite=bookworm
-force=0
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --force) force=1 ;;
-        --suite) suite=${2:?--suite needs a value}; shift ;;
-        *) echo "usage: $0 [--force] [--suite bookworm|trixie]" >&2; exit 2 ;;
-    esac
-    shift
-done
-case $suite in
-    bookworm|trixie) ;;
-    *) echo "unsupported suite $suite (bookworm, trixie)" >&2; exit 2 ;;
-esac
+parse_image_args "$@"
 image=${MICROVM_HOST_IMAGE:-localhost/microvm-host:$suite}
 
 log() { printf '[build-host-image] %s\n' "$*" >&2; }
 
-key=$( (sha256sum <"$here/build-host-image.sh"; echo "$suite") | sha256sum | cut -d' ' -f1)
+key=$( (cat "$here/build-host-image.sh" "$here/lib.sh" | sha256sum; echo "$suite") | sha256sum | cut -d' ' -f1)
 
 if [[ $force == 0 ]] && podman image exists "$image" &&
     [[ "$(podman image inspect --format "{{ index .Labels \"$label\" }}" "$image" 2>/dev/null)" == "$key" ]]; then
@@ -91,15 +80,12 @@ fi
 echo microvm-host >"$rootfs/etc/hostname"
 : >"$rootfs/etc/machine-id"
 rm -f "$rootfs/var/lib/dbus/machine-id"
-# Units that make no sense (or hang) in a container.
-for unit in systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer \
-    e2scrub_all.timer e2scrub_reap.service fstrim.timer \
+# Besides the units both images mask, those that make no sense (or hang) in a container.
+mask_units "$rootfs" "${MASKED_UNITS[@]}" \
     systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
     systemd-udev-trigger.service systemd-udev-settle.service \
     getty@tty1.service console-getty.service systemd-modules-load.service \
-    sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount; do
-    ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
-done
+    sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount
 mkdir -p "$rootfs/etc/systemd/journald.conf.d"
 cat >"$rootfs/etc/systemd/journald.conf.d/50-container.conf" <<'EOF'
 [Journal]
@@ -144,18 +130,7 @@ ExecStartPre=/usr/sbin/sshd -t
 EOF
 ln -sf /lib/systemd/system/ssh.service "$rootfs/etc/systemd/system/multi-user.target.wants/ssh.service"
 
-cat >"$rootfs/etc/dpkg/dpkg.cfg.d/01-microvm-nodoc" <<'EOF'
-path-exclude=/usr/share/doc/*
-path-include=/usr/share/doc/*/copyright
-path-exclude=/usr/share/man/*
-path-exclude=/usr/share/info/*
-path-exclude=/usr/share/locale/*
-path-include=/usr/share/locale/locale.alias
-EOF
-find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
-rm -rf "$rootfs/usr/share/man" "$rootfs/usr/share/info"
-find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias \
-    -exec rm -rf {} + 2>/dev/null || true
+leave_out_docs "$rootfs"
 chroot "$rootfs" apt-get clean
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
     "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/* "$rootfs"/tmp/* "$rootfs"/var/tmp/*

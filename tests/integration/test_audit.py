@@ -12,7 +12,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import instance, recap
+from harness import instance, recap
 
 CREDENTIALS = {
     "token": {"name": "app.token", "generate": {"type": "hex"}},

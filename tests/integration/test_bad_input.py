@@ -9,7 +9,7 @@ import copy
 import os
 
 import pytest
-from conftest import ROOT, instance
+from harness import ROOT, instance
 
 BASE = {"microvm_instances": {"base": instance("base", {"app-token": {"name": "app.token", "generate": {"type": "hex"}}})}}
 

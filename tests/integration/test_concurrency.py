@@ -9,7 +9,7 @@ import hashlib
 import os
 import stat
 
-from conftest import instance
+from harness import instance
 
 CRED_DIR = "/var/lib/microvm-credentials"
 SECRETS = 15

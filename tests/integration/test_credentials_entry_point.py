@@ -2,7 +2,7 @@
 
 import base64
 
-from conftest import instance, recap
+from harness import instance, recap
 
 GROUP_VARS = {"microvm_instances": {"solo": instance("solo", {
     "token": {"name": "app.token", "generate": {"type": "base64"}},

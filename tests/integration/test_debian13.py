@@ -4,7 +4,7 @@ and a trixie guest's service reads its credential with ImportCredential=."""
 import time
 
 import pytest
-from conftest import BOOT_TIMEOUT, REPORT_RE, TRIXIE_IMAGE, fingerprint, instance, recap, running_host
+from harness import BOOT_TIMEOUT, REPORT_RE, TRIXIE_IMAGE, fingerprint, instance, recap, running_host
 
 IMPORT = "import:app.token"
 GROUP_VARS = {"microvm_instances": {"t13": instance("t13", {
@@ -34,11 +34,7 @@ def test_trixie_host_and_guest(host):
     assert host.sh("systemd-creds --version").startswith("systemd 257")
     host.prepare_disk("t13")
     host.converge(GROUP_VARS)
-    vault = host.vault_values()
-    assert host.wait_report("t13") == {
-        "app.token": fingerprint(vault["t13/token.vault"]),
-        "wg.key": fingerprint(vault["t13/key.vault"]),
-    }
+    vault = host.check_report(GROUP_VARS, "t13")
     serial, imported = imported_report(host, "t13")
     assert "systemd 257" in serial
     assert imported == {"app.token": fingerprint(vault["t13/token.vault"])}

@@ -5,6 +5,7 @@ what a user would see afterwards: no partial files, secrets never regenerated
 behind the user's back, and guests that come back with the credentials they had.
 """
 
+import json
 import os
 import re
 import shlex
@@ -13,7 +14,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import DONE, fingerprint, instance, json, recap, wait_systemd
+from harness import DONE, fingerprint, instance, recap, wait_systemd
 
 CRED_DIR = "/var/lib/microvm-credentials"
 HOST_DIRS = (CRED_DIR, "/etc/microvm-credentials", "/etc/systemd/system", "/usr/lib/microvm-credentials",

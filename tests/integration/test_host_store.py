@@ -1,9 +1,10 @@
 """The host credential store: a key change re-encrypts and restarts, stale temporary files
 are swept, and the store's directory is the collection's own (manifest, modes)."""
 
+import json
 import re
 
-from conftest import instance, json, recap
+from harness import instance, recap
 
 CRED_DIR = "/var/lib/microvm-credentials"
 MANIFEST = CRED_DIR + "/.microvm-credentials.json"

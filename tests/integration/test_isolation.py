@@ -12,7 +12,7 @@ the analysis reads its unit and drop-in only).
 import re
 
 import pytest
-from conftest import fingerprint, instance
+from harness import fingerprint, instance
 
 CREDS = {
     "db": {"name": "db.password", "generate": {"type": "password"}},

@@ -9,7 +9,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import fingerprint, instance
+from harness import fingerprint, instance
 
 CREDENTIALS = {
     "app-token": {"name": "app.token", "generate": {"type": "hex"}},

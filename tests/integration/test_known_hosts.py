@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 import yaml
-from conftest import instance, start_container
+from harness import instance, start_container
 
 GROUP_VARS = {"microvm_instances": {"kh": instance("kh", {
     "host-key": {"name": "ssh.key", "inject_public": "ssh.pub", "generate": {"type": "ssh"}},

@@ -28,7 +28,7 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import CONNECTIONS, instance, running_host
+from harness import CONNECTIONS, instance, running_host
 
 CANARY = ("CANARY-%s" % uuid.uuid4().hex).encode()
 BINARY_CANARY = b"\x00\xffBINCANARY\n" + uuid.uuid4().bytes

@@ -1,7 +1,7 @@
 """An instance removed from microvm_instances keeps its units and credentials with
 microvm_purge: false; with true it is stopped, disabled and removed with its credentials."""
 
-from conftest import instance, recap
+from harness import instance, recap
 
 CRED_DIR = "/var/lib/microvm-credentials"
 

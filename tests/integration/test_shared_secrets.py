@@ -13,7 +13,7 @@ import os
 
 import pytest
 import yaml
-from conftest import instance, running_host
+from harness import instance, running_host
 
 PLAYBOOK = "tests/integration/playbooks/shared_secrets.yml"
 # Slow to make, so that the two forks overlap: without the shared store's lock both would make one.

@@ -40,6 +40,8 @@ from .smbios import OemStringError, build_oem_strings
 
 CONFIG_DIR = "/etc/microvm-credentials/instances"
 SYS_CLASS_NET = "/sys/class/net"
+# Starts each boot's part of the serial log (playbooks/demo_report.yml reads what follows the last one).
+BOOT_MARKER = "MICROVM-BOOT"
 
 
 class LaunchError(Exception):
@@ -132,7 +134,21 @@ def cmd_exec(instance, environ):
         argv = cloud_hypervisor.build_argv(instance, binary=binary)
     if os.path.exists(instance["api_socket"]):
         os.unlink(instance["api_socket"])  # a stale socket from a killed run
+    mark_serial_log(instance)
     os.execv(executable, argv)
+
+
+def mark_serial_log(instance):
+    """Append a BOOT_MARKER line to the serial log: QEMU appends this boot's output after it,
+    so a reader can tell it from earlier boots' (cloud-hypervisor truncates the log anyway)."""
+    if not instance.get("serial_log"):
+        return
+    line = "%s name=%s time=%s\n" % (BOOT_MARKER, instance["name"], time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    fd = os.open(instance["serial_log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def cmd_tap(instance, run=subprocess.run, sys_class_net=SYS_CLASS_NET):

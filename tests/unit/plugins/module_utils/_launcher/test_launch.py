@@ -18,6 +18,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.laun
     oem_strings,
     user_name,
 )
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.launch import BOOT_MARKER, mark_serial_log
 
 
 def instance(**kw):
@@ -202,3 +203,25 @@ def test_a_process_of_another_user_is_alive(monkeypatch):
     monkeypatch.setattr(_launcher.os, "kill", kill)
     assert _launcher._alive(1)
     assert not _launcher._alive(2)
+
+
+def test_each_boot_marks_the_serial_log_it_appends_to(tmp_path):
+    log = tmp_path / "serial.log"
+    log.write_bytes(b"earlier boot\n")
+    mark_serial_log(instance(serial_log=str(log)))
+    mark_serial_log(instance(serial_log=str(log)))
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier boot"
+    assert [line.split(" time=")[0] for line in lines[1:]] == [BOOT_MARKER + " name=web"] * 2
+
+
+def test_the_first_boot_creates_the_serial_log_0600(tmp_path):
+    log = tmp_path / "serial.log"
+    mark_serial_log(instance(serial_log=str(log)))
+    assert log.read_text().startswith(BOOT_MARKER + " name=web time=")
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_no_serial_log_no_mark(monkeypatch):
+    monkeypatch.setattr(os, "open", None)  # would raise if called
+    mark_serial_log(instance(serial_log=None))

@@ -1,4 +1,4 @@
-"""Shared by the molecule scenarios' testinfra verifiers.
+"""Shared by the molecule scenarios' testinfra verifiers (default, and cloud-hypervisor's verifier directory).
 
 Expected values come from the controller side (the vault store and the inventory),
 what the guest saw comes from its serial log on the host: the guest prints each
@@ -16,16 +16,15 @@ import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+FILES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "files")  # the src of credentials
 REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
-SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
-INVENTORY_OF_SCENARIO = {"default": "molecule"}  # tests/inventories/NAME per scenario
 BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
 
 
 def scenario_vars():
-    path = os.path.join(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", ""), "..", "..", "tests", "inventories",
-                        INVENTORY_OF_SCENARIO.get(SCENARIO, SCENARIO), "group_vars", "all.yml")
+    """The running scenario's group_vars (molecule/SCENARIO/inventory/group_vars/all.yml)."""
+    path = os.path.join(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", ""), "inventory", "group_vars", "all.yml")
     with open(path) as f:
         return yaml.safe_load(f)
 
@@ -48,7 +47,7 @@ def expected_credentials(hostname, instance_name):
         if cred.get("inject", True) is False:
             continue
         if "src" in cred:
-            with open(os.path.join(ROOT, "tests", "files", os.path.basename(cred["src"])), "rb") as f:
+            with open(os.path.join(FILES, os.path.basename(cred["src"])), "rb") as f:
                 value = f.read()
         else:
             with open(os.path.join(store_dir(hostname), instance_name, cred_id + ".vault"), "rb") as f:
