@@ -10,9 +10,7 @@ import subprocess
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
-from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import ssh, wireguard
-
-CERT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "files", "tls-cert.pem")
+from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import ssh, tls, wireguard
 
 
 def touch(path, mtime=None, data=b"x"):
@@ -56,8 +54,7 @@ def test_ssh_fingerprint_is_ssh_keygens(tmp_path):
 def test_other_public_fingerprints():
     dummy, wg_public = wireguard()
     assert _audit.public_fingerprint("wireguard", wg_public) == "wg:" + wg_public.decode()
-    with open(CERT, "rb") as f:
-        pem = f.read()
+    dummy, pem = tls("web.example")
     der = base64.b64decode(b"".join(pem.split(b"-----")[2].split()))
     assert _audit.public_fingerprint("tls", pem) == "x509-sha256:" + hashlib.sha256(der).hexdigest()[:16]
     assert _audit.public_fingerprint("command", b"pub") == "sha256:" + hashlib.sha256(b"pub").hexdigest()[:16]
