@@ -25,7 +25,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt
-from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import ArgumentError, validate, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import CREDENTIALS, ArgumentError, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
     check_credential_directory,
@@ -129,7 +129,7 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         try:
-            args = validate(self._task.args)
+            args = CREDENTIALS.validate(self._task.args)
         except ArgumentError as exc:
             raise AnsibleActionFail(to_native(exc))
         var_name, store_var, rotate_var = variable(args, "instances"), variable(args, "store"), variable(args, "rotate")

@@ -24,8 +24,8 @@ from ansible.parsing.vault import match_encrypt_secret
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule as CredentialsAction
 from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import digest
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import KEYS
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
+from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import INFO, ArgumentError, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
     check_credential_directory,
@@ -37,11 +37,11 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._store_locatio
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path
 
+HOST_MODULE = "microvm.credentials.microvm_credentials_info_host"
+
 
 class ActionModule(CredentialsAction):
     """Inherits the forced stdin transport and the reading of src files."""
-
-    _VALID_ARGS = frozenset(("instances", "store", "directory", "key", "var_name", "store_var_name"))
 
     def _fingerprint_key(self):
         secrets = self._loader._vault.secrets
@@ -96,44 +96,35 @@ class ActionModule(CredentialsAction):
             rows.append(dict(_audit.row(instance, cred_id, None, None, times, None), orphaned=True))
         return rows
 
+    def _store(self, args, task_vars):
+        """The controller store: the store option, else the one the role uses for this host."""
+        if args["store"]:
+            return resolve_store_path(args["store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
+                                      variable(args, "store"))
+        return store_of(task_vars, self._templar)
+
+    def _host(self, args, instances, expected, hmac_key, task_vars):
+        """The host module's answer, given the host's view only."""
+        module_args = dict(directory=args["directory"], key=args["key"], _instances=[i["name"] for i in instances],
+                           _hmac_key=to_native(binascii.hexlify(hmac_key)), _expected=expected)
+        with stdin_capable(self._connection):
+            return self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
+
     def run(self, tmp=None, task_vars=None):
         result = super(CredentialsAction, self).run(tmp, task_vars)  # ActionBase's: the credentials run is not ours
         del tmp
-        args = self._task.args
-        unknown = set(args) - self._VALID_ARGS
-        if unknown:
-            raise AnsibleActionFail("unsupported parameter(s): %s" % ", ".join(sorted(unknown)))
-        var_name = args.get("var_name", "microvm_instances")
-        store_var = args.get("store_var_name", "microvm_credentials_store")
-        directory, key = args.get("directory", "/var/lib/microvm-credentials"), args.get("key", "auto")
-        try:
-            check_pipe(self._connection)
-        except TransportError as exc:
-            raise AnsibleActionFail(to_native(exc))
-        try:
-            instances = normalize_instances(args.get("instances"), var_name)
-            check_credential_directory(directory, instances, "microvm_credential_directory")
-            if key not in KEYS:
-                raise ConfigError("microvm_credential_key", "must be one of %s, got %r" % (", ".join(KEYS), key))
-        except ConfigError as exc:
-            raise AnsibleActionFail(to_native(exc))
         task_vars = task_vars or {}
         try:
-            if args.get("store"):
-                root = resolve_store_path(args["store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"), store_var)
-            else:
-                root = store_of(task_vars, self._templar)
-            store = VaultStore(root, self._loader._vault.secrets, store_var)
+            args = INFO.validate(self._task.args)
+            check_pipe(self._connection)
+            instances = normalize_instances(args["instances"], variable(args, "instances"))
+            check_credential_directory(args["directory"], instances, variable(args, "directory"))
+            store = VaultStore(self._store(args, task_vars), self._loader._vault.secrets, variable(args, "store"))
             hmac_key = os.urandom(32)
-            rows, expected = self._controller(instances, store, hmac_key, var_name)
-        except AnsibleError as exc:
+            rows, expected = self._controller(instances, store, hmac_key, variable(args, "instances"))
+        except (ArgumentError, TransportError, ConfigError, AnsibleError) as exc:
             raise AnsibleActionFail(to_native(exc))
-
-        module_args = dict(instances=dict((i["name"], {}) for i in instances), directory=directory, key=key,
-                           hmac_key=to_native(binascii.hexlify(hmac_key)), expected=expected)
-        with stdin_capable(self._connection):
-            host = self._execute_module(module_name="microvm.credentials.microvm_credentials_info", module_args=module_args,
-                                        task_vars=task_vars)
+        host = self._host(args, instances, expected, hmac_key, task_vars)
         if host.get("failed"):
             result.update(host)
             return result

@@ -52,22 +52,10 @@ requirements:
   - libpass (which provides the C(passlib) module) on the controller for C(passlib) generators, and the
     Python package C(bcrypt) for the C(bcrypt) scheme.
   - A vault secret on the controller (C(--vault-password-file), C(--vault-id) or E(ANSIBLE_VAULT_PASSWORD_FILE)).
+extends_documentation_fragment:
+  - microvm.credentials.action_options
 options:
-  instances:
-    description:
-      - The microVM instances, as in the C(microvm_instances) variable. Only the C(credentials),
-        C(oem_strings) and C(hypervisor) keys matter here, but all of it is validated.
-    type: dict
-    required: true
   store:
-    description:
-      - Directory on the controller that holds this host's vault encrypted secrets,
-        one file C(INSTANCE/CREDENTIAL_ID.vault) per secret.
-      - A relative path is resolved against the inventory directory (C(inventory_dir)), or the
-        playbook directory when the host has no inventory directory; never against the current
-        directory.
-      - Runs that use the same store take turns, see O(lock_timeout).
-    type: path
     required: true
   shared_store:
     description:
@@ -83,39 +71,10 @@ options:
     type: list
     elements: str
     default: []
-  directory:
-    description:
-      - Host directory of the encrypted credential store (never expanded on the controller).
-      - An absolute, normalised path of letters, digits and C(/_.@+:=-) (it appears unescaped in
-        C(LoadCredentialEncrypted=)). Every C(DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp) must fit
-        in 4095 bytes.
-    type: path
-    default: /var/lib/microvm-credentials
-  key:
-    description: The C(--with-key) of C(systemd-creds encrypt).
-    type: str
-    choices: [auto, host, tpm2, host+tpm2]
-    default: auto
-  var_name:
-    description: Name of the variable O(instances) came from, used in error messages.
-    type: str
-    default: microvm_instances
-  store_var_name:
-    description: Name of the variable O(store) came from, used in error messages.
-    type: str
-    default: microvm_credentials_store
   rotate_var_name:
     description: Name of the variable O(rotate) came from, used in error messages.
     type: str
     default: microvm_rotate
-  directory_var_name:
-    description: Name of the variable O(directory) came from, used in error messages.
-    type: str
-    default: microvm_credential_directory
-  key_var_name:
-    description: Name of the variable O(key) came from, used in error messages.
-    type: str
-    default: microvm_credential_key
   lock_timeout:
     description:
       - Seconds to wait for another run that holds the lock of the same O(store).

@@ -29,7 +29,12 @@ description:
     configured, with the paths a prune would remove (RV(prune)); and credentials the host still holds for
     them (C(host-only), kept there by C(microvm_purge=false)). Deleting them is the job of
     C(playbooks/audit.yml) with C(microvm_prune_store=true).
-  - This is an action plugin with a module part that runs on the host.
+  - Without O(store), it reads the store the role uses for this host, its C(microvm_credentials_store) when
+    set, otherwise the role's default C(INVENTORY_DIR/.microvm-credentials/HOST).
+  - This is an action plugin. Its part on the host is the internal module
+    C(microvm.credentials.microvm_credentials_info_host), which it calls with the host's view only (the
+    credential directory, key, instance names, the run's HMAC key and the expected digests), never a
+    controller path or a generator.
 author:
   - microvm.credentials maintainers (!UNKNOWN)
 attributes:
@@ -45,55 +50,8 @@ attributes:
 requirements:
   - systemd-creds (systemd 250 or later) and systemctl on the host.
   - A vault secret on the controller (C(--vault-password-file), C(--vault-id) or E(ANSIBLE_VAULT_PASSWORD_FILE)).
-options:
-  instances:
-    description: The microVM instances, as in the C(microvm_instances) variable; validated as the role validates them.
-    type: dict
-    required: true
-  store:
-    description:
-      - Directory on the controller that holds this host's vault encrypted secrets, as for
-        M(microvm.credentials.microvm_credentials). A relative path is resolved against the inventory directory.
-      - Defaults to the host's C(microvm_credentials_store) when it is set, otherwise the role's default
-        C(INVENTORY_DIR/.microvm-credentials/HOST).
-    type: path
-  directory:
-    description: Host directory of the encrypted credential store (C(microvm_credential_directory)).
-    type: path
-    default: /var/lib/microvm-credentials
-  key:
-    description: The C(--with-key) the credentials should be sealed with (C(microvm_credential_key)).
-    type: str
-    choices: [auto, host, tpm2, host+tpm2]
-    default: auto
-  var_name:
-    description: Name of the variable O(instances) came from, used in error messages.
-    type: str
-    default: microvm_instances
-  store_var_name:
-    description: Name of the variable O(store) came from, used in error messages.
-    type: str
-    default: microvm_credentials_store
-  hmac_key:
-    description: Internal. The run's random HMAC key, hex; set by the action plugin, do not set.
-    type: str
-  expected:
-    description: Internal. The digests the action plugin hands to the host side; do not set.
-    type: list
-    elements: dict
-    suboptions:
-      instance:
-        description: Instance name.
-        type: str
-        required: true
-      name:
-        description: Credential name in the guest.
-        type: str
-        required: true
-      digest:
-        description: HMAC-SHA256 of the value under O(hmac_key), hex.
-        type: str
-        required: true
+extends_documentation_fragment:
+  - microvm.credentials.action_options
 notes:
   - Times are the modification times of the files in the controller store (C(ID.vault), C(ID.pub), or the
     C(src) file), in seconds since the epoch; the creation time is the same until the store records it.
@@ -194,95 +152,3 @@ directory_state:
   returned: success
   type: str
 """
-
-import binascii
-import os
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import (
-    compare,
-    digest,
-    parse_units,
-    restart_pending,
-    systemctl_show_argv,
-    unit_name,
-)
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
-    KEYS,
-    CredStoreError,
-    cred_path,
-    decrypt_argv,
-    directory_state,
-    load_manifest,
-)
-
-
-def mtime(path):
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            instances=dict(type="dict", required=True),
-            store=dict(type="path"),
-            directory=dict(type="path", default="/var/lib/microvm-credentials"),
-            key=dict(type="str", choices=list(KEYS), default="auto"),
-            var_name=dict(type="str", default="microvm_instances"),
-            store_var_name=dict(type="str", default="microvm_credentials_store"),
-            hmac_key=dict(type="str", no_log=True),
-            expected=dict(type="list", elements="dict", options=dict(
-                instance=dict(type="str", required=True),
-                name=dict(type="str", required=True),
-                digest=dict(type="str", required=True, no_log=True),
-            )),
-        ),
-        supports_check_mode=True,
-    )
-    if module.params["expected"] is None or module.params["hmac_key"] is None:
-        module.fail_json(msg="run this module through its action plugin (microvm.credentials.microvm_credentials_info)")
-    directory, key = module.params["directory"], module.params["key"]
-    hmac_key = binascii.unhexlify(module.params["hmac_key"])
-    systemd_creds = module.get_bin_path("systemd-creds", required=True)
-    systemctl = module.get_bin_path("systemctl", required=True)
-
-    expected = dict((name, {}) for name in module.params["instances"])
-    for cred in module.params["expected"]:
-        expected.setdefault(cred["instance"], {})[cred["name"]] = cred["digest"]
-
-    state, dummy = directory_state(directory)
-    owned = {}
-    if state == "managed":
-        try:
-            owned = load_manifest(directory)["instances"]
-        except CredStoreError as exc:
-            module.fail_json(msg=to_native(exc))
-
-    def current_digest(instance, name):
-        rc, out, dummy = module.run_command(decrypt_argv(systemd_creds, name, cred_path(directory, instance, name)),
-                                            binary_data=True, encoding=None)
-        return digest(hmac_key, out) if rc == 0 else None
-
-    states = compare(expected, owned, key, current_digest)
-    instances = sorted(set(expected) | set(owned))
-    units = {}
-    if instances:  # without units, systemctl show would describe the manager
-        rc, out, err = module.run_command(systemctl_show_argv(systemctl, instances))
-        if rc != 0:
-            module.fail_json(msg="systemctl show failed: %s" % to_native(err).strip())
-        units = parse_units(out)
-    by_instance = dict((i, units.get(unit_name(i))) for i in instances)
-    credentials = []
-    for (instance, name), cred_state in sorted(states.items()):
-        written = mtime(cred_path(directory, instance, name)) if cred_state != "missing" else None
-        credentials.append(dict(instance=instance, name=name, host=cred_state,
-                                restart_pending=restart_pending(by_instance[instance], written)))
-    module.exit_json(changed=False, credentials=credentials, units=by_instance, directory_state=state)
-
-
-if __name__ == "__main__":
-    main()

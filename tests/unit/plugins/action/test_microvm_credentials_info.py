@@ -78,3 +78,27 @@ def test_orphan_rows(tmp_path):
     rows = action()._orphan_rows(str(tmp_path), {"web": {"db"}})
     assert [(r["instance"], r["id"], r["orphaned"], r["fingerprint"]) for r in rows] == [("gone", "old", True, None)]
     assert rows[0]["rotated"] is not None
+
+
+class FakeConnection:
+    transport = "ssh"
+    has_pipelining = True
+    become = None
+
+
+def test_the_host_gets_its_view_only():
+    plugin = action()
+    plugin._connection = FakeConnection()
+    sent = {}
+
+    def execute_module(module_name, module_args, task_vars):
+        sent.update(module_name=module_name, module_args=module_args)
+        return {}
+
+    plugin._execute_module = execute_module
+    args = {"directory": "/var/lib/microvm-credentials", "key": "host", "store": "/srv/store", "var_name": "my_instances"}
+    expected = [{"instance": "web", "name": "db.password", "digest": digest(HMAC_KEY, b"hunter2")}]
+    plugin._host(args, instances(), expected, HMAC_KEY, {})
+    assert sent == {"module_name": "microvm.credentials.microvm_credentials_info_host", "module_args": {
+        "directory": "/var/lib/microvm-credentials", "key": "host", "_instances": ["web"],
+        "_hmac_key": binascii.hexlify(HMAC_KEY).decode(), "_expected": expected}}

@@ -2,13 +2,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib
+
 import pytest
 import yaml
+from ansible.utils.plugin_docs import merge_fragment
 
-from ansible_collections.microvm.credentials.plugins.modules import microvm_credentials
-from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import ARGUMENT_SPEC, ArgumentError, validate, variable
+from ansible_collections.microvm.credentials.plugins.modules import microvm_credentials, microvm_credentials_info
+from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import COMMON_SPEC, CREDENTIALS, INFO, ArgumentError, variable
 
 GOOD = {"instances": {}, "store": "/srv/store"}
+validate = CREDENTIALS.validate
 
 
 def test_defaults():
@@ -49,7 +53,7 @@ def test_errors_name_the_users_variable(args, message):
 
 def test_first_bad_option_in_spec_order_is_named():
     with pytest.raises(ArgumentError, match="^microvm_rotate: "):
-        validate(dict(GOOD, rotate={"a": 1}, key="tpm"))
+        validate(dict(GOOD, rotate={"a": 1}, purge="maybe"))
 
 
 def test_variable_of_an_option():
@@ -59,15 +63,48 @@ def test_variable_of_an_option():
 
 
 def test_every_variable_option_is_in_the_spec():
-    assert set(["var_name", "store_var_name", "rotate_var_name", "directory_var_name", "key_var_name"]) <= set(ARGUMENT_SPEC)
+    assert set(["var_name", "store_var_name", "directory_var_name", "key_var_name"]) <= set(COMMON_SPEC)
+    assert "rotate_var_name" in CREDENTIALS.spec
 
 
-def test_the_module_documents_exactly_these_options():
+def test_info_defaults():
+    assert INFO.validate({"instances": None}) == dict(
+        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", var_name="microvm_instances",
+        store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"instances": {}, "key": "tpm"}, "microvm_credential_key: value of key must be one of: auto, host, tpm2, host+tpm2, got: tpm"),
+    ({"instances": {}, "key": "tpm", "key_var_name": "my_key"}, "my_key: value of key must be one of"),
+    ({}, "microvm_instances: missing required arguments: instances"),
+    ({"instances": {}, "rotate": []}, "Unsupported parameters for (microvm.credentials.microvm_credentials_info): rotate."),
+])
+def test_info_errors_name_the_users_variable(args, message):
+    with pytest.raises(ArgumentError) as err:
+        INFO.validate(args)
+    assert str(err.value).startswith(message)
+
+
+def documented_options(module):
+    """The options MODULE documents, its doc fragments merged in as ansible-doc merges them."""
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    options = doc.get("options", {})
+    for name in doc.get("extends_documentation_fragment", []):
+        collection, fragment = name.rsplit(".", 1)
+        assert collection == "microvm.credentials", name
+        fragment_module = importlib.import_module("ansible_collections.microvm.credentials.plugins.doc_fragments." + fragment)
+        merge_fragment(options, yaml.safe_load(fragment_module.ModuleDocFragment.DOCUMENTATION)["options"])
+    return options
+
+
+@pytest.mark.parametrize("module,options", [(microvm_credentials, CREDENTIALS), (microvm_credentials_info, INFO)],
+                         ids=["microvm_credentials", "microvm_credentials_info"])
+def test_the_module_documents_exactly_these_options(module, options):
     # The module file only documents the action; nothing else keeps the two in step.
-    options = yaml.safe_load(microvm_credentials.DOCUMENTATION)["options"]
-    assert sorted(options) == sorted(ARGUMENT_SPEC)
-    for name, spec in ARGUMENT_SPEC.items():
-        doc = options[name]
+    docs = documented_options(module)
+    assert sorted(docs) == sorted(options.spec)
+    for name, spec in options.spec.items():
+        doc = docs[name]
         assert doc.get("default") == spec.get("default"), name
         assert doc.get("required", False) == spec.get("required", False), name
         assert doc.get("choices") == spec.get("choices"), name

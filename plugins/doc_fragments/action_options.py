@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # The options microvm_credentials and microvm_credentials_info both take
+    # (plugin_utils/_action_args.py COMMON_SPEC).
+    DOCUMENTATION = r"""
+options:
+  instances:
+    description:
+      - The microVM instances, as in the C(microvm_instances) variable. All of it is validated, as the
+        role validates it, before anything is read, generated or changed.
+    type: dict
+    required: true
+  store:
+    description:
+      - Directory on the controller that holds this host's vault encrypted secrets,
+        one file C(INSTANCE/CREDENTIAL_ID.vault) per secret.
+      - A relative path is resolved against the inventory directory (C(inventory_dir)), or the
+        playbook directory when the host has no inventory directory; never against the current
+        directory.
+    type: path
+  directory:
+    description:
+      - Host directory of the encrypted credential store (never expanded on the controller).
+      - An absolute, normalised path of letters, digits and C(/_.@+:=-) (it appears unescaped in
+        C(LoadCredentialEncrypted=)). Every C(DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp) must fit
+        in 4095 bytes.
+    type: path
+    default: /var/lib/microvm-credentials
+  key:
+    description: The C(--with-key) of C(systemd-creds encrypt) the host's credentials are sealed with.
+    type: str
+    choices: [auto, host, tpm2, host+tpm2]
+    default: auto
+  var_name:
+    description: Name of the variable O(instances) came from, used in error messages.
+    type: str
+    default: microvm_instances
+  store_var_name:
+    description: Name of the variable O(store) came from, used in error messages.
+    type: str
+    default: microvm_credentials_store
+  directory_var_name:
+    description: Name of the variable O(directory) came from, used in error messages.
+    type: str
+    default: microvm_credential_directory
+  key_var_name:
+    description: Name of the variable O(key) came from, used in error messages.
+    type: str
+    default: microvm_credential_key
+"""

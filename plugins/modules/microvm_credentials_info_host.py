@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: microvm_credentials_info_host
+short_description: Internal host part of microvm.credentials.microvm_credentials_info
+version_added: 0.1.0
+description:
+  - Internal. Only the action P(microvm.credentials.microvm_credentials_info#module) calls this module, with
+    its payload on stdin; a task that names it directly fails. Use that action (or C(playbooks/audit.yml)).
+  - Decrypts each credential the host holds in O(directory) in memory and says whether its HMAC-SHA256 under
+    O(_hmac_key) is the digest in O(_expected), by the rule by which
+    P(microvm.credentials.microvm_credentials#module) decides to rewrite a credential; and whether the
+    running C(microvm@INSTANCE.service) started before the credential file was last written.
+  - It gets the host's view only, never a value, a controller path or how a secret is generated.
+author:
+  - microvm.credentials maintainers (!UNKNOWN)
+attributes:
+  check_mode:
+    support: full
+    description: Nothing changes, in any mode.
+  diff_mode:
+    support: none
+requirements:
+  - systemd-creds (systemd 250 or later) and systemctl.
+options:
+  directory:
+    description: Host directory of the encrypted credential store, as the action validated it.
+    type: str
+    default: /var/lib/microvm-credentials
+  key:
+    description: The C(--with-key) the credentials should be sealed with.
+    type: str
+    choices: [auto, host, tpm2, host+tpm2]
+    default: auto
+  _instances:
+    description: Internal. The names of all instances of the host, also those without credentials.
+    type: list
+    elements: str
+    required: true
+  _hmac_key:
+    description: Internal. The run's random HMAC key, hex.
+    type: str
+    required: true
+  _expected:
+    description: Internal. The digests of the controller's values of the injected credentials.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      instance:
+        description: Instance name.
+        type: str
+        required: true
+      name:
+        description: Credential name in the guest.
+        type: str
+        required: true
+      digest:
+        description: HMAC-SHA256 of the value under O(_hmac_key), hex.
+        type: str
+        required: true
+seealso:
+  - module: microvm.credentials.microvm_credentials_info
+"""
+
+EXAMPLES = r"""
+# Internal: use microvm.credentials.microvm_credentials_info, which calls this module.
+- name: Audit the microVM credentials of this host
+  microvm.credentials.microvm_credentials_info:
+    instances: "{{ microvm_instances }}"
+"""
+
+RETURN = r"""
+credentials:
+  description: The host's state of each expected or held credential.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    instance:
+      description: Instance name.
+      type: str
+    name:
+      description: Credential name in the guest.
+      type: str
+    host:
+      description: C(in-sync), C(differs), C(missing), C(rekey) or C(host-only).
+      type: str
+    restart_pending:
+      description: The instance runs, and became active before the credential file was last written.
+      type: bool
+units:
+  description: State of each instance's C(microvm@NAME.service), as systemd reports it.
+  returned: success
+  type: dict
+  sample: {web: {active_state: active, active_since: 1764250100.25}}
+directory_state:
+  description: The host credential directory, C(managed), C(empty), C(absent), C(foreign) or C(not-a-directory).
+  returned: success
+  type: str
+"""
+
+import binascii
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import (
+    compare,
+    digest,
+    parse_units,
+    restart_pending,
+    systemctl_show_argv,
+    unit_name,
+)
+from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+    KEYS,
+    CredStoreError,
+    cred_path,
+    decrypt_argv,
+    directory_state,
+    load_manifest,
+)
+
+
+def mtime(path):
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def expected_digests(params):
+    """{instance: {name: digest}}, with every instance of the host, also those without credentials."""
+    expected = dict((name, {}) for name in params["_instances"])
+    for cred in params["_expected"]:
+        expected.setdefault(cred["instance"], {})[cred["name"]] = cred["digest"]
+    return expected
+
+
+def held(module, directory):
+    """(state of DIRECTORY, {instance: {name: key}} its manifest lists)."""
+    state, dummy = directory_state(directory)
+    if state != "managed":
+        return state, {}
+    try:
+        return state, load_manifest(directory)["instances"]
+    except CredStoreError as exc:
+        module.fail_json(msg=to_native(exc))
+
+
+def unit_states(module, instances):
+    """{instance: unit state or None} of INSTANCES, from one systemctl show."""
+    if not instances:  # without units, systemctl show would describe the manager
+        return {}
+    systemctl = module.get_bin_path("systemctl", required=True)
+    rc, out, err = module.run_command(systemctl_show_argv(systemctl, instances))
+    if rc != 0:
+        module.fail_json(msg="systemctl show failed: %s" % to_native(err).strip())
+    units = parse_units(out)
+    return dict((i, units.get(unit_name(i))) for i in instances)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            directory=dict(type="str", default="/var/lib/microvm-credentials"),
+            key=dict(type="str", choices=list(KEYS), default="auto"),
+            _instances=dict(type="list", elements="str", required=True),
+            _hmac_key=dict(type="str", required=True, no_log=True),
+            _expected=dict(type="list", elements="dict", required=True, options=dict(
+                instance=dict(type="str", required=True),
+                name=dict(type="str", required=True),
+                digest=dict(type="str", required=True, no_log=True),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    directory, key = module.params["directory"], module.params["key"]
+    hmac_key = binascii.unhexlify(module.params["_hmac_key"])
+    systemd_creds = module.get_bin_path("systemd-creds", required=True)
+    expected = expected_digests(module.params)
+    state, owned = held(module, directory)
+
+    def current_digest(instance, name):
+        rc, out, dummy = module.run_command(decrypt_argv(systemd_creds, name, cred_path(directory, instance, name)),
+                                            binary_data=True, encoding=None)
+        return digest(hmac_key, out) if rc == 0 else None
+
+    states = compare(expected, owned, key, current_digest)
+    units = unit_states(module, sorted(set(expected) | set(owned)))
+    credentials = []
+    for (instance, name), cred_state in sorted(states.items()):
+        written = mtime(cred_path(directory, instance, name)) if cred_state != "missing" else None
+        credentials.append(dict(instance=instance, name=name, host=cred_state,
+                                restart_pending=restart_pending(units[instance], written)))
+    module.exit_json(changed=False, credentials=credentials, units=units, directory_state=state)
+
+
+if __name__ == "__main__":
+    main()
