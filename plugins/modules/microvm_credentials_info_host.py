@@ -28,7 +28,8 @@ attributes:
     support: full
     description: Nothing changes, in any mode.
   diff_mode:
-    support: none
+    support: N/A
+    description: Nothing changes, so there is no diff.
 requirements:
   - systemd-creds (systemd 250 or later) and systemctl.
 options:

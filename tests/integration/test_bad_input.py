@@ -138,6 +138,9 @@ CASES = [
     ("max-age-bad", cred(max_age="90", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.max_age: must be a duration"),
     ("renew-before-too-long", cred(renew_before="400d", generate={"type": "tls", "days": 365}),
      "microvm_instances.bad.credentials.c.renew_before: must be shorter than"),
+    # the audit (playbooks/audit.yml, see AUDIT_RUNS)
+    ("audit-key-unknown", None, "microvm_credential_key: value of key must be one of: auto, host, tpm2, host+tpm2, got: tpm"),
+    ("audit-prune-not-bool", None, "microvm_prune_store: must be true or false"),
 ]
 # Planted on the baseline host; the snapshot covers /opt, so its mode and this file must stay.
 FOREIGN = "/opt/otherapp/keep.cred"
@@ -153,6 +156,14 @@ TOP_VARS = {
     "directory-foreign": {"microvm_credential_directory": os.path.dirname(os.path.dirname(FOREIGN))},
     "key-tpm2-without-tpm": {"microvm_credential_key": "tpm2"},
     "prompt-answers-unknown": {"microvm_prompt_answers": {"base/nope": "x"}},
+    "audit-key-unknown": {"microvm_credential_key": "tpm"},
+    # base left the inventory: its store entries are orphans a prune would delete.
+    "audit-prune-not-bool": {"microvm_instances": {}},
+}
+# Cases that run the audit instead of site.yml, with these extra arguments.
+AUDIT_RUNS = {
+    "audit-key-unknown": [],
+    "audit-prune-not-bool": ["-e", "microvm_prune_store=maybe"],
 }
 BAD_INSTANCE_NAMES = {"instance-name": "Bad", "instance-name-newline": "bad\n", "instance-name-24": "w" * 24}
 
@@ -200,7 +211,10 @@ def test_bad_input_is_rejected_before_any_change(baseline, tmp_path, case_id, sp
     group_vars = materialise(case_id, copy.deepcopy(spec), tmp_path)
     shared_store = os.path.join(host.inventory, ".microvm-credentials-shared")
     before_host, before_store = host.snapshot(), host.vault_values()
-    proc = host.playbook(group_vars)
+    if case_id in AUDIT_RUNS:
+        proc = host.playbook(group_vars, *AUDIT_RUNS[case_id], playbook="playbooks/audit.yml")
+    else:
+        proc = host.playbook(group_vars)
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert variable in proc.stdout, "error does not name %s:\n%s" % (variable, proc.stdout[-3000:])
     assert host.snapshot() == before_host, "the host changed"
