@@ -31,6 +31,7 @@ import ssl
 import time
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import SUFFIX as PUBLIC_SUFFIX
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import META_SUFFIX
 
 VAULT_SUFFIX = ".vault"
 FINGERPRINT_SALT = b"microvm.credentials audit fingerprint"
@@ -100,7 +101,7 @@ def public_fingerprint(kind, public):
 # -- orphans ----------------------------------------------------------------------
 
 def _store_entries(store_root):
-    """{instance: {id: [file names]}} of the vault and public files in the store."""
+    """{instance: {id: [file names]}} of the vault, metadata and public files in the store."""
     entries = {}
     names = sorted(os.listdir(store_root)) if os.path.isdir(store_root) else []
     for instance in names:
@@ -109,7 +110,7 @@ def _store_entries(store_root):
             continue
         ids = entries.setdefault(instance, {})
         for fname in sorted(os.listdir(path)):
-            for suffix in (VAULT_SUFFIX, PUBLIC_SUFFIX):
+            for suffix in (VAULT_SUFFIX, META_SUFFIX, PUBLIC_SUFFIX):
                 if fname.endswith(suffix) and not fname.startswith(".") and len(fname) > len(suffix):
                     ids.setdefault(fname[:-len(suffix)], []).append(fname)
     return entries

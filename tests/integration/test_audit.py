@@ -130,7 +130,7 @@ def test_removed_instance_is_orphaned_and_pruned_on_request(converged):
     gone = os.path.join(host.store, "gone")
     dummy, dummy, result = audit(host)
     assert result["orphaned"] == ["gone/*"]
-    assert result["prune"] == [os.path.join(gone, "old.vault"), gone]
+    assert result["prune"] == [os.path.join(gone, "old.meta"), os.path.join(gone, "old.vault"), gone]
     assert by_id(result)["gone/old"]["orphaned"] is True
     # The host's credentials of the removed instance went with the purge.
     assert "gone" not in result["units"] or result["units"]["gone"]["active_state"] != "active"

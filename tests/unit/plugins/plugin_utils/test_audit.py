@@ -63,7 +63,8 @@ def test_other_public_fingerprints():
 @pytest.fixture
 def store(tmp_path):
     root = str(tmp_path / "hv1")
-    for rel in ("web/db.vault", "web/ssh.vault", "web/ssh.pub", "web/old.vault", "gone/a.vault", "gone/b.pub",
+    for rel in ("web/db.vault", "web/db.meta", "web/ssh.vault", "web/ssh.pub", "web/old.vault", "web/old.meta", "gone/a.vault",
+                "gone/a.meta", "gone/b.pub",
                 "kept/c.vault", "kept/notes.txt", "web/.db.123.abc.tmp", ".hidden/x.vault"):
         touch(os.path.join(root, rel))
     os.symlink("/nonexistent", os.path.join(root, "link"))
@@ -82,8 +83,8 @@ def test_orphans_are_unclaimed_instances_and_credentials(store):
 
 def test_prune_removes_only_known_files_and_emptied_directories(store):
     assert _audit.prune_paths(store, CONFIGURED) == [
-        os.path.join(store, "gone", "a.vault"), os.path.join(store, "gone", "b.pub"),
-        os.path.join(store, "kept", "c.vault"), os.path.join(store, "web", "old.vault"),
+        os.path.join(store, "gone", "a.meta"), os.path.join(store, "gone", "a.vault"), os.path.join(store, "gone", "b.pub"),
+        os.path.join(store, "kept", "c.vault"), os.path.join(store, "web", "old.meta"), os.path.join(store, "web", "old.vault"),
         os.path.join(store, "gone"),  # kept/ also holds notes.txt: it stays
     ]
 
