@@ -69,7 +69,7 @@ class ActionModule(CredentialsAction):
             fingerprint = _audit.public_fingerprint(spec["type"], public)
         else:
             fingerprint = value is not None and fp_key and _audit.secret_fingerprint(fp_key, value) or None
-        return _audit.row(name, cred["id"], cred["name"], spec["type"], _audit.stored_times(store.root, name, cred["id"]),
+        return _audit.row(name, cred["id"], cred["name"], spec["type"], _audit.stored_times(store, name, cred["id"]),
                           fingerprint), value
 
     def _controller(self, instances, store, hmac_key, var_name):
@@ -89,10 +89,10 @@ class ActionModule(CredentialsAction):
                 rows.append(row)
         return rows, expected
 
-    def _orphan_rows(self, store_root, configured):
+    def _orphan_rows(self, store, configured):
         rows = []
-        for instance, cred_id in _audit.orphans(store_root, configured):
-            times = _audit.stored_times(store_root, instance, cred_id) or _audit.public_times(store_root, instance, cred_id)
+        for instance, cred_id in _audit.orphans(store.root, configured):
+            times = _audit.stored_times(store, instance, cred_id) or _audit.public_times(store.root, instance, cred_id)
             rows.append(dict(_audit.row(instance, cred_id, None, None, times, None), orphaned=True))
         return rows
 
@@ -129,7 +129,7 @@ class ActionModule(CredentialsAction):
             result.update(host)
             return result
         configured = dict((i["name"], set(c["id"] for c in i["credentials"] if "public_of" not in c)) for i in instances)
-        rows = _audit.ordered(_audit.join_host(rows, host["credentials"]) + self._orphan_rows(store.root, configured))
+        rows = _audit.ordered(_audit.join_host(rows, host["credentials"]) + self._orphan_rows(store, configured))
         result.update(
             changed=False,
             credentials=rows,

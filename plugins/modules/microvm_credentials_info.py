@@ -53,8 +53,9 @@ requirements:
 extends_documentation_fragment:
   - microvm.credentials.action_options
 notes:
-  - Times are the modification times of the files in the controller store (C(ID.vault), C(ID.pub), or the
-    C(src) file), in seconds since the epoch; the creation time is the same until the store records it.
+  - Times are in seconds since the epoch. A stored secret's come from its metadata C(ID.meta) (for a store
+    written before the metadata existed, from the modification time of C(ID.vault)); a public half's and a
+    C(src) file's are the modification times of their files.
 seealso:
   - module: microvm.credentials.microvm_credentials
   - plugin: microvm.credentials.public

@@ -31,9 +31,8 @@ import ssl
 import time
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import SUFFIX as PUBLIC_SUFFIX
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import META_SUFFIX
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import META_SUFFIX, VAULT_SUFFIX, parse_time
 
-VAULT_SUFFIX = ".vault"
 FINGERPRINT_SALT = b"microvm.credentials audit fingerprint"
 FINGERPRINT_ITERATIONS = 100000
 FINGERPRINT_BYTES = 8
@@ -51,16 +50,15 @@ def _mtime(path):
         return None
 
 
-def stored_times(store_root, instance, cred_id):
-    """{"created": SECONDS, "rotated": SECONDS} of a stored secret, or None when it is not stored.
-
-    The one reader of the store's metadata: until the store records creation and
-    rotation, both are the vault file's modification time (a rotation rewrites it).
-    """
-    rotated = _mtime(os.path.join(store_root, instance, cred_id + VAULT_SUFFIX))
-    if rotated is None:
+def stored_times(store, instance, cred_id):
+    """{"created": SECONDS, "rotated": SECONDS} of a secret in STORE (a VaultStore), or None when
+    it is not stored: from its metadata, read without decrypting (see VaultStore.load_meta)."""
+    meta = store.load_meta(instance, cred_id)
+    if meta is None:
         return None
-    return {"created": rotated, "rotated": rotated}
+    rotated = parse_time(meta["rotated"])
+    created = parse_time(meta.get("created")) or rotated
+    return {"created": created.timestamp(), "rotated": rotated.timestamp()}
 
 
 def public_times(store_root, instance, cred_id):

@@ -36,6 +36,7 @@ from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
 
 
 _TMP_RE = re.compile(r"^\.[A-Za-z0-9_.-]+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+VAULT_SUFFIX = ".vault"
 META_SUFFIX = ".meta"
 META_VERSION = 1
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -113,7 +114,7 @@ class VaultStore:
     def _error(self, message):
         return StoreError("%s: %s" % (self.var_name, message))
 
-    def path(self, instance, cred_id, suffix=".vault"):
+    def path(self, instance, cred_id, suffix=VAULT_SUFFIX):
         """The file of CRED_ID of INSTANCE (None: a shared secret, at the store's top level)."""
         return os.path.join(self.root, instance or "", cred_id + suffix)
 

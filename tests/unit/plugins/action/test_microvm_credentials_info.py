@@ -75,7 +75,7 @@ def test_rows_and_digests_never_carry_a_value(tmp_path):
 def test_orphan_rows(tmp_path):
     store = VaultStore(str(tmp_path), SECRETS)
     store.save("gone", "old", b"x")
-    rows = action()._orphan_rows(str(tmp_path), {"web": {"db"}})
+    rows = action()._orphan_rows(store, {"web": {"db"}})
     assert [(r["instance"], r["id"], r["orphaned"], r["fingerprint"]) for r in rows] == [("gone", "old", True, None)]
     assert rows[0]["rotated"] is not None
 

@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
 from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import ssh, tls, wireguard
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
 
 
 def touch(path, mtime=None, data=b"x"):
@@ -21,12 +22,16 @@ def touch(path, mtime=None, data=b"x"):
         os.utime(path, (mtime, mtime))
 
 
-def test_times_are_the_files_mtimes(tmp_path):
+def test_times_come_from_the_metadata_else_the_files_mtimes(tmp_path):
     root = str(tmp_path)
     touch(os.path.join(root, "web", "db.vault"), 1000.5)
     touch(os.path.join(root, "web", "ssh.pub"), 2000.0)
-    assert _audit.stored_times(root, "web", "db") == {"created": 1000.5, "rotated": 1000.5}
-    assert _audit.stored_times(root, "web", "nope") is None
+    touch(os.path.join(root, "web", "tok.vault"), 5.0)
+    touch(os.path.join(root, "web", "tok.meta"), data=b'{"created": "1970-01-01T00:16:40.000000Z", "rotated": "1970-01-01T00:33:20.000000Z"}')
+    store = VaultStore(root, [])
+    assert _audit.stored_times(store, "web", "db") == {"created": 1000.5, "rotated": 1000.5}
+    assert _audit.stored_times(store, "web", "tok") == {"created": 1000.0, "rotated": 2000.0}
+    assert _audit.stored_times(store, "web", "nope") is None
     assert _audit.public_times(root, "web", "ssh") == {"created": 2000.0, "rotated": 2000.0}
     assert _audit.age_days({"created": 0, "rotated": 1000.0}, now=1000.0 + 3 * 86400 + 8640) == 3.1
     assert _audit.age_days(None) is None
