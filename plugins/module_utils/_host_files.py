@@ -195,15 +195,36 @@ def parse_states(out):
 
 
 def _diff(path, before, after):
-    return dict(before_header=path, after_header=path, before=_text(before or b""), after=_text(after))
+    return dict(before_header=path, after_header=path, before=_text(before), after=_text(after))
 
 
-def _mode_text(path):
+def _metadata(mode, uid, gid):
+    return "mode %04o, owner %s:%s\n" % (mode, uid, gid) if mode is not None else ""
+
+
+def file_diff(path, content, mode, group):
+    """The content's diff, or the mode and owner's when only they differ."""
+    old, old_mode, old_uid, old_gid = read_file(path)
+    if old == _bytes(content):
+        return _diff(path, _metadata(old_mode, old_uid, old_gid), _metadata(mode, 0, gid_of(group)))
+    return _diff(path, old or b"", content)
+
+
+def removal_diff(path):
+    """What goes: a file's content (or that it was there), a directory."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        return _diff(path, "directory\n", "")
+    return _diff(path, read_file(path)[0] or "file\n", "")
+
+
+def directory_diff(path, mode):
     try:
         st = os.lstat(path)
+        before = ("directory, " if os.path.isdir(path) and not os.path.islink(path) else "not a directory, ") + \
+            _metadata(st.st_mode & 0o7777, st.st_uid, st.st_gid)
     except OSError:
-        return ""
-    return "directory %04o %d:%d\n" % (st.st_mode & 0o7777, st.st_uid, st.st_gid) if os.path.isdir(path) else "not a directory\n"
+        before = ""
+    return _diff(path, before, "directory, " + _metadata(mode, 0, 0))
 
 
 class Plan:
@@ -218,15 +239,14 @@ class Plan:
         self.files = install_files(self.paths, params["launcher_script"], params["units"], package)
         self.files.update(desired_files(instances, self.paths, params["header"]))
         self.directories = [(d, m) for d, m in install_directories(self.paths) if directory_differs(d, m)]
-        self.diffs = [dict(before_header=d, after_header=d, before=_mode_text(d), after="directory %04o 0:0\n" % m)
-                      for d, m in self.directories]
+        self.diffs = [directory_diff(d, m) for d, m in self.directories]
         self.written = [p for p in sorted(self.files) if file_differs(p, *self._spec(p))]
-        self.diffs += [_diff(p, read_file(p)[0], self.files[p][0]) for p in self.written]
+        self.diffs += [file_diff(p, *self._spec(p)) for p in self.written]
         if [i for i in instances if user_entry(user_name(i["name"])) is None] and self.sysusers not in self.written:
             self.written.append(self.sysusers)  # a user was deleted by hand: declare it again
         self.disks = disks_to_chown(instances)
         self.gone, self.stale = self._stale(params["purge"], package)
-        self.diffs += [_diff(p, read_file(p)[0], b"") for p in self.stale]
+        self.diffs += [removal_diff(p) for p in self.stale]
         autostart = [i["name"] for i in instances if i.get("autostart", True)] if params["start"] else []
         self.to_start = [n for n in autostart if not states.get(n, (False, False))[0]]
         self.to_enable = [n for n in autostart if not states.get(n, (False, False))[1]]

@@ -150,6 +150,10 @@ def test_mode_and_directory_mode_are_put_back(tmp_path):
     converge(p, PACKAGE)
     os.chmod(p["launcher"], 0o777)
     os.chmod(p["config_dir"], 0o755)
+    plan, dummy = converge(p, PACKAGE, check_mode=True)
+    assert [(d["before"], d["after"]) for d in plan.result(True)["diff"]] == [
+        ("directory, mode 0755, owner 0:0\n", "directory, mode 0711, owner 0:0\n"),
+        ("mode 0777, owner 0:0\n", "mode 0755, owner 0:0\n")]
     plan, dummy = converge(p, PACKAGE)
     assert plan.written == [p["launcher"]] and [d for d, m in plan.directories] == [p["config_dir"]]
     assert os.stat(p["launcher"]).st_mode & 0o7777 == 0o755
@@ -165,6 +169,7 @@ def test_stale_package_files_are_removed_but_pycache_stays(tmp_path):
         open(os.path.join(folder, name), "w").close()
     plan, dummy = converge(p, PACKAGE, check_mode=True)
     assert plan.stale == [folder + "/junk", folder + "/old.py"]
+    assert [(d["before"], d["after"]) for d in plan.result(True)["diff"]] == [("directory\n", ""), ("file\n", "")]
     converge(p, PACKAGE)
     assert sorted(os.listdir(folder)) == ["__init__.py", "__pycache__", "launch.py"]
     assert not converge(p, PACKAGE)[0].changed
