@@ -381,7 +381,7 @@ class Launcher:
                         ignore=shutil.ignore_patterns("__pycache__"))
         with open(Source.path("roles", "microvm", "templates", "microvm-launch.j2")) as f:
             script = jinja2.Template(f.read(), keep_trailing_newline=True).render(
-                __microvm_lib_dir=self.lib, ansible_managed="benchmarks/run.py",
+                __microvm_lib_dir=self.lib, __microvm_config_dir=self.config_dir, ansible_managed="benchmarks/run.py",
                 __microvm_launcher_package=role_vars["__microvm_launcher_package"])
         self.path = os.path.join(self.dir, "microvm-launch")
         with open(self.path, "w") as f:
