@@ -14,10 +14,10 @@ module: microvm_instances
 short_description: Install the launcher, configure, start and restart all microVM instances of a host in one call
 version_added: 0.1.0
 description:
-  - Installs the host launcher, all of it in one step: the launcher package (the collection's
+  - Installs the host launcher, all of it in one step. The launcher package (the collection's
     C(plugins/module_utils/_launcher) folder, read back from this module's own payload) in
-    C(LIB_DIR/LAUNCHER_PACKAGE/), with anything else in that folder removed; the launcher script O(launcher_script)
-    at O(launcher); and the unit templates O(units) in O(unit_dir). It makes the collection's directories
+    C(LIB_DIR/LAUNCHER_PACKAGE/), with anything else in that folder removed. The launcher script O(launcher_script)
+    at O(launcher). The unit templates O(units) in O(unit_dir). It also makes the collection's directories
     (O(lib_dir), O(config_dir), O(virtiofs_dir), the launcher's directory) root-owned with their modes.
   - Declares, for every instance, a static system user and group C(microvm-NAME) in group C(kvm) in
     C(SYSUSERS_DIR/microvm-credentials.conf) and creates them with C(systemd-sysusers); the instance's
