@@ -5,6 +5,7 @@ systemd is reloaded when a unit file changed."""
 
 import hashlib
 import os
+import re
 
 import yaml
 
@@ -42,8 +43,15 @@ GROUP_VARS = {"microvm_instances": {"one": instance("one", {"token": {"name": "a
                                                     autostart=False)}}
 
 
+def package_task(output):
+    """The result line of the "Install hypervisors" task: ok, changed or skipping."""
+    block = output.split("Install hypervisors]", 1)[1].split("TASK [", 1)[0]
+    return re.search(r"^(ok|changed|skipping|failed|fatal):", block, re.M).group(1)
+
+
 def test_the_host_package_is_the_repo_folder_byte_for_byte(host):
-    host.converge(GROUP_VARS)
+    # The host image has QEMU: no package module runs.
+    assert package_task(host.converge(GROUP_VARS).stdout) == "skipping"
     assert host_sums(host) == repo_sums()
     launcher = role_vars()["__microvm_launcher"]
     # The installed script imports the installed package: its usage line proves it.
@@ -67,3 +75,11 @@ def test_drift_is_reported_in_check_mode_then_put_back(host):
     assert host.sh("stat -c %%a %s" % launcher).strip() == "755"
     assert host.sh("systemctl show -p NeedDaemonReload microvm@one.service").strip() == "NeedDaemonReload=no"
     assert recap(host.converge(GROUP_VARS).stdout)["changed"] == 0
+
+
+def test_packages_only_for_a_missing_hypervisor_binary(host):
+    missing = {"microvm_instances": {"one": dict(GROUP_VARS["microvm_instances"]["one"], binary="/usr/local/bin/no-qemu")}}
+    assert package_task(host.converge(dict(missing, microvm_manage_packages=False)).stdout) == "skipping"
+    # An installed package stands in for QEMU's: the task runs, and changes nothing.
+    assert package_task(host.converge(dict(missing, microvm_packages={"qemu": ["systemd"]})).stdout) == "ok"
+    assert package_task(host.converge(GROUP_VARS).stdout) == "skipping"
