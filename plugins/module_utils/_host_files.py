@@ -36,6 +36,7 @@ from ._units import (
     unit_name,
 )
 
+# The module's options that place things on the host (paths, and the package's name).
 PATH_OPTIONS = ("lib_dir", "launcher_package", "launcher", "config_dir", "virtiofs_dir", "unit_dir", "sysusers_dir",
                 "credential_directory")
 
@@ -233,26 +234,32 @@ class Plan:
     def __init__(self, params, package, states):
         """PARAMS: the module's parameters; PACKAGE: launcher_package(); STATES: Systemctl.states()."""
         self.paths = dict((k, params[k]) for k in PATH_OPTIONS)
-        instances = params["instances"]
-        self.instances = instances
+        self.instances = params["instances"]
         self.sysusers = os.path.join(self.paths["sysusers_dir"], SYSUSERS_NAME)
         self.files = install_files(self.paths, params["launcher_script"], params["units"], package)
-        self.files.update(desired_files(instances, self.paths, params["header"]))
+        self.files.update(desired_files(self.instances, self.paths, params["header"]))
+        self._plan_files()
+        self.disks = disks_to_chown(self.instances)
+        self.gone, self.stale = self._stale(params["purge"], package)
+        self.diffs += [removal_diff(p) for p in self.stale]
+        self._plan_units(params, states)
+
+    def _plan_files(self):
         self.directories = [(d, m) for d, m in install_directories(self.paths) if directory_differs(d, m)]
         self.diffs = [directory_diff(d, m) for d, m in self.directories]
         self.written = [p for p in sorted(self.files) if file_differs(p, *self._spec(p))]
         self.diffs += [file_diff(p, *self._spec(p)) for p in self.written]
-        if [i for i in instances if user_entry(user_name(i["name"])) is None] and self.sysusers not in self.written:
+        if [i for i in self.instances if user_entry(user_name(i["name"])) is None] and self.sysusers not in self.written:
             self.written.append(self.sysusers)  # a user was deleted by hand: declare it again
-        self.disks = disks_to_chown(instances)
-        self.gone, self.stale = self._stale(params["purge"], package)
-        self.diffs += [removal_diff(p) for p in self.stale]
-        autostart = [i["name"] for i in instances if i.get("autostart", True)] if params["start"] else []
+
+    def _plan_units(self, params, states):
+        """Starts, enables and restarts; STATES: {name: (active?, enabled?)}."""
+        autostart = [i["name"] for i in self.instances if i.get("autostart", True)] if params["start"] else []
         self.to_start = [n for n in autostart if not states.get(n, (False, False))[0]]
         self.to_enable = [n for n in autostart if not states.get(n, (False, False))[1]]
         changed_names = set(self.files[w][2] for w in self.written) | set(params["restart"])
         active = dict((n, s[0]) for n, s in states.items())
-        self.restarted = instances_to_restart(instances, changed_names, active, set(self.to_start))
+        self.restarted = instances_to_restart(self.instances, changed_names, active, set(self.to_start))
 
     def _spec(self, path):
         content, mode, dummy, group = self.files[path]
