@@ -279,8 +279,10 @@ class Case:
         return {
             "tasks": len(run),
             "host_tasks": sum(t["items"] if t["items"] is not None else 1 for t in host_side),
-            # A module is copied and run as AnsiballZ_*.py, or (microvm_credentials) piped into `exec -i`.
-            "modules": sum(1 for c in calls if c.startswith("exec ") and ("AnsiballZ_" in c or c.startswith("exec -i "))),
+            # A module is copied and run as AnsiballZ_*.py (the exec that runs it, not the chmod before),
+            # or (microvm_credentials) piped into `exec -i`.
+            "modules": sum(1 for c in calls if c.startswith("exec ") and (
+                ("AnsiballZ_" in c and " chmod " not in c) or c.startswith("exec -i "))),
             "podman_exec": sum(1 for c in calls if c.startswith("exec ")),
             "podman_all": len(calls),
             "slowest": sorted(((t["seconds"], t["task"]) for t in run), reverse=True)[:3],
@@ -411,7 +413,7 @@ class Launcher:
                         ignore=shutil.ignore_patterns("__pycache__"))
         with open(Source.path("roles", "microvm", "templates", "microvm-launch.j2")) as f:
             script = jinja2.Template(f.read(), keep_trailing_newline=True).render(
-                __microvm_lib_dir=self.lib, ansible_managed="benchmarks/run.py",
+                __microvm_lib_dir=self.lib, __microvm_config_dir=self.config_dir, ansible_managed="benchmarks/run.py",
                 __microvm_launcher_package=role_vars["__microvm_launcher_package"])
         self.path = os.path.join(self.dir, "microvm-launch")
         with open(self.path, "w") as f:

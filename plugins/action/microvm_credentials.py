@@ -165,6 +165,7 @@ class ActionModule(ActionBase):
         with StoreLock(store_path, args["lock_timeout"], store_var, create=not self._task.check_mode):
             result = self._sync(result, args, instances, rotate, store_path, store_var, var_name, task_vars)
         result["host_probe"] = host_probe
+        result["missing_hypervisors"] = _host_probe.missing_hypervisors(host_probe)
         return result
 
     def _sync(self, result, args, instances, rotate, store_path, store_var, var_name, task_vars):

@@ -3,10 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Per-instance files on the host: launcher config, unit drop-in, virtiofsd config, users.
+"""Files on the host: the launcher and its unit templates, and per instance the launcher
+config, unit drop-in, virtiofsd config and users.
 
 Pure rendering, so that the module can write every instance of a host in one call.
 None of these files holds a secret: credentials appear by name and encrypted path.
+Every path comes from PATHS (the module's options, which the role passes from its vars).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -126,6 +128,39 @@ def desired_files(instances, paths, header="", kvm_probe=kvm_usable):
             files[os.path.join(paths["virtiofs_dir"], "%s:%s.env" % (name, share["tag"]))] = (
                 virtiofsd_env(instance, share, header), 0o600, name, None)
     return files
+
+
+def package_dir(paths):
+    return os.path.join(paths["lib_dir"], paths["launcher_package"])
+
+
+def install_directories(paths):
+    """(path, mode) of the directories the collection owns (root:root), parents first."""
+    return [
+        (paths["lib_dir"], 0o755),
+        (package_dir(paths), 0o755),
+        (os.path.dirname(paths["launcher"]), 0o755),
+        # Each instance's user reads its own launcher configuration by name; it lists nothing.
+        (paths["config_dir"], 0o711),
+        (paths["virtiofs_dir"], 0o700),
+    ]
+
+
+def install_files(paths, launcher_script, units, package):
+    """The launcher script, the unit templates ({file name: text}) and the launcher package
+    ({file name: bytes}), in the form of desired_files(): nothing per instance, all root's."""
+    files = {paths["launcher"]: (launcher_script, 0o755, None, None)}
+    for name, text in units.items():
+        files[os.path.join(paths["unit_dir"], name)] = (text, 0o644, None, None)
+    for name, data in package.items():
+        files[os.path.join(package_dir(paths), name)] = (data, 0o644, None, None)
+    return files
+
+
+def stale_package_entries(paths, existing, package):
+    """Entries of the installed package folder that are not in PACKAGE. Python's own
+    __pycache__ stays: the launcher recreates it at each start, and it never shadows a source."""
+    return sorted(os.path.join(package_dir(paths), e) for e in existing if e not in package and e != "__pycache__")
 
 
 def stale_files(instances, existing_config_names, existing_virtiofs_names, paths):

@@ -163,6 +163,12 @@ host_probe:
   sample: {"tpm2": {"rc": 11, "answer": "partial", "usable": false}, "systemd_creds": "systemd 252 (252.38-1~deb12u1)",
            "hypervisors": {"qemu-system-x86_64": {"hypervisor": "qemu", "version": "QEMU emulator version 7.2.15"}},
            "directory": {"path": "/var/lib/microvm-credentials", "state": "managed", "example": null}}
+missing_hypervisors:
+  description: Hypervisors of which a binary the instances use is missing on the host (the role installs only their packages).
+  returned: always
+  type: list
+  elements: str
+  sample: ["qemu"]
 fingerprints:
   description:
     - Size and SHA-256 of each injected credential, keyed C(INSTANCE/NAME), so tests and

@@ -38,7 +38,7 @@ options:
   directory:
     description: Host directory of the encrypted credential store, as the action validated it.
     type: str
-    default: /var/lib/microvm-credentials
+    required: true
   key:
     description: The C(--with-key) of C(systemd-creds encrypt).
     type: str
@@ -209,7 +209,7 @@ def apply(module, systemd_creds, directory, manifest, changes, desired, key, not
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            directory=dict(type="str", default="/var/lib/microvm-credentials"),
+            directory=dict(type="str", required=True),
             key=dict(type="str", choices=list(KEYS), default="auto"),
             purge=dict(type="bool", default=True),
             _instances=dict(type="list", elements="str", required=True),

@@ -36,7 +36,7 @@ options:
   directory:
     description: Host directory of the encrypted credential store, as the action validated it.
     type: str
-    default: /var/lib/microvm-credentials
+    required: true
   key:
     description: The C(--with-key) the credentials should be sealed with.
     type: str
@@ -174,7 +174,7 @@ def unit_states(module, instances):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            directory=dict(type="str", default="/var/lib/microvm-credentials"),
+            directory=dict(type="str", required=True),
             key=dict(type="str", choices=list(KEYS), default="auto"),
             _instances=dict(type="list", elements="str", required=True),
             _hmac_key=dict(type="str", required=True, no_log=True),

@@ -121,3 +121,9 @@ def check_hypervisors(facts, instances, var_name="microvm_instances"):
         if problem:
             return "%s.%s.hypervisor: %s on the host: %s" % (var_name, instance["name"], binary_of(instance), problem)
     return None
+
+
+def missing_hypervisors(facts):
+    """The hypervisors (sorted) of which a binary the instances use is not installed: the
+    role installs their packages, and only theirs."""
+    return sorted(set(h["hypervisor"] for h in facts["hypervisors"].values() if h["version"] is None))

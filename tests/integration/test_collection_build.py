@@ -214,3 +214,55 @@ def test_builder_introspect_lists_controller_dependencies_of_installed_copy(inst
     # Not the repository's requirements.txt (test tooling), which builder reads when meta/ has no EE file.
     assert names == ["libpass", "bcrypt", "cryptography"], found
     assert any(entry.startswith("gcc ") for entry in system), found
+
+
+INSTALL_PLAYBOOK = """
+- name: Install the launcher from the installed collection (check mode, on the controller)
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Plan the install of the launcher package, script and units in a scratch root
+      microvm.credentials.microvm_instances:
+        instances: []
+        lib_dir: "{{ root }}/lib"
+        launcher_package: pkg
+        launcher: "{{ root }}/libexec/launch"
+        launcher_script: "#!/usr/bin/python3\\n"
+        units: {}
+        config_dir: "{{ root }}/etc/instances"
+        virtiofs_dir: "{{ root }}/etc/virtiofs"
+        unit_dir: "{{ root }}/units"
+        sysusers_dir: "{{ root }}/sysusers.d"
+        credential_directory: "{{ root }}/creds"
+      check_mode: true
+      diff: true
+      register: planned
+
+    - name: Keep what the module would write
+      ansible.builtin.copy:
+        content: "{{ planned | to_json }}"
+        dest: "{{ root }}/planned.json"
+        mode: "0600"
+"""
+
+
+def test_the_module_from_the_installed_copy_carries_the_whole_launcher_package(installed, tmp_path):
+    """AnsiballZ ships every file of _launcher with microvm_instances, read back from its payload:
+    nothing reads the role's or the collection's files on the controller."""
+    (tmp_path / "install.yml").write_text(INSTALL_PLAYBOOK)
+    root = str(tmp_path)
+    run([tool("ansible-playbook"), "-i", "localhost,", "-e", "root=" + root, "-e", "ansible_python_interpreter=" + sys.executable,
+         "install.yml"], env=clean_env(installed), cwd=root)
+    with open(os.path.join(root, "planned.json")) as f:
+        planned = json.load(f)
+    assert planned["changed"] and not os.path.exists(os.path.join(root, "lib"))
+    prefix = os.path.join(root, "lib", "pkg") + os.sep
+    shipped = dict((d["after_header"][len(prefix):], d["after"]) for d in planned["diff"] if d["after_header"].startswith(prefix))
+    source = os.path.join(ROOT, "plugins", "module_utils", "_launcher")
+    expected = {}
+    for name in os.listdir(source):
+        if name.endswith(".py"):
+            with open(os.path.join(source, name), encoding="utf-8") as f:
+                expected[name] = f.read()
+    assert shipped == expected

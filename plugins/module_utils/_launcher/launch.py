@@ -38,7 +38,6 @@ from . import qemu
 from .hypervisors import HYPERVISORS, binary_of
 from .smbios import OemStringError, build_oem_strings
 
-CONFIG_DIR = "/etc/microvm-credentials/instances"
 SYS_CLASS_NET = "/sys/class/net"
 # Starts each boot's part of the serial log (playbooks/demo_report.yml reads what follows the last one).
 BOOT_MARKER = "MICROVM-BOOT"
@@ -53,7 +52,7 @@ def user_name(name):
     return "microvm-" + name
 
 
-def load_instance(name, config_dir=CONFIG_DIR):
+def load_instance(name, config_dir):
     path = os.path.join(config_dir, name + ".json")
     try:
         with open(path) as f:
@@ -257,14 +256,16 @@ def cmd_stop(instance, mainpid):
         sys.stderr.write("graceful stop of %s incomplete: %s\n" % (instance["name"], exc))
 
 
-def main(argv=None, environ=None):
+def main(argv=None, environ=None, config_dir=None):
+    """CONFIG_DIR holds NAME.json; the script the role renders passes it. $MICROVM_CONFIG_DIR
+    overrides it where the launcher runs outside its unit (the benchmarks)."""
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     if len(argv) < 2 or argv[0] not in ("tap", "exec", "boot", "stop"):
         sys.stderr.write("usage: microvm-launch tap|exec|boot|stop NAME [MAINPID]\n")
         return 2
     try:
-        instance = load_instance(argv[1], environ.get("MICROVM_CONFIG_DIR", CONFIG_DIR))
+        instance = load_instance(argv[1], environ.get("MICROVM_CONFIG_DIR") or config_dir)
         if argv[0] == "tap":
             cmd_tap(instance)
         elif argv[0] == "exec":

@@ -13,6 +13,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._host_probe im
     check,
     check_hypervisors,
     hypervisor_binaries,
+    missing_hypervisors,
     parse,
 )
 
@@ -150,3 +151,10 @@ def test_a_fixed_or_missing_hypervisor_passes():
     facts = probed({"qemu-system-x86_64": "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)",
                     "/opt/qemu it's/bin/qemu": None})
     assert check_hypervisors(facts, INSTANCES[:2] + INSTANCES[3:]) is None
+
+
+def test_missing_hypervisors_are_those_with_a_binary_not_found():
+    facts = probed({"qemu-system-x86_64": "QEMU emulator version 10.0.2", "/opt/qemu it's/bin/qemu": None})
+    facts["hypervisors"]["cloud-hypervisor"] = {"hypervisor": "cloud-hypervisor", "version": None}
+    assert missing_hypervisors(facts) == ["cloud-hypervisor", "qemu"]
+    assert missing_hypervisors(probed({"qemu-system-x86_64": "QEMU emulator version 10.0.2"})) == []

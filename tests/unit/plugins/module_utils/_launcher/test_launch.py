@@ -92,6 +92,7 @@ def test_load_instance_and_usage_errors(tmp_path, capsys):
         load_instance("nope", str(tmp_path))
     assert main(["bogus"], {}) == 2
     assert main(["boot", "nope"], {"MICROVM_CONFIG_DIR": str(tmp_path)}) == 1
+    assert main(["boot", "nope"], {}, config_dir=str(tmp_path)) == 1
     assert "cannot read instance configuration" in capsys.readouterr().err
 
 

@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to microvm.credentials
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller half of microvm.credentials.microvm_instances (see the module for docs).
+
+Over a podman connection without pipelining, the module's payload (the launcher package
+inside it) goes on stdin as the credentials module's does (see _transport), so the host
+call is one round trip instead of a temporary directory, a copy, a chmod, the run and a
+cleanup. Elsewhere, and with ANSIBLE_KEEP_REMOTE_FILES (a module file to debug was asked
+for), Ansible's own choice stands: its arguments hold no secret.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+
+from ansible import constants as C
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _piped = False
+
+    def _is_pipelining_enabled(self, module_style, wrap_async=False):
+        if self._piped:
+            return module_style == "new" and not wrap_async
+        return super(ActionModule, self)._is_pipelining_enabled(module_style, wrap_async)
+
+    def _can_pipe(self):
+        """Only where Ansible would copy the module because the connection cannot pipe (containers.podman
+        before 1.20): connections with pipelining follow its configuration, as every module does."""
+        if self._connection.has_pipelining or C.DEFAULT_KEEP_REMOTE_FILES:
+            return False
+        try:
+            check_pipe(self._connection)
+        except TransportError:
+            return False
+        return True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        self._piped = self._can_pipe()
+        with stdin_capable(self._connection) if self._piped else contextlib.nullcontext():
+            result.update(self._execute_module(task_vars=task_vars))
+        return result
