@@ -47,6 +47,14 @@ def cred_path(directory, instance, name):
     return os.path.join(directory, instance, name + SUFFIX)
 
 
+def cred_written(directory, instance, name):
+    """When the host's credential file was last written (seconds since the epoch), None without one."""
+    try:
+        return os.stat(cred_path(directory, instance, name)).st_mtime
+    except OSError:
+        return None
+
+
 def encrypt_argv(systemd_creds, name, key, not_after=None):
     # '- -': plaintext on stdin, the sealed blob on stdout, so that the module itself
     # creates the file (mode 0600, a name it can recognise and sweep).

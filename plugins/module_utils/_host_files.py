@@ -21,6 +21,7 @@ import shutil
 import tempfile
 
 from . import _launcher
+from ._credstore import cred_written
 # launch is the launcher's entry point: importing it makes AnsiballZ ship it and, through
 # its imports, every other file of the package, which launcher_package() reads back.
 from ._launcher.launch import user_name
@@ -33,8 +34,8 @@ from ._units import (
     package_dir,
     stale_files,
     stale_package_entries,
-    unit_name,
 )
+from ._unitstate import enabled, instance_units, running, systemctl_show_args, unit_name
 
 # The module's options that place things on the host (paths, and the package's name).
 PATH_OPTIONS = ("lib_dir", "launcher_package", "launcher", "config_dir", "virtiofs_dir", "unit_dir", "sysusers_dir",
@@ -176,23 +177,20 @@ class Systemctl:
         return out
 
     def states(self, names):
-        """Map instance name -> (active?, enabled?) in one systemctl call."""
+        """{instance name: unit state or None} in one systemctl call (see _unitstate)."""
         if not names:
             return {}
-        return parse_states(self.must("show", "--property=Id,ActiveState,UnitFileState", *[unit_name(n) for n in names]))
+        return instance_units(self.must(*systemctl_show_args(names)), names)
 
 
-def parse_states(out):
-    states = {}
-    for block in out.strip().split("\n\n"):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        unit = props.get("Id", "")
-        if unit.startswith("microvm@") and unit.endswith(".service"):
-            states[unit[len("microvm@"):-len(".service")]] = (
-                props.get("ActiveState") in ("active", "activating", "reloading"),
-                props.get("UnitFileState") == "enabled",
-            )
-    return states
+def credentials_written(instances, directory):
+    """{instance name: when its newest injected credential file was written, or None}."""
+    written = {}
+    for instance in instances:
+        times = [cred_written(directory, instance["name"], c["name"]) for c in instance["credentials"] if c.get("inject", True)]
+        times = [t for t in times if t is not None]
+        written[instance["name"]] = max(times) if times else None
+    return written
 
 
 def _diff(path, before, after):
@@ -253,13 +251,15 @@ class Plan:
             self.written.append(self.sysusers)  # a user was deleted by hand: declare it again
 
     def _plan_units(self, params, states):
-        """Starts, enables and restarts; STATES: {name: (active?, enabled?)}."""
+        """Starts, enables and restarts; STATES: {name: unit state or None}, from Systemctl.states()."""
         autostart = [i["name"] for i in self.instances if i.get("autostart", True)] if params["start"] else []
-        self.to_start = [n for n in autostart if not states.get(n, (False, False))[0]]
-        self.to_enable = [n for n in autostart if not states.get(n, (False, False))[1]]
-        changed_names = set(self.files[w][2] for w in self.written) | set(params["restart"])
-        active = dict((n, s[0]) for n, s in states.items())
-        self.restarted = instances_to_restart(self.instances, changed_names, active, set(self.to_start))
+        self.to_start = [n for n in autostart if not running(states.get(n))]
+        self.to_enable = [n for n in autostart if not enabled(states.get(n))]
+        files_changed = set(self.files[w][2] for w in self.written)
+        written = credentials_written(self.instances, self.paths["credential_directory"])
+        self.restart_reasons = instances_to_restart(self.instances, files_changed, set(params["restart"]), states,
+                                                    written, set(self.to_start))
+        self.restarted = sorted(self.restart_reasons)
 
     def _spec(self, path):
         content, mode, dummy, group = self.files[path]
@@ -283,7 +283,7 @@ class Plan:
     def result(self, diff):
         result = dict(changed=self.changed, directories=[d for d, m in self.directories], written=self.written,
                       chowned=[d for d, u in self.disks], removed=self.stale, started=self.to_start,
-                      restarted=self.restarted, purged=self.gone)
+                      restarted=self.restarted, restart_reasons=self.restart_reasons, purged=self.gone)
         if diff:
             result["diff"] = self.diffs
         return result

@@ -21,14 +21,11 @@ import os
 from ._credstore import cred_path
 from ._launcher.launch import user_name
 from ._launcher.qemu import kvm_usable, resolve_accel
+from ._unitstate import restart_pending, running, unit_name
 
 DROPIN_NAME = "50-microvm-credentials.conf"
 SYSUSERS_NAME = "microvm-credentials.conf"
 VIRTIOFSD_UNIT = "microvm-virtiofsd@%s:%s.service"
-
-
-def unit_name(name):
-    return "microvm@%s.service" % name
 
 
 def _header(header):
@@ -177,7 +174,23 @@ def stale_files(instances, existing_config_names, existing_virtiofs_names, paths
     return gone, stale
 
 
-def instances_to_restart(instances, changed_names, active, just_started):
-    """Running instances whose files or credentials changed, except those started just now."""
-    return sorted(i["name"] for i in instances
-                  if i["name"] in changed_names and active.get(i["name"]) and i["name"] not in just_started)
+def instances_to_restart(instances, files_changed, requested, units, credentials_written, just_started):
+    """{name: reason} of the running instances to restart, except those started just now.
+
+    The reason is "files" (FILES_CHANGED names it), "requested" (REQUESTED does: its
+    credentials changed in this run) or "credentials": a credential file was written after
+    the unit became active (CREDENTIALS_WRITTEN: {name: newest mtime or None}), by a run
+    that did not restart it, such as the role's credentials entry point alone.
+    UNITS: {name: unit state or None}, as _unitstate.instance_units() reads them.
+    """
+    reasons = {}
+    for name in (i["name"] for i in instances):
+        if not running(units.get(name)) or name in just_started:
+            continue
+        if name in files_changed:
+            reasons[name] = "files"
+        elif name in requested:
+            reasons[name] = "requested"
+        elif restart_pending(units[name], credentials_written.get(name)):
+            reasons[name] = "credentials"
+    return reasons

@@ -132,7 +132,7 @@ units:
   description: State of each instance's C(microvm@NAME.service), as systemd reports it.
   returned: success
   type: dict
-  sample: {web: {active_state: active, active_since: 1764250100.25}}
+  sample: {web: {active_state: active, unit_file_state: enabled, active_since: 1764250100.25}}
 orphaned:
   description: Orphaned controller store entries, as C(INSTANCE/ID) (C(INSTANCE/*) for a whole instance).
   returned: success

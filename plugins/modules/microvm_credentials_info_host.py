@@ -103,7 +103,7 @@ units:
   description: State of each instance's C(microvm@NAME.service), as systemd reports it.
   returned: success
   type: dict
-  sample: {web: {active_state: active, active_since: 1764250100.25}}
+  sample: {web: {active_state: active, unit_file_state: enabled, active_since: 1764250100.25}}
 directory_state:
   description: The host credential directory, C(managed), C(empty), C(absent), C(foreign) or C(not-a-directory).
   returned: success
@@ -111,33 +111,24 @@ directory_state:
 """
 
 import binascii
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import (
-    compare,
-    digest,
-    parse_units,
-    restart_pending,
-    systemctl_show_argv,
-    unit_name,
-)
+from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import compare, digest
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
     KEYS,
     CredStoreError,
     cred_path,
+    cred_written,
     decrypt_argv,
     directory_state,
     load_manifest,
 )
-
-
-def mtime(path):
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
+from ansible_collections.microvm.credentials.plugins.module_utils._unitstate import (
+    instance_units,
+    restart_pending,
+    systemctl_show_args,
+)
 
 
 def expected_digests(params):
@@ -164,11 +155,10 @@ def unit_states(module, instances):
     if not instances:  # without units, systemctl show would describe the manager
         return {}
     systemctl = module.get_bin_path("systemctl", required=True)
-    rc, out, err = module.run_command(systemctl_show_argv(systemctl, instances))
+    rc, out, err = module.run_command([systemctl] + systemctl_show_args(instances))
     if rc != 0:
         module.fail_json(msg="systemctl show failed: %s" % to_native(err).strip())
-    units = parse_units(out)
-    return dict((i, units.get(unit_name(i))) for i in instances)
+    return instance_units(out, instances)
 
 
 def main():
@@ -201,7 +191,7 @@ def main():
     units = unit_states(module, sorted(set(expected) | set(owned)))
     credentials = []
     for (instance, name), cred_state in sorted(states.items()):
-        written = mtime(cred_path(directory, instance, name)) if cred_state != "missing" else None
+        written = cred_written(directory, instance, name) if cred_state != "missing" else None
         credentials.append(dict(instance=instance, name=name, host=cred_state,
                                 restart_pending=restart_pending(units[instance], written)))
     module.exit_json(changed=False, credentials=credentials, units=units, directory_state=state)

@@ -28,7 +28,10 @@ description:
     Files are written atomically and only when their content, mode, owner or group differs.
   - Gives each existing disk image to its instance's user, mode 0600. A disk listed by two instances is an error.
   - Reloads systemd when a unit file changed, enables and starts instances with C(autostart), and
-    restarts running instances whose files changed or that are listed in O(restart).
+    restarts running instances whose files changed, that are listed in O(restart), or that became active
+    before one of their credential files C(CREDENTIAL_DIRECTORY/NAME/CREDENTIAL.cred) was last written
+    (for example by the role's C(credentials) entry point alone, which restarts nothing). The unit states
+    and start times come from one C(systemctl show) for all instances.
   - With O(purge), stops, disables and removes the files and the user of instances no longer configured.
   - One call handles the launcher and every instance of the host, so a converge makes the same number of
     round trips whatever the number of instances.
@@ -38,7 +41,7 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Reports the directories, files, starts, restarts and purges that would happen, without doing them.
+    description: Reports the directories, files, starts, restarts (with their reasons) and purges that would happen, without doing them.
   diff_mode:
     support: full
     description: Shows the content of the changed files and the mode of the changed directories; they hold no secret.
@@ -160,6 +163,13 @@ restarted:
   returned: always
   type: list
   elements: str
+restart_reasons:
+  description:
+    - Why each instance of RV(restarted) was restarted. C(files) when its files changed, C(requested) when
+      O(restart) lists it, C(credentials) when it became active before a credential file was last written.
+  returned: always
+  type: dict
+  sample: {web: credentials}
 purged:
   description: Instances stopped, disabled and removed, with their users.
   returned: always

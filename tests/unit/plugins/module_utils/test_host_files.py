@@ -11,8 +11,8 @@ from ansible_collections.microvm.credentials.plugins.module_utils import _launch
 from ansible_collections.microvm.credentials.plugins.module_utils._host_files import (
     Plan,
     apply,
+    credentials_written,
     launcher_package,
-    parse_states,
 )
 from ansible_collections.microvm.credentials.plugins.module_utils._units import (
     install_directories,
@@ -187,7 +187,12 @@ def test_stale_package_entries_pure():
     assert stale_package_entries(p, ["a.py", "__pycache__", "b.py"], {"a.py": b""}) == ["/l/pkg/b.py"]
 
 
-def test_parse_states():
-    out = ("Id=microvm@a.service\nActiveState=active\nUnitFileState=enabled\n\n"
-           "Id=microvm@b.service\nActiveState=inactive\nUnitFileState=disabled\n")
-    assert parse_states(out) == {"a": (True, True), "b": (False, False)}
+def test_credentials_written_is_the_newest_injected_file(tmp_path):
+    directory = str(tmp_path)
+    os.makedirs(directory + "/web")
+    for name, when in (("a", 100), ("b", 300), ("hidden", 900)):
+        open("%s/web/%s.cred" % (directory, name), "w").close()
+        os.utime("%s/web/%s.cred" % (directory, name), (when, when))
+    creds = [{"name": "a"}, {"name": "b", "inject": True}, {"name": "hidden", "inject": False}, {"name": "absent"}]
+    instances = [{"name": "web", "credentials": creds}, {"name": "db", "credentials": [{"name": "a"}]}]
+    assert credentials_written(instances, directory) == {"web": 300, "db": None}

@@ -111,6 +111,27 @@ def test_stale_files():
                      "/etc/mc/virtiofs/old:x.env", "/etc/mc/virtiofs/web:b.env"]
 
 
+def unit(state="active", since=100.0):
+    return {"active_state": state, "unit_file_state": "enabled", "active_since": since}
+
+
 def test_restart_only_changed_running_not_just_started():
     insts = [instance("a"), instance("b"), instance("c"), instance("d")]
-    assert instances_to_restart(insts, {"a", "b", "c"}, {"a": True, "b": False, "c": True, "d": True}, {"c"}) == ["a"]
+    units = {"a": unit(), "b": unit("inactive"), "c": unit(), "d": unit()}
+    assert instances_to_restart(insts, {"a", "b", "c"}, set(), units, {}, {"c"}) == {"a": "files"}
+
+
+def test_restart_requested_running_only():
+    insts = [instance("a"), instance("b"), instance("c")]
+    units = {"a": unit(), "b": unit("failed"), "c": None}
+    assert instances_to_restart(insts, set(), {"a", "b", "c"}, units, {}, set()) == {"a": "requested"}
+
+
+def test_restart_when_a_credential_was_written_after_the_unit_became_active():
+    insts = [instance("old"), instance("new"), instance("none"), instance("down"), instance("up"), instance("both")]
+    units = {"old": unit(since=100.0), "new": unit(since=300.0), "none": unit(), "down": unit("inactive"),
+             "up": unit("activating", None), "both": unit(since=100.0)}
+    written = {"old": 200.0, "new": 200.0, "none": None, "down": 200.0, "up": 200.0, "both": 200.0}
+    assert instances_to_restart(insts, {"both"}, set(), units, written, set()) == {"old": "credentials", "both": "files"}
+    # Started in this run: it loads the current files anyway.
+    assert instances_to_restart(insts, set(), set(), units, written, {"old"}) == {"both": "credentials"}
