@@ -184,7 +184,8 @@ def test_playbook_uses_filter_from_installed_copy(installed, tmp_path):
     assert result["name"] == "web"
     assert result["hypervisor"] == "cloud-hypervisor"
     assert result["runtime_dir"] == "/run/microvm/web"
-    assert [(c["id"], c["name"]) for c in result["credentials"]] == [("db", "db.password")]
+    assert [c["name"] for c in result["credentials"]] == ["db.password"]  # the host view: no id, no generator
+    assert "generate" not in result["credentials"][0]
 
 
 def test_playbook_reports_config_errors_from_installed_copy(installed, tmp_path):
