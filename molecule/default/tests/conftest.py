@@ -65,6 +65,8 @@ def all_store_values(hostname):
     values = []
     for dirpath, dummy, files in os.walk(store_dir(hostname)):
         for f in files:
+            if not f.endswith(".vault"):  # beside them: ID.pub (public) and ID.meta (no value)
+                continue
             with open(os.path.join(dirpath, f), "rb") as fh:
                 values.append(lib.decrypt(fh.read()))
     return values
