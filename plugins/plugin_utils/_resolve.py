@@ -129,10 +129,13 @@ def _expired(cred, meta, public, now):
     return None
 
 
+def _rotating(ctx, slot, meta):
+    """microvm_rotate names it, and no host of this run has made it anew yet."""
+    return ctx.rotated(slot.label) and not (ctx.run and meta and meta.get("run") == ctx.run)
+
+
 def _reason(ctx, cred, slot, meta, definition, inputs, path):
     """Why the stored secret of CRED is to be made anew, or None. INPUTS: [(new, time)] of its inputs."""
-    if ctx.rotated(slot.label) and not (ctx.run and meta and meta.get("run") == ctx.run):
-        return "rotate"
     made = _rotated_at(meta)
     if any(new or (made is not None and time is not None and time > made) for new, time in inputs):
         return "input"
@@ -171,9 +174,14 @@ def _generated(ctx, cred, slot, deps, inputs, path):
         return ctx.shared_made[slot.label]
     spec = cred["generate"]
     definition = definition_hash(spec)
-    secret = slot.load()
-    meta = slot.load_meta() if secret is not None else None
-    reason = "created" if secret is None else _reason(ctx, cred, slot, meta, definition, inputs, path)
+    meta = slot.load_meta()  # without decrypting: None when nothing is stored
+    if meta is not None and _rotating(ctx, slot, meta):
+        # Never read: an explicit rotation is the way out of an unreadable stored value.
+        secret, reason = None, "rotate"
+    else:
+        secret = slot.load()
+        meta = meta if secret is not None else None
+        reason = "created" if secret is None else _reason(ctx, cred, slot, meta, definition, inputs, path)
     pair = None
     if reason is None:
         pair = _generators.current(spec, secret, slot.load_public(), deps, path)

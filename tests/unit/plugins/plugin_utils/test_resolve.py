@@ -14,7 +14,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._config import
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import StoreError, VaultStore
 
 PATH = "microvm_instances.web.credentials"
 CREDENTIALS = {
@@ -74,6 +74,19 @@ def test_rotation_regenerates_dependents(store, rotated, expected):
     second = run(store, rotated)
     assert second.new == expected
     assert all(second.values[c] != first.values[c] for c in expected if c != "pair")
+
+
+def test_rotation_replaces_an_unreadable_stored_value_without_reading_it(store):
+    first = run(store)
+    path = store.path("web", "pw")
+    with open(path, "rb") as f:
+        whole = f.read()
+    with open(path, "wb") as f:
+        f.write(whole[:len(whole) // 2])
+    with pytest.raises(StoreError, match="cannot decrypt"):
+        run(store)
+    second = run(store, ["pw"])
+    assert second.new == ["pw", "hash", "token"] and second.values["pw"] != first.values["pw"]
 
 
 def test_lost_public_halves(store):
