@@ -235,7 +235,9 @@ def resolve(instance, path, ctx):
 def persist(ctx):
     """Write what CTX collected: new secrets (ctx.reasons) with their metadata, then the public
     halves that changed. Returns the labels of the public halves written."""
-    for dummy, (slot, value, meta) in sorted(ctx.writes.items()):
+    # In the order they were resolved, inputs before their dependents: a run killed part-way
+    # never leaves a dependent (a hash) stored without the input it was made from.
+    for slot, value, meta in ctx.writes.values():
         if value is not None:
             slot.store.save(slot.directory, slot.name, value)
         slot.store.save_meta(slot.directory, slot.name, meta)

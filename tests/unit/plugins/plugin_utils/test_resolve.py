@@ -57,6 +57,19 @@ def test_first_run_generates_everything_in_dependency_order(store):
     assert base64.b64decode(res.public["wg"]) and sorted(res.public) == ["ca", "cert", "host", "pair", "wg"]
 
 
+def test_inputs_are_stored_before_their_dependents(tmp_path):
+    saved = []
+
+    class Recording(VaultStore):
+        def save(self, instance, cred_id, value):
+            saved.append(cred_id)
+            return VaultStore.save(self, instance, cred_id, value)
+
+    run(Recording(str(tmp_path), [("default", VaultSecret(b"pw"))]))
+    # A run killed part-way must never leave the hash stored without its password.
+    assert saved.index("pw") < saved.index("hash") < saved.index("token") and saved.index("ca") < saved.index("cert")
+
+
 def test_second_run_keeps_everything(store):
     first = run(store)
     second = run(store)
