@@ -26,6 +26,12 @@ import tempfile
 
 KEYS = ("auto", "host", "tpm2", "host+tpm2")
 TPM2_KEYS = ("tpm2", "host+tpm2")
+# The host's view of its store, which both internal host modules take (doc fragment host_store).
+HOST_STORE_SPEC = dict(
+    directory=dict(type="str", required=True),
+    key=dict(type="str", choices=list(KEYS), default="auto"),
+    _instances=dict(type="list", elements="str", required=True),
+)
 SUFFIX = ".cred"
 MANIFEST = ".microvm-credentials.json"
 MANIFEST_VERSION = 1

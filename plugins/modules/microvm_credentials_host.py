@@ -34,27 +34,15 @@ attributes:
     description: The diff names the credentials that change, never their values.
 requirements:
   - systemd-creds (systemd 250 or later).
+extends_documentation_fragment:
+  - microvm.credentials.host_store
 options:
-  directory:
-    description: Host directory of the encrypted credential store, as the action validated it.
-    type: str
-    required: true
-  key:
-    description: The C(--with-key) of C(systemd-creds encrypt).
-    type: str
-    choices: [auto, host, tpm2, host+tpm2]
-    default: auto
   purge:
     description:
       - Remove stored credentials that are no longer configured, and all credentials of instances
         not in O(_instances).
     type: bool
     default: true
-  _instances:
-    description: Internal. The names of all instances of the host, also those without credentials.
-    type: list
-    elements: str
-    required: true
   _credentials:
     description:
       - Internal. The credentials to keep on the host.
@@ -125,7 +113,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
-    KEYS,
+    HOST_STORE_SPEC,
     MANIFEST,
     VARIABLE,
     CredStoreError,
@@ -209,10 +197,8 @@ def apply(module, systemd_creds, directory, manifest, changes, desired, key, not
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            directory=dict(type="str", required=True),
-            key=dict(type="str", choices=list(KEYS), default="auto"),
+            HOST_STORE_SPEC,
             purge=dict(type="bool", default=True),
-            _instances=dict(type="list", elements="str", required=True),
             # Only the values are secret: a no_log on the whole list would also mask the
             # instance and credential names wherever they occur in the result, so that
             # changed_instances came back as VALUE_SPECIFIED_IN_NO_LOG_PARAMETER and

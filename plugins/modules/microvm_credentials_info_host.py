@@ -32,21 +32,9 @@ attributes:
     description: Nothing changes, so there is no diff.
 requirements:
   - systemd-creds (systemd 250 or later) and systemctl.
+extends_documentation_fragment:
+  - microvm.credentials.host_store
 options:
-  directory:
-    description: Host directory of the encrypted credential store, as the action validated it.
-    type: str
-    required: true
-  key:
-    description: The C(--with-key) the credentials should be sealed with.
-    type: str
-    choices: [auto, host, tpm2, host+tpm2]
-    default: auto
-  _instances:
-    description: Internal. The names of all instances of the host, also those without credentials.
-    type: list
-    elements: str
-    required: true
   _hmac_key:
     description: Internal. The run's random HMAC key, hex.
     type: str
@@ -116,7 +104,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import compare, digest
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
-    KEYS,
+    HOST_STORE_SPEC,
     CredStoreError,
     cred_path,
     cred_written,
@@ -164,9 +152,7 @@ def unit_states(module, instances):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            directory=dict(type="str", required=True),
-            key=dict(type="str", choices=list(KEYS), default="auto"),
-            _instances=dict(type="list", elements="str", required=True),
+            HOST_STORE_SPEC,
             _hmac_key=dict(type="str", required=True, no_log=True),
             _expected=dict(type="list", elements="dict", required=True, options=dict(
                 instance=dict(type="str", required=True),
