@@ -37,7 +37,8 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._store.lock im
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels, uses_shared
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore, resolve_store_path, run_id
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import resolve_store_path, run_id
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 display = Display()
 

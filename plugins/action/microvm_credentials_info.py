@@ -35,7 +35,8 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.op
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import store_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore, resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 HOST_MODULE = "microvm.credentials.microvm_credentials_info_host"
 

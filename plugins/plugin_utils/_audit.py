@@ -31,7 +31,8 @@ import ssl
 import time
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import SUFFIX as PUBLIC_SUFFIX
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import META_SUFFIX, VAULT_SUFFIX, parse_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backends import SUFFIXES
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import META_SUFFIX, parse_time
 
 FINGERPRINT_SALT = b"microvm.credentials audit fingerprint"
 FINGERPRINT_ITERATIONS = 100000
@@ -108,7 +109,7 @@ def _store_entries(store_root):
             continue
         ids = entries.setdefault(instance, {})
         for fname in sorted(os.listdir(path)):
-            for suffix in (VAULT_SUFFIX, META_SUFFIX, PUBLIC_SUFFIX):
+            for suffix in SUFFIXES + (META_SUFFIX, PUBLIC_SUFFIX):
                 if fname.endswith(suffix) and not fname.startswith(".") and len(fname) > len(suffix):
                     ids.setdefault(fname[:-len(suffix)], []).append(fname)
     return entries

@@ -33,7 +33,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._generators im
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import CERTIFICATE_KINDS, definition_hash
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public, save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import format_time, parse_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import format_time, parse_time
 
 
 class Slot:

@@ -14,7 +14,8 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instan
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public, public_path
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import StoreError, VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 PATH = "microvm_instances.web.credentials"
 CREDENTIALS = {
