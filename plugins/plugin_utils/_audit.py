@@ -39,7 +39,7 @@ FINGERPRINT_ITERATIONS = 100000
 FINGERPRINT_BYTES = 8
 DAY = 86400.0
 # A state of the host's copy that needs a converge to fix.
-OUT_OF_SYNC = ("differs", "missing", "rekey")
+OUT_OF_SYNC = ("differs", "missing", "rekey", "tampered")
 
 
 # -- store metadata -------------------------------------------------------------
@@ -52,8 +52,8 @@ def _mtime(path):
 
 
 def stored_times(store, instance, cred_id):
-    """{"created": SECONDS, "rotated": SECONDS} of a secret in STORE (a VaultStore), or None when
-    it is not stored: from its metadata, read without decrypting (see VaultStore.load_meta)."""
+    """{"created": SECONDS, "rotated": SECONDS} of a secret in STORE (a Store), or None when
+    it is not stored: from its metadata, read without decrypting (see Store.load_meta)."""
     meta = store.load_meta(instance, cred_id)
     if meta is None:
         return None
@@ -64,7 +64,7 @@ def stored_times(store, instance, cred_id):
 
 def public_times(store_root, instance, cred_id):
     """The same for a public half: its .pub file's modification time."""
-    written = _mtime(os.path.join(store_root, instance, cred_id + PUBLIC_SUFFIX))
+    written = _mtime(os.path.join(store_root, instance or "", cred_id + PUBLIC_SUFFIX))
     return None if written is None else {"created": written, "rotated": written}
 
 

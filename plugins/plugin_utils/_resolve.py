@@ -35,32 +35,8 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._generators im
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import CERTIFICATE_KINDS, definition_hash
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import label_of, slot_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import format_time, parse_time
-
-
-class Slot:
-    """Where one secret lives: STORE, its DIRECTORY (the instance; None for a shared secret) and NAME.
-
-    LABEL names it in microvm_rotate and in reports: INSTANCE/CREDENTIAL_ID or shared:NAME.
-    """
-
-    def __init__(self, store, directory, name, label):
-        self.store, self.directory, self.name, self.label = store, directory, name, label
-
-    def load(self):
-        return self.store.load(self.directory, self.name)
-
-    def exists(self):
-        return self.store.exists(self.directory, self.name)
-
-    def token(self):
-        return self.store.token(self.directory, self.name)
-
-    def load_public(self):
-        return self.store.load_public(self.directory, self.name)
-
-    def load_meta(self):
-        return self.store.load_meta(self.directory, self.name)
 
 
 def _is_text(data):
@@ -141,26 +117,34 @@ class Values:
         return not self == other
 
 
-def label_of(instance, cred):
-    """How microvm_rotate and reports name the secret of CRED: INSTANCE/CREDENTIAL_ID or shared:NAME."""
-    if cred.get("scope") == "shared":
-        return "shared:" + cred["shared_name"]
-    return "%s/%s" % (instance, cred["id"])
-
-
-def secret_labels(instances):
-    """The labels of the stored secrets (src included) of the normalised INSTANCES, each once."""
-    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if "public_of" not in c))
-
-
-def uses_shared(instances):
-    """True if a credential of the normalised INSTANCES has scope shared."""
-    return any(c.get("scope") == "shared" for i in instances for c in i["credentials"])
-
-
 def prompted_labels(instances):
     return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"]
                       if c.get("generate", {}).get("type") == "prompt"))
+
+
+def keyed(key, obj):
+    """HMAC-SHA256 (hex) of the JSON of OBJ under the store's token KEY: digests that leave the
+    store are keyed, so a digest of a short or chosen value cannot be looked up."""
+    return hmac.new(key, json.dumps(obj, sort_keys=True).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def host_token(key, source, not_after):
+    """What the host records of a credential: made from SOURCE (a digest of where the value is read
+    from), to be refused after NOT_AFTER (systemd-creds --not-after, or None). The converge and the
+    audit compute it alike."""
+    return keyed(key, [source, not_after])
+
+
+def not_after_of(cred, meta):
+    """The end of the host credential of CRED (an aware datetime), counted from when its value was made."""
+    if cred.get("not_after") is None or meta is None:
+        return None
+    return parse_time(meta["rotated"]) + datetime.timedelta(seconds=cred["not_after"])
+
+
+def systemd_time(when):
+    """WHEN as systemd-creds --not-after takes it: @SECONDS; None stays None."""
+    return None if when is None else "@%d" % int(when.timestamp())
 
 
 class Context:
@@ -185,14 +169,10 @@ class Context:
         self.shared_made = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
 
     def keyed(self, obj):
-        """HMAC-SHA256 (hex) of the JSON of OBJ under the store's token key: digests that leave the
-        store are keyed, so a digest of a short or chosen value cannot be looked up."""
-        return hmac.new(self.token_key, json.dumps(obj, sort_keys=True).encode("utf-8"), hashlib.sha256).hexdigest()
+        return keyed(self.token_key, obj)
 
     def slot(self, instance, cred):
-        if cred.get("scope") == "shared":
-            return Slot(self.shared_store, None, cred["shared_name"], label_of(instance, cred))
-        return Slot(self.store, instance, cred["id"], label_of(instance, cred))
+        return slot_of(self.store, self.shared_store, instance, cred)
 
 
 class Resolved:
@@ -364,7 +344,7 @@ def resolve(instance, path, ctx):
         pair, new, meta = _generated(ctx, cred, ctx.slot(instance["name"], cred), _Deps(resolved, ids), inputs, sources, cpath)
         resolved.times[cred_id] = _rotated_at(meta)
         if cred["not_after"] is not None:
-            resolved.not_after[cred_id] = parse_time(meta["rotated"]) + datetime.timedelta(seconds=cred["not_after"])
+            resolved.not_after[cred_id] = not_after_of(cred, meta)
         resolved.values[cred_id] = pair[0]
         if pair[1] is not None:
             resolved.public[cred_id] = pair[1]

@@ -23,12 +23,12 @@ __metaclass__ = type
 
 import datetime
 import errno
+import hashlib
 import json
 import os
 import re
 import tempfile
 
-import hashlib
 
 from ansible.module_utils.common.text.converters import to_native
 
@@ -38,6 +38,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend
 
 _TMP_RE = re.compile(r"^\.[A-Za-z0-9_.-]+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
 META_SUFFIX = ".meta"
+TOKEN_KEY = ".token-key"
 META_VERSION = 1
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -171,6 +172,21 @@ class Store:
             return None
         path = self.path(instance, cred_id)
         return self.backend.recipients(path, data), self.backend.wanted_recipients(path)
+
+    def token_key(self, create=True):
+        """The key of the digests this store gives out (tokens for the host, check records): random,
+        made once, kept in ROOT/.token-key. It guards digests of plaintext src files against lookups;
+        it opens nothing. Without CREATE (check mode) a missing key is drawn for this run only."""
+        path = os.path.join(self.root, TOKEN_KEY)
+        data = self._read(path)
+        if data is not None and re.fullmatch(b"[0-9a-f]{64}\n?", data):
+            return bytes.fromhex(data.strip().decode("ascii"))
+        if data is not None:
+            raise self._error("%s is not a token key this collection wrote; remove it (every credential is then sent once)" % path)
+        key = os.urandom(32)
+        if create:
+            self._write(path, key.hex().encode("ascii") + b"\n")
+        return key
 
     def load_public(self, instance, cred_id):
         return _public.load_public(self.root, instance, cred_id)
