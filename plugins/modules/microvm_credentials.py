@@ -71,10 +71,6 @@ options:
     type: list
     elements: str
     default: []
-  rotate_var_name:
-    description: Name of the variable O(rotate) came from, used in error messages.
-    type: str
-    default: microvm_rotate
   lock_timeout:
     description:
       - Seconds to wait for another run that holds the lock of the same O(store).
