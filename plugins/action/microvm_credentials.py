@@ -113,10 +113,9 @@ class ActionModule(CredentialActionBase):
         if uses_shared(instances):
             shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
                                              SHARED_STORE_VAR)
-            shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR)
+            shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR, writable=not self._task.check_mode)
         asker = _prompt.Asker(self._answers, self._task.check_mode)
-        return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id(),
-                       token_key=store.token_key(create=not self._task.check_mode))
+        return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id())
 
     def _shared_lock(self, ctx, args):
         if ctx.shared_store is None:
@@ -181,7 +180,7 @@ class ActionModule(CredentialActionBase):
 
     def _sync(self, result, args, instances, rotate, store_path, store_var, var_name, task_vars):
         # 1. Resolve every value in memory and validate what the guests will get.
-        store = Store(store_path, self._backend(args, store_var), store_var)
+        store = Store(store_path, self._backend(args, store_var), store_var, writable=not self._task.check_mode)
         if not self._task.check_mode:
             store.sweep()  # leftovers of a run killed while saving
         ctx = self._context(store, args, instances, rotate, task_vars)

@@ -134,12 +134,12 @@ class ActionModule(CredentialActionBase):
             check_pipe(self._connection)
             instances = normalize_instances(args["instances"], variable(args, "instances"))
             check_credential_directory(args["directory"], instances, variable(args, "directory"))
-            store = Store(self._store(args, task_vars), self._backend(args, variable(args, "store")), variable(args, "store"))
+            store = Store(self._store(args, task_vars), self._backend(args, variable(args, "store")), variable(args, "store"), writable=False)
             shared = None
             if uses_shared(instances):
                 shared_path = shared_store_of(task_vars, self._templar)
-                shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR)
-            rows, expected = self._controller(instances, (store, shared), store.token_key(create=False), variable(args, "instances"))
+                shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR, writable=False)
+            rows, expected = self._controller(instances, (store, shared), store.token_key(), variable(args, "instances"))
         except (ArgumentError, TransportError, ConfigError, AnsibleError) as exc:
             raise AnsibleActionFail(to_native(exc))
         host = self._host(args, instances, expected, task_vars)

@@ -155,9 +155,8 @@ class Context:
     answer to a prompt; NOW an aware datetime; RUN names this run (_vault_store.run_id).
     """
 
-    def __init__(self, store, shared_store=None, rotated=None, read_src=None, ask=None, now=None, run=None, token_key=None):
+    def __init__(self, store, shared_store=None, rotated=None, read_src=None, ask=None, now=None, run=None):
         self.store, self.shared_store = store, shared_store
-        self.token_key = token_key if token_key is not None else b"microvm.credentials unkeyed"
         self.rotated = rotated or (lambda label: False)
         self.read_src, self.ask = read_src, ask
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
@@ -168,8 +167,10 @@ class Context:
         self.warnings = []
         self.shared_made = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
 
-    def keyed(self, obj):
-        return keyed(self.token_key, obj)
+    @property
+    def token_key(self):
+        """The key of the host's tokens: its own store's."""
+        return self.store.token_key()
 
     def slot(self, instance, cred):
         return slot_of(self.store, self.shared_store, instance, cred)
@@ -248,10 +249,11 @@ def _shape(meta):
     return None
 
 
-def _check_record(ctx, definition, input_sources, public):
+def _check_record(slot, definition, input_sources, public):
     """What the last full check (_generators.current) saw: while the definition, the inputs' sources
-    and the public half are the same, the stored value still fits, and nothing is decrypted to say so."""
-    return ctx.keyed([definition, input_sources, public and hashlib.sha256(public).hexdigest()])
+    and the public half are the same, the stored value still fits, and nothing is decrypted to say so.
+    Keyed by the key of the slot's own store, so every host reads a shared secret's record alike."""
+    return keyed(slot.store.token_key(), [definition, input_sources, public and hashlib.sha256(public).hexdigest()])
 
 
 class _Deps:
@@ -293,7 +295,7 @@ def _generated(ctx, cred, slot, deps, inputs, sources, path):
     pair, checked = None, False
     if reason is None:
         public = slot.load_public()
-        checked = meta.get("check") == _check_record(ctx, definition, sources(), public)
+        checked = meta.get("check") == _check_record(slot, definition, sources(), public)
         if checked:
             pair = (stored, public)
         else:
@@ -306,7 +308,7 @@ def _generated(ctx, cred, slot, deps, inputs, sources, path):
         ctx.reasons[slot.label] = reason
     new_meta = _meta(ctx, cred, meta, definition, reason)
     # Recorded at persist time, once the inputs' files are written: what this value was checked against.
-    record = lambda: _check_record(ctx, definition, sources(), pair[1])  # noqa: E731
+    record = lambda: _check_record(slot, definition, sources(), pair[1])  # noqa: E731
     if reason is not None or not checked or new_meta != meta or _shape(meta) is None:
         ctx.writes[slot.label] = (slot, pair[0] if reason is not None else None, new_meta, meta, pair[0], record)
     if pair[1] is not None:

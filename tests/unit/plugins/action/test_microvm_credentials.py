@@ -23,6 +23,10 @@ class FakeConnection:
 class FakeStore:
     decryptions = 0
 
+    @staticmethod
+    def token_key():
+        return KEY
+
 
 def action(answers):
     plugin = ActionModule.__new__(ActionModule)
@@ -48,7 +52,7 @@ def items():
 def run(answers):
     plugin, calls = action(answers)
     injected, reads = items()
-    ctx = Context(FakeStore(), token_key=KEY)
+    ctx = Context(FakeStore())
     result = plugin._call_host({}, {"directory": "/d", "key": "auto", "purge": True}, [{"name": "web"}], injected, {}, ctx, [], {})
     return result, calls, reads
 
