@@ -27,6 +27,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -307,8 +308,9 @@ def _generated(ctx, cred, slot, deps, inputs, sources, path):
         pair = (Value(data=made[0], slot=slot), made[1])
         ctx.reasons[slot.label] = reason
     new_meta = _meta(ctx, cred, meta, definition, reason)
-    # Recorded at persist time, once the inputs' files are written: what this value was checked against.
-    record = lambda: _check_record(slot, definition, sources(), pair[1])  # noqa: E731
+    def record():
+        # At persist time, once the inputs' files are written: what this value was checked against.
+        return _check_record(slot, definition, sources(), pair[1])
     if reason is not None or not checked or new_meta != meta or _shape(meta) is None:
         ctx.writes[slot.label] = (slot, pair[0] if reason is not None else None, new_meta, meta, pair[0], record)
     if pair[1] is not None:
@@ -342,7 +344,7 @@ def resolve(instance, path, ctx):
             continue
         ids = graph[cred_id]
         inputs = [(dep in resolved.new, resolved.times[dep]) for dep in ids]
-        sources = lambda ids=ids: _input_sources(resolved, ids)  # noqa: E731
+        sources = functools.partial(_input_sources, resolved, ids)
         pair, new, meta = _generated(ctx, cred, ctx.slot(instance["name"], cred), _Deps(resolved, ids), inputs, sources, cpath)
         resolved.times[cred_id] = _rotated_at(meta)
         if cred["not_after"] is not None:

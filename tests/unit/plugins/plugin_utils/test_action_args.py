@@ -17,7 +17,8 @@ validate = CREDENTIALS.validate
 
 def test_defaults():
     params = validate(GOOD)
-    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None, purge=True, lock_timeout=300)
+    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault",
+                          vault_id=None, purge=True, lock_timeout=300)
 
 
 def test_instances_are_left_to_the_configuration_check():
