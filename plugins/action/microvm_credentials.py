@@ -21,7 +21,6 @@ __metaclass__ = type
 import base64
 import contextlib
 import fnmatch
-import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
