@@ -66,9 +66,12 @@ class Value:
     limits are checked without the value.
     """
 
-    def __init__(self, data=None, load=None, slot=None, source=None, shape=None):
+    def __init__(self, data=None, load=None, slot=None, source=None, shape=None, made=False):
         self._data, self._load, self.slot, self._source = data, load, slot, source
         self.shape = shape if shape is not None or data is None else shape_of(data)
+        # A value made in this run: its slot's file is the old one until persist() writes it (never in check mode).
+        self._old_file = slot.token() if made else None
+        self._made = made
 
     def get(self):
         if self._data is None:
@@ -78,7 +81,12 @@ class Value:
 
     def source(self):
         """The digest of the value's source; for a stored value, of its file as it is now."""
-        return self.slot.token() if self.slot is not None else self._source
+        if self.slot is None:
+            return self._source
+        token = self.slot.token()
+        if self._made and token == self._old_file:
+            return "unwritten"  # check mode: no host holds a value made from this
+        return token
 
     def placeholder(self):
         """Bytes of the value's shape (size, text or not): encoded and limited exactly like the value."""
@@ -305,7 +313,7 @@ def _generated(ctx, cred, slot, deps, inputs, sources, path):
             reason = "stale" if pair is None else None
     if pair is None:
         made = _make(ctx, slot, spec, deps, path)
-        pair = (Value(data=made[0], slot=slot), made[1])
+        pair = (Value(data=made[0], slot=slot, made=True), made[1])
         ctx.reasons[slot.label] = reason
     new_meta = _meta(ctx, cred, meta, definition, reason)
     def record():
