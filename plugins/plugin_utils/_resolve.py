@@ -316,9 +316,11 @@ def _generated(ctx, cred, slot, deps, inputs, sources, path):
         pair = (Value(data=made[0], slot=slot, made=True), made[1])
         ctx.reasons[slot.label] = reason
     new_meta = _meta(ctx, cred, meta, definition, reason)
+
     def record():
         # At persist time, once the inputs' files are written: what this value was checked against.
         return _check_record(slot, definition, sources(), pair[1])
+
     if reason is not None or not checked or new_meta != meta or _shape(meta) is None:
         ctx.writes[slot.label] = (slot, pair[0] if reason is not None else None, new_meta, meta, pair[0], record)
     if pair[1] is not None:
