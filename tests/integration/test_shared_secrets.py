@@ -127,4 +127,4 @@ def test_the_audit_finds_shared_secrets_and_prunes_only_unclaimed_ones(hosts, tm
         assert results[host.name]["orphaned"] == ["shared:ghost"]
         assert results[host.name]["prune"] == [os.path.join(shared, "ghost.vault")]
     audit(hv1, "-e", "microvm_prune_store=true")
-    assert sorted(os.listdir(shared)) == ["cluster.meta", "cluster.vault", "join.meta", "join.vault"]
+    assert sorted(os.listdir(shared)) == [".token-key", "cluster.meta", "cluster.vault", "join.meta", "join.vault"]
