@@ -22,11 +22,26 @@ def manifest(host, path=MANIFEST):
     return json.loads(host.sh("cat %s" % path))
 
 
+def keys(manifest_data):
+    """{instance: {name: key it was sealed with}} of a manifest."""
+    return dict((inst, dict((name, entry["key"]) for name, entry in names.items())) for inst, names in manifest_data["instances"].items())
+
+
+def recorded_digests_hold(host, manifest_data, directory=CRED_DIR):
+    """Each entry records a token and its file's digest as the file is on the host."""
+    for inst, names in manifest_data["instances"].items():
+        for name, entry in names.items():
+            assert len(entry["token"]) == 64
+            assert host.sh("sha256sum %s/%s/%s.cred" % (directory, inst, name)).split()[0] == entry["sha256"]
+
+
 def test_a_key_change_re_encrypts_and_restarts_the_instance(host):
     host.prepare_disk("ks")
     host.converge(group_vars(microvm_credential_key="auto"))
     first = host.wait_report("ks")
-    assert manifest(host) == {"version": 1, "directory_created": True, "instances": {"ks": {"app.token": "auto"}}}
+    held = manifest(host)
+    assert (held["version"], held["directory_created"], keys(held)) == (2, True, {"ks": {"app.token": "auto"}})
+    recorded_digests_hold(host, held)
     assert host.sh("stat -c '%a %U' {0} {0}/ks {1} {2}".format(CRED_DIR, CRED, MANIFEST)).split("\n")[:4] == [
         "700 root", "700 root", "600 root", "600 root"]
     blob, pid = host.sh("sha256sum " + CRED), host.main_pid("ks")
@@ -34,7 +49,8 @@ def test_a_key_change_re_encrypts_and_restarts_the_instance(host):
     proc = host.converge(group_vars(microvm_credential_key="host"))
     assert recap(proc.stdout)["changed"] >= 1
     assert re.search(r'"rekeyed": \[\s*"ks/app.token"', proc.stdout), proc.stdout[-3000:]
-    assert manifest(host)["instances"] == {"ks": {"app.token": "host"}}
+    assert keys(manifest(host)) == {"ks": {"app.token": "host"}}
+    recorded_digests_hold(host, manifest(host))
     assert host.sh("sha256sum " + CRED) != blob, "not re-encrypted"
     assert host.main_pid("ks") != pid, "not restarted"
     assert host.wait_report("ks", reports=2) == first, "the guest got another value"
@@ -61,8 +77,9 @@ def test_a_new_directory_is_made_and_an_empty_one_adopted_without_chmod(host):
     host.sh("mkdir -m 0751 %s" % adopted)
     host.converge(group_vars(microvm_credential_key="host", microvm_credential_directory=adopted))
     assert host.sh("stat -c %a " + adopted).strip() == "751", "a directory the collection did not create was chmodded"
-    assert manifest(host, adopted + "/.microvm-credentials.json") == {
-        "version": 1, "directory_created": False, "instances": {"ks": {"app.token": "host"}}}
+    held = manifest(host, adopted + "/.microvm-credentials.json")
+    assert (held["version"], held["directory_created"], keys(held)) == (2, False, {"ks": {"app.token": "host"}})
+    recorded_digests_hold(host, held, adopted)
     assert "%s/ks/app.token.cred" % adopted in host.sh("cat /etc/systemd/system/microvm@ks.service.d/*.conf")
     assert host.wait_report("ks", reports=4) == host.wait_report("ks", reports=1)
     assert recap(host.converge(group_vars(microvm_credential_key="host", microvm_credential_directory=adopted)).stdout)["changed"] == 0
