@@ -16,7 +16,6 @@ __metaclass__ = type
 import base64
 import contextlib
 import fnmatch
-import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
@@ -214,8 +213,4 @@ class ActionModule(ActionBase):
         # Not secret: other hosts' templates use them (the role sets the fact microvm_public).
         result["public"] = dict(("%s/%s" % (instance, cred_id), half.decode("utf-8"))
                                 for instance, halves in public.items() for cred_id, half in halves.items())
-        result["fingerprints"] = dict(
-            ("%s/%s" % (instance["name"], c["name"]), {"size": len(values[c["id"]]), "sha256": hashlib.sha256(values[c["id"]]).hexdigest()})
-            for instance, values, dummy, injected in resolved for c in injected
-        )
         return result

@@ -169,13 +169,6 @@ missing_hypervisors:
   type: list
   elements: str
   sample: ["qemu"]
-fingerprints:
-  description:
-    - Size and SHA-256 of each injected credential, keyed C(INSTANCE/NAME), so tests and
-      operators can compare what a guest saw without seeing a value.
-  returned: always
-  type: dict
-  sample: {"web/db.password": {"size": 24, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}
 public:
   description:
     - Public halves of key-pair credentials (C(ssh), C(wireguard), C(tls), C(ca), C(command) with C(public_output)),
