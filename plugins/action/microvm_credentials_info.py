@@ -72,12 +72,13 @@ class ActionModule(CredentialsAction):
         return _audit.row(name, cred["id"], cred["name"], spec["type"], _audit.stored_times(store, name, cred["id"]),
                           fingerprint), value
 
-    def _controller(self, instances, store, hmac_key, var_name):
+    def _controller(self, instances, store, hmac_key, var_name, report_key=None):
         """(rows, expected digests for the host) of the configured credentials."""
         fp_key = self._fingerprint_key()
         rows, expected = [], []
         for instance in instances:
             creds = dict((c["id"], c) for c in instance["credentials"])
+            mine, injected = [], []
             for cred in instance["credentials"]:
                 row, value = self._credential(instance, cred, creds, store, fp_key, "%s.%s.credentials" % (var_name, instance["name"]))
                 if value is None:
@@ -86,7 +87,10 @@ class ActionModule(CredentialsAction):
                     row["host"], row["name"] = "not-injected", None
                 else:
                     expected.append({"instance": instance["name"], "name": cred["name"], "digest": digest(hmac_key, value)})
-                rows.append(row)
+                mine.append(row)
+                injected.append(value if cred["inject"] else None)
+            _audit.set_report_digests(mine, injected, report_key)
+            rows.extend(mine)
         return rows, expected
 
     def _orphan_rows(self, store, configured):
@@ -121,7 +125,7 @@ class ActionModule(CredentialsAction):
             check_credential_directory(args["directory"], instances, variable(args, "directory"))
             store = VaultStore(self._store(args, task_vars), self._loader._vault.secrets, variable(args, "store"))
             hmac_key = os.urandom(32)
-            rows, expected = self._controller(instances, store, hmac_key, variable(args, "instances"))
+            rows, expected = self._controller(instances, store, hmac_key, variable(args, "instances"), args["report_key"])
         except (ArgumentError, TransportError, ConfigError, AnsibleError) as exc:
             raise AnsibleActionFail(to_native(exc))
         host = self._host(args, instances, expected, hmac_key, task_vars)

@@ -70,7 +70,8 @@ def test_every_variable_option_is_in_the_spec():
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
         instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", var_name="microvm_instances",
-        store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
+        store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key",
+        report_key=None)
 
 
 @pytest.mark.parametrize("args,message", [
