@@ -13,7 +13,7 @@ STALE = CRED_DIR + "/ks/.x.cred.abcdefgh.tmp"
 
 
 def group_vars(**top):
-    gv = {"microvm_instances": {"ks": instance("ks", {"token": {"name": "app.token", "generate": {"type": "hex"}}})}}
+    gv = {"microvm_instances": {"ks": instance("ks", {"token": {"name": "app.token", "generate": {"type": "hex"}}}, report_key=True)}}
     gv.update(top)
     return gv
 
@@ -26,7 +26,7 @@ def test_a_key_change_re_encrypts_and_restarts_the_instance(host):
     host.prepare_disk("ks")
     host.converge(group_vars(microvm_credential_key="auto"))
     first = host.wait_report("ks")
-    assert manifest(host) == {"version": 1, "directory_created": True, "instances": {"ks": {"app.token": "auto"}}}
+    assert manifest(host) == {"version": 1, "directory_created": True, "instances": {"ks": {"app.token": "auto", "report.key": "auto"}}}
     assert host.sh("stat -c '%a %U' {0} {0}/ks {1} {2}".format(CRED_DIR, CRED, MANIFEST)).split("\n")[:4] == [
         "700 root", "700 root", "600 root", "600 root"]
     blob, pid = host.sh("sha256sum " + CRED), host.main_pid("ks")
@@ -34,7 +34,7 @@ def test_a_key_change_re_encrypts_and_restarts_the_instance(host):
     proc = host.converge(group_vars(microvm_credential_key="host"))
     assert recap(proc.stdout)["changed"] >= 1
     assert re.search(r'"rekeyed": \[\s*"ks/app.token"', proc.stdout), proc.stdout[-3000:]
-    assert manifest(host)["instances"] == {"ks": {"app.token": "host"}}
+    assert manifest(host)["instances"] == {"ks": {"app.token": "host", "report.key": "host"}}
     assert host.sh("sha256sum " + CRED) != blob, "not re-encrypted"
     assert host.main_pid("ks") != pid, "not restarted"
     assert host.wait_report("ks", reports=2) == first, "the guest got another value"
@@ -62,7 +62,7 @@ def test_a_new_directory_is_made_and_an_empty_one_adopted_without_chmod(host):
     host.converge(group_vars(microvm_credential_key="host", microvm_credential_directory=adopted))
     assert host.sh("stat -c %a " + adopted).strip() == "751", "a directory the collection did not create was chmodded"
     assert manifest(host, adopted + "/.microvm-credentials.json") == {
-        "version": 1, "directory_created": False, "instances": {"ks": {"app.token": "host"}}}
+        "version": 1, "directory_created": False, "instances": {"ks": {"app.token": "host", "report.key": "host"}}}
     assert "%s/ks/app.token.cred" % adopted in host.sh("cat /etc/systemd/system/microvm@ks.service.d/*.conf")
     assert host.wait_report("ks", reports=4) == host.wait_report("ks", reports=1)
     assert recap(host.converge(group_vars(microvm_credential_key="host", microvm_credential_directory=adopted)).stdout)["changed"] == 0
