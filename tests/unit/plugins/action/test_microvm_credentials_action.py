@@ -5,31 +5,46 @@ __metaclass__ = type
 import base64
 import hashlib
 import json
-import types
 
-from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule
+from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule, Injected
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, Value
 
 VALUES = {"db": b"hunter2", "token": b"\x00\xfftoken", "empty": b""}
 
 
-def call_host(host_answer):
-    """ActionModule._call_host for one instance, with a fake host that answers HOST_ANSWER."""
+class FakeTask:
+    check_mode = False
+
+
+class FakeConnection:
+    transport = "ssh"
+    has_pipelining = True
+    become = None
+
+
+class FakeStore:
+    decryptions = 0
+
+    @staticmethod
+    def token_key():
+        return b"k" * 32
+
+
+def call_host():
+    """ActionModule._call_host for one instance whose host needs every value: the result the playbook sees."""
+    plugin = ActionModule.__new__(ActionModule)
+    plugin._task, plugin._connection, plugin._src_decryptions = FakeTask(), FakeConnection(), 0
+    answers = [{"changed": True, "need": ["web/%s" % n for n in VALUES]}, {"changed": True, "need": []}]
     sent = []
 
     def execute_module(module_name, module_args, task_vars):
-        sent.append(module_args)
-        return dict(host_answer)
-
-    plugin = types.SimpleNamespace(
-        _connection=types.SimpleNamespace(transport="ssh", has_pipelining=True, become=None),
-        _execute_module=execute_module,
-    )
-    instance = {"name": "web"}
-    injected = [{"id": cid, "name": cid + ".cred"} for cid in VALUES]
-    resolved = [(instance, dict(VALUES), {}, injected)]
-    ctx = types.SimpleNamespace(reasons={"web/db": "created"})
-    args = {"directory": "/var/lib/microvm-credentials", "key": "auto", "purge": True}
-    result = ActionModule._call_host(plugin, {}, args, [instance], resolved, {"web": {}}, ctx, [], {})
+        sent.append(module_args["_credentials"])
+        return answers.pop(0)
+    plugin._execute_module = execute_module
+    injected = [Injected("web", name, Value(data=value, source="src-" + name), None) for name, value in VALUES.items()]
+    ctx = Context(FakeStore())
+    ctx.reasons = {"web/db": "created"}
+    result = plugin._call_host({}, {"directory": "/d", "key": "auto", "purge": True}, [{"name": "web"}], injected, {}, ctx, [], {})
     return result, sent
 
 
@@ -40,8 +55,8 @@ def unkeyed_forms(value):
 
 
 def test_the_result_carries_no_value_and_no_unkeyed_digest():
-    result, sent = call_host({"changed": True, "credentials": []})
-    assert [c["value"] for c in sent[0]["_credentials"]] == [base64.b64encode(v).decode() for v in VALUES.values()]
+    result, sent = call_host()
+    assert [c.get("value") for c in sent[-1]] == [base64.b64encode(v).decode() for v in VALUES.values()]  # the values went
     assert "fingerprints" not in result
     text = json.dumps(result)
     for value in VALUES.values():

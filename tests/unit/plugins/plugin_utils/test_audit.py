@@ -112,6 +112,14 @@ def test_join_host_and_table():
     assert len(set(len(line.split("hmac:")[0]) for line in lines[1:2] + [lines[0].replace("FINGERPRINT", "hmac:")])) == 1
 
 
+def test_shared_orphans_are_the_names_no_host_claims(tmp_path):
+    for name in ("cluster.vault", "cluster.meta", "ghost.vault", "ghost.meta", ".token-key", ".ghost.vault.123.x.tmp"):
+        (tmp_path / name).write_text("x")
+    assert _audit.shared_orphans(str(tmp_path), {"cluster"}) == ["ghost"]
+    assert sorted(_audit.shared_prune_paths(str(tmp_path), {"cluster"})) == [str(tmp_path / "ghost.meta"), str(tmp_path / "ghost.vault")]
+    assert _audit.shared_orphans(str(tmp_path / "absent"), set()) == []
+
+
 def test_report_digests_are_hmac_sha256_under_the_instances_report_key():
     rows = [_audit.row("web", i, n, "password", None, None) for i, n in
             (("key", "report.key"), ("db", "db.password"), ("hidden", None), ("later", "later"))]
