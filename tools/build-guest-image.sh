@@ -11,8 +11,9 @@
 #   image.key   cache key: hash of this script, tools/lib.sh and tools/guest-overlay/
 #
 # The guest reports the credentials it received on its console as
-#   MICROVM-CRED source=LABEL name=NAME size=BYTES sha256=HEX
-# (see tools/guest-overlay/). It never prints credential values.
+#   MICROVM-CRED source=LABEL name=NAME size=BYTES hmac-sha256=HEX
+# keyed by its own credential report.key (see tools/guest-overlay/). It never
+# prints credential values nor their plain digests.
 #
 # Usage: tools/build-guest-image.sh [--force] [--suite bookworm|trixie]
 # Needs root, debootstrap, e2fsprogs (mkfs.ext4 -d), python3, zstd/xz.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo (`make demo`): a systemd host container runs playbooks/site.yml with the
 # example inventory; a QEMU guest boots and reports its credentials by name, size
-# and sha256, which playbooks/demo_report.yml compares with the controller's vault
-# store. No secret value is printed anywhere.
+# and HMAC-SHA256 under its own report.key, which playbooks/demo_report.yml compares
+# with the controller's vault store. No secret value nor plain digest is printed anywhere.
 #
 # Needs what `make deps images` provides: .venv, the guest image and the
 # localhost/microvm-host:bookworm podman image.

@@ -82,12 +82,13 @@ class ActionModule(CredentialActionBase):
         return (_audit.row(name, cred["id"], cred["name"], spec["type"], _audit.stored_times(slot.store, slot.directory, slot.name),
                            fingerprint), value, slot.token())
 
-    def _controller(self, instances, stores, token_key, var_name):
+    def _controller(self, instances, stores, token_key, var_name, report_key=None):
         """(rows, expected tokens for the host) of the configured credentials."""
         fp_key = self._fingerprint_key()
         rows, expected = [], []
         for instance in instances:
             creds = dict((c["id"], c) for c in instance["credentials"])
+            mine, injected = [], []
             for cred in instance["credentials"]:
                 row, value, source = self._credential(instance, cred, creds, stores, fp_key, "%s.%s.credentials" % (var_name, instance["name"]))
                 if value is None:
@@ -101,7 +102,10 @@ class ActionModule(CredentialActionBase):
                         meta = slot.load_meta()
                     not_after = systemd_time(not_after_of(cred, meta))
                     expected.append({"instance": instance["name"], "name": cred["name"], "token": host_token(token_key, source, not_after)})
-                rows.append(row)
+                mine.append(row)
+                injected.append(value if cred["inject"] else None)
+            _audit.set_report_digests(mine, injected, report_key)
+            rows.extend(mine)
         return rows, expected
 
     def _orphan_rows(self, store, configured):
@@ -139,7 +143,8 @@ class ActionModule(CredentialActionBase):
             if uses_shared(instances):
                 shared_path = shared_store_of(task_vars, self._templar)
                 shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR, writable=False)
-            rows, expected = self._controller(instances, (store, shared), store.token_key(), variable(args, "instances"))
+            rows, expected = self._controller(instances, (store, shared), store.token_key(), variable(args, "instances"),
+                                              args["report_key"])
         except (ArgumentError, TransportError, ConfigError, AnsibleError) as exc:
             raise AnsibleActionFail(to_native(exc))
         host = self._host(args, instances, expected, task_vars)

@@ -52,6 +52,15 @@ requirements:
   - A vault secret on the controller (C(--vault-password-file), C(--vault-id) or E(ANSIBLE_VAULT_PASSWORD_FILE)).
 extends_documentation_fragment:
   - microvm.credentials.action_options
+options:
+  report_key:
+    description:
+      - Guest name of an injected credential that keys report digests, for example C(report.key).
+      - Each injected credential of an instance that has this credential gets RV(credentials[].report_digest),
+        its HMAC-SHA256 under that credential's value. A guest that holds the same key can print the same
+        digest, and the two compare without a value or a plain digest leaving the store
+        (C(playbooks/demo_report.yml) does so with the demo guest's report).
+    type: str
 notes:
   - Times are in seconds since the epoch. A stored secret's come from its metadata C(ID.meta) (for a store
     written before the metadata existed, from the modification time of C(ID.vault)); a public half's and a
@@ -112,6 +121,12 @@ credentials:
       description: The fingerprint, never the value; null when the controller store does not hold it.
       type: str
       sample: SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s
+    report_digest:
+      description:
+        - HMAC-SHA256 (hex) of the injected value under the instance's O(report_key) credential; null without
+          O(report_key), for the key itself, for a credential that is not injected or not stored, and when the
+          instance has no such credential.
+      type: str
     host:
       description:
         - C(in-sync), C(differs), C(missing), C(rekey) (sealed with another key), C(not-injected) (C(inject=false)),
@@ -126,7 +141,7 @@ credentials:
       type: bool
   sample:
     - {instance: web, id: db-password, name: db.password, generator: password, created: 1764250000.1,
-       rotated: 1764250000.1, age_days: 3.2, fingerprint: "hmac:4e1f0c6a2b9d8e73", host: in-sync,
+       rotated: 1764250000.1, age_days: 3.2, fingerprint: "hmac:4e1f0c6a2b9d8e73", report_digest: null, host: in-sync,
        restart_pending: false, orphaned: false}
 units:
   description: State of each instance's C(microvm@NAME.service), as systemd reports it.

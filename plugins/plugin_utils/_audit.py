@@ -17,6 +17,9 @@ host; neither the fingerprint nor the digest lets anyone guess a value:
 - Key pairs are fingerprinted by their public half, as the tools that use them do.
 - The host gets HMAC digests under a key drawn at random for each run (see
   module_utils/_host/audit.py): they travel on stdin and mean nothing in any other run.
+- With a report key (the option report_key), each injected value also gets its
+  HMAC-SHA256 under the value of the instance's credential of that name: what a guest
+  that holds the same key can print and compare (the demo guest's credential-report).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -95,6 +98,23 @@ def public_fingerprint(kind, public):
         der = ssl.PEM_cert_to_DER_cert(public.decode("ascii"))
         return "x509-sha256:" + hashlib.sha256(der).hexdigest()[:2 * FINGERPRINT_BYTES]
     return "sha256:" + hashlib.sha256(public).hexdigest()[:2 * FINGERPRINT_BYTES]
+
+
+def report_digest(key, value):
+    """HMAC-SHA256 of VALUE under KEY, in hex, as the guest's credential-report prints it."""
+    return hmac.new(key, value, hashlib.sha256).hexdigest()
+
+
+def set_report_digests(rows, values, key_name):
+    """Give the rows of one instance (VALUES: each row's value or None) their report digest under
+    the value of its injected credential KEY_NAME. The key's own row and rows that hold no
+    injected value keep None, as do all rows when the instance has no such key."""
+    keys = [v for r, v in zip(rows, values) if key_name and r["name"] == key_name and v is not None]
+    if not keys:
+        return
+    for r, value in zip(rows, values):
+        if value is not None and r["name"] is not None and r["name"] != key_name:
+            r["report_digest"] = report_digest(keys[0], value)
 
 
 # -- orphans ----------------------------------------------------------------------
@@ -193,7 +213,7 @@ def row(instance, cred_id, name, generator, times, fingerprint, now=None):
     return {
         "instance": instance, "id": cred_id, "name": name, "generator": generator,
         "created": times and times["created"], "rotated": times and times["rotated"], "age_days": age_days(times, now),
-        "fingerprint": fingerprint, "host": None, "restart_pending": False, "orphaned": False,
+        "fingerprint": fingerprint, "report_digest": None, "host": None, "restart_pending": False, "orphaned": False,
     }
 
 

@@ -16,6 +16,7 @@ and trusts a key pair made for the test.
 
 import contextlib
 import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -32,7 +33,12 @@ TRIXIE_IMAGE = os.environ.get("MICROVM_TRIXIE_IMAGE", "localhost/microvm-host:tr
 # The version matrix (tools/matrix.sh) runs another ansible-core's ansible-playbook.
 ANSIBLE_PLAYBOOK = os.environ.get("MICROVM_ANSIBLE_PLAYBOOK", "ansible-playbook")
 BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
-REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
+REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) hmac-sha256=([0-9a-f]{64})")
+KEY_RE = re.compile(r"MICROVM-CRED source=(\S+) key=(\S+)")
+# The guest keys the digests it prints with its credential report.key (tools/guest-overlay):
+# an instance whose report a test compares has this credential (instance(..., report_key=True)).
+REPORT_KEY_ID, REPORT_KEY_NAME = "report-key", "report.key"
+REPORT_KEY = {REPORT_KEY_ID: {"name": REPORT_KEY_NAME, "generate": {"type": "hex", "bytes": 32}}}
 DONE = "MICROVM-CRED done source=system"
 BOOT_MARKER = "MICROVM-BOOT"  # the launcher's line before each boot's serial output (_launcher/launch.py)
 CONNECTIONS = ("podman", "ssh", "ssh-nopipe")
@@ -64,8 +70,11 @@ def collection_path():
     return base
 
 
-def instance(name, credentials, **extra):
-    """A QEMU TCG instance booting the demo guest image (disk made by Host.prepare_disk)."""
+def instance(name, credentials, report_key=False, **extra):
+    """A QEMU TCG instance booting the demo guest image (disk made by Host.prepare_disk); with
+    REPORT_KEY, the credential its guest keys the digests of its report with."""
+    if report_key:
+        credentials = dict(credentials, **REPORT_KEY)
     spec = {
         "hypervisor": "qemu",
         "accel": "tcg",
@@ -118,14 +127,15 @@ class Host:
         return self.sh("cat /var/log/microvm/%s/serial.log 2>/dev/null || true" % name)
 
     def wait_report(self, name, reports=1, timeout=BOOT_TIMEOUT):
-        """The credentials the guest reported in its REPORTS-th complete report: {name: (size, sha256)}."""
+        """The credentials the guest reported in its REPORTS-th complete report: {name: (size, HMAC-SHA256
+        under its report key)}. A report without digests (no key) fails: nothing could be compared."""
         deadline = time.time() + timeout
         text = ""
         while time.time() < deadline:
             text = self.serial(name)
             if text.count(DONE) >= reports:
                 report = text.split(DONE)[reports - 1]
-                return dict((n, (int(s), h)) for src, n, s, h in REPORT_RE.findall(report) if src == "system")
+                return parse_report(report, "system")
             time.sleep(2)
         raise AssertionError("guest %s gave no report #%d in %ss; serial tail:\n%s" % (name, reports, timeout, text[-2000:]))
 
@@ -237,15 +247,30 @@ class Host:
         return values
 
 
-def fingerprint(value):
-    return (len(value), hashlib.sha256(value).hexdigest())
+def parse_report(text, source):
+    """{name: (size, hmac)} of the report lines of SOURCE in TEXT, which must name REPORT_KEY_NAME as its key."""
+    keys = [key for src, key in KEY_RE.findall(text) if src == source]
+    assert keys and keys[-1] == REPORT_KEY_NAME, ("the %s report is keyed by %s, not %s (give the instance "
+                                                  "report_key=True)" % (source, keys[-1] if keys else "nothing", REPORT_KEY_NAME))
+    return dict((n, (int(s), h)) for src, n, s, h in REPORT_RE.findall(text) if src == source)
+
+
+def report_key(values, name):
+    """The value of instance NAME's report key in VALUES (Host.vault_values())."""
+    return values["%s/%s.vault" % (name, REPORT_KEY_ID)]
+
+
+def fingerprint(key, value):
+    """(size, HMAC-SHA256 under KEY) of VALUE: what the guest reports of it."""
+    return (len(value), hmac.new(key, value, hashlib.sha256).hexdigest())
 
 
 def expected_report(values, name, spec):
     """{guest name: fingerprint} that instance NAME (SPEC, as in group_vars) should report,
-    from VALUES (Host.vault_values()): its credentials that are injected."""
-    return dict((cred.get("name", cid), fingerprint(values["%s/%s.vault" % (name, cid)]))
-                for cid, cred in spec["credentials"].items() if cred.get("inject", True))
+    from VALUES (Host.vault_values()): its credentials that are injected, but the report key."""
+    key = report_key(values, name)
+    return dict((cred.get("name", cid), fingerprint(key, values["%s/%s.vault" % (name, cid)]))
+                for cid, cred in spec["credentials"].items() if cred.get("inject", True) and cid != REPORT_KEY_ID)
 
 
 def recap(output):

@@ -11,7 +11,7 @@ import os
 import pytest
 from harness import ROOT, instance
 
-BASE = {"microvm_instances": {"base": instance("base", {"app-token": {"name": "app.token", "generate": {"type": "hex"}}})}}
+BASE = {"microvm_instances": {"base": instance("base", {"app-token": {"name": "app.token", "generate": {"type": "hex"}}}, report_key=True)}}
 
 
 def with_bad(spec=None, **top):

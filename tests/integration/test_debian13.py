@@ -4,13 +4,13 @@ and a trixie guest's service reads its credential with ImportCredential=."""
 import time
 
 import pytest
-from harness import BOOT_TIMEOUT, REPORT_RE, TRIXIE_IMAGE, fingerprint, instance, recap, running_host
+from harness import BOOT_TIMEOUT, TRIXIE_IMAGE, fingerprint, instance, parse_report, recap, report_key, running_host
 
 IMPORT = "import:app.token"
 GROUP_VARS = {"microvm_instances": {"t13": instance("t13", {
     "token": {"name": "app.token", "generate": {"type": "base64"}},
     "key": {"name": "wg.key", "binary": True, "generate": {"type": "bytes"}},
-}, cmdline="console=ttyS0 root=/dev/nvme0n1 rw systemd.wants=credential-import@app.token.service")}}
+}, report_key=True, cmdline="console=ttyS0 root=/dev/nvme0n1 rw systemd.wants=credential-import@app.token.service")}}
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +20,12 @@ def host(request, tmp_path_factory):
 
 
 def imported_report(host, name, timeout=BOOT_TIMEOUT):
-    """{credential: (size, sha256)} that the guest's credential-import@ service reported."""
+    """{credential: (size, HMAC-SHA256 under the report key)} that the guest's credential-import@ service reported."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         serial = host.serial(name)
         if "MICROVM-CRED done source=%s" % IMPORT in serial:
-            return serial, dict((n, (int(size), digest)) for src, n, size, digest in REPORT_RE.findall(serial) if src == IMPORT)
+            return serial, parse_report(serial, IMPORT)
         time.sleep(2)
     raise AssertionError("no ImportCredential= report from %s; serial tail:\n%s" % (name, host.serial(name)[-2000:]))
 
@@ -37,5 +37,5 @@ def test_trixie_host_and_guest(host):
     vault = host.check_report(GROUP_VARS, "t13")
     serial, imported = imported_report(host, "t13")
     assert "systemd 257" in serial
-    assert imported == {"app.token": fingerprint(vault["t13/token.vault"])}
+    assert imported == {"app.token": fingerprint(report_key(vault, "t13"), vault["t13/token.vault"])}
     assert recap(host.converge(GROUP_VARS).stdout)["changed"] == 0

@@ -5,6 +5,8 @@ what a user would see afterwards: no partial files, secrets never regenerated
 behind the user's back, and guests that come back with the credentials they had.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -14,7 +16,8 @@ import subprocess
 import time
 
 import pytest
-from harness import DONE, fingerprint, instance, recap, wait_systemd
+import harness
+from harness import DONE, instance, recap, wait_systemd
 
 CRED_DIR = "/var/lib/microvm-credentials"
 HOST_DIRS = (CRED_DIR, "/etc/microvm-credentials", "/etc/systemd/system", "/usr/lib/microvm-credentials",
@@ -43,7 +46,10 @@ STABLE_CREDS = {
     "db": {"name": "db.password", "generate": {"type": "password"}},
     "app-token": {"name": "app.token", "generate": {"type": "hex"}},
 }
-STABLE = {"microvm_instances": {"x": instance("x", STABLE_CREDS), "y": instance("y", STABLE_CREDS)}}
+STABLE = {"microvm_instances": {"x": instance("x", STABLE_CREDS, report_key=True), "y": instance("y", STABLE_CREDS, report_key=True)}}
+# The host's decrypted credentials are compared with the store by HMAC under this key (the
+# script reads it on stdin): no plain digest of a value leaves the host.
+CHECK_KEY = os.urandom(32)
 
 
 def guest_names(group_vars):
@@ -78,18 +84,23 @@ def store_files(host):
 
 
 DECRYPT_ALL = r"""
-import glob, hashlib, os, subprocess, sys
+import glob, hashlib, hmac, os, subprocess, sys
+key = sys.stdin.buffer.read()
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "*", "*.cred"))):
     name = os.path.basename(path)[:-len(".cred")]
     proc = subprocess.run(["systemd-creds", "decrypt", "--name=" + name, path, "-"], capture_output=True)
-    digest = hashlib.sha256(proc.stdout).hexdigest() if proc.returncode == 0 else "FAILED"
+    digest = hmac.new(key, proc.stdout, hashlib.sha256).hexdigest() if proc.returncode == 0 else "FAILED"
     print(os.path.relpath(path, sys.argv[1])[:-len(".cred")], digest)
 """
 
 
+def keyed(value):
+    return hmac.new(CHECK_KEY, value, hashlib.sha256).hexdigest()
+
+
 def host_creds(host):
-    """{INSTANCE/NAME: sha256 of what `systemd-creds decrypt` gives, or 'FAILED'} for every .cred file."""
-    out = host.sh("python3 -c %s %s" % (shlex.quote(DECRYPT_ALL), CRED_DIR))
+    """{INSTANCE/NAME: keyed(what `systemd-creds decrypt` gives), or 'FAILED'} for every .cred file."""
+    out = host.sh("python3 -c %s %s" % (shlex.quote(DECRYPT_ALL), CRED_DIR), stdin=CHECK_KEY)
     return dict(line.split() for line in out.splitlines())
 
 
@@ -144,7 +155,7 @@ def assert_consistent(host, group_vars, killed=False):
         if (inst, name) in names:
             vault = values.get("%s/%s.vault" % (inst, names[(inst, name)]))
             assert vault is not None, "%s is on the host but its secret is not in the controller store" % key
-            assert digest == fingerprint(vault)[1], "%s on the host differs from the controller store" % key
+            assert digest == keyed(vault), "%s on the host differs from the controller store" % key
     return values, creds
 
 
@@ -272,9 +283,7 @@ def test_rerun_after_kills_converges_without_regenerating(host):
 # -- running microVMs --------------------------------------------------------
 
 def expected_report(host, name):
-    values = host.vault_values()
-    return dict((gname, fingerprint(values["%s/%s.vault" % (inst, cid)]))
-                for (inst, gname), cid in guest_names(STABLE).items() if inst == name)
+    return harness.expected_report(host.vault_values(), name, STABLE["microvm_instances"][name])
 
 
 def done_count(host, name):
@@ -340,7 +349,7 @@ def test_corrupt_host_credential_is_repaired_from_the_store(stable):
     assert recap(proc.stdout)["changed"] > 0
     assert store_files(host) == store, "the controller store changed"
     creds = host_creds(host)
-    assert creds["x/db.password"] == fingerprint(host.vault_values()["x/db.vault"])[1]
+    assert creds["x/db.password"] == keyed(host.vault_values()["x/db.vault"])
     after = host_cred_files(host)
     # The file, and the manifest that records its new digest.
     assert sorted(k for k in files if files[k] != after[k]) == [".microvm-credentials.json", "x/db.password.cred"]
@@ -386,6 +395,6 @@ def test_corrupt_store_fails_then_converges_once_repaired(stable):
     assert new != host.vault_values()["y/db.vault"] and len(new) == len(host.vault_values()["y/db.vault"])
     creds_after = host_creds(host)
     assert sorted(k for k in creds if creds_after[k] != creds[k]) == ["x/db.password"]
-    assert creds_after["x/db.password"] == fingerprint(new)[1]
+    assert creds_after["x/db.password"] == keyed(new)
     assert host.main_pid("y") == pids["y"] and host.main_pid("x") not in (0, pids["x"])
     assert unit(host, "x", "ActiveState")["ActiveState"] == "active"

@@ -13,7 +13,7 @@ STALE = CRED_DIR + "/ks/.x.cred.abcdefgh.tmp"
 
 
 def group_vars(**top):
-    gv = {"microvm_instances": {"ks": instance("ks", {"token": {"name": "app.token", "generate": {"type": "hex"}}})}}
+    gv = {"microvm_instances": {"ks": instance("ks", {"token": {"name": "app.token", "generate": {"type": "hex"}}}, report_key=True)}}
     gv.update(top)
     return gv
 
@@ -40,7 +40,7 @@ def test_a_key_change_re_encrypts_and_restarts_the_instance(host):
     host.converge(group_vars(microvm_credential_key="auto"))
     first = host.wait_report("ks")
     held = manifest(host)
-    assert (held["version"], held["directory_created"], keys(held)) == (2, True, {"ks": {"app.token": "auto"}})
+    assert (held["version"], held["directory_created"], keys(held)) == (2, True, {"ks": {"app.token": "auto", "report.key": "auto"}})
     recorded_digests_hold(host, held)
     assert host.sh("stat -c '%a %U' {0} {0}/ks {1} {2}".format(CRED_DIR, CRED, MANIFEST)).split("\n")[:4] == [
         "700 root", "700 root", "600 root", "600 root"]
@@ -49,7 +49,7 @@ def test_a_key_change_re_encrypts_and_restarts_the_instance(host):
     proc = host.converge(group_vars(microvm_credential_key="host"))
     assert recap(proc.stdout)["changed"] >= 1
     assert re.search(r'"rekeyed": \[\s*"ks/app.token"', proc.stdout), proc.stdout[-3000:]
-    assert keys(manifest(host)) == {"ks": {"app.token": "host"}}
+    assert keys(manifest(host)) == {"ks": {"app.token": "host", "report.key": "host"}}
     recorded_digests_hold(host, manifest(host))
     assert host.sh("sha256sum " + CRED) != blob, "not re-encrypted"
     assert host.main_pid("ks") != pid, "not restarted"
@@ -78,7 +78,7 @@ def test_a_new_directory_is_made_and_an_empty_one_adopted_without_chmod(host):
     host.converge(group_vars(microvm_credential_key="host", microvm_credential_directory=adopted))
     assert host.sh("stat -c %a " + adopted).strip() == "751", "a directory the collection did not create was chmodded"
     held = manifest(host, adopted + "/.microvm-credentials.json")
-    assert (held["version"], held["directory_created"], keys(held)) == (2, False, {"ks": {"app.token": "host"}})
+    assert (held["version"], held["directory_created"], keys(held)) == (2, False, {"ks": {"app.token": "host", "report.key": "host"}})
     recorded_digests_hold(host, held, adopted)
     assert "%s/ks/app.token.cred" % adopted in host.sh("cat /etc/systemd/system/microvm@ks.service.d/*.conf")
     assert host.wait_report("ks", reports=4) == host.wait_report("ks", reports=1)

@@ -12,7 +12,7 @@ the analysis reads its unit and drop-in only).
 import re
 
 import pytest
-from harness import fingerprint, instance
+from harness import fingerprint, instance, report_key
 
 CREDS = {
     "db": {"name": "db.password", "generate": {"type": "password"}},
@@ -20,9 +20,9 @@ CREDS = {
     "wg": {"name": "wireguard.key", "binary": True, "generate": {"type": "bytes"}},
 }
 GROUP_VARS = {"microvm_instances": {
-    "a": instance("a", CREDS),
+    "a": instance("a", CREDS, report_key=True),
     # b has a tap device: created by the unit, owned by microvm-b.
-    "b": instance("b", CREDS, interfaces=[{"tap": "vm-b0", "mac": "52:54:00:00:00:0b"}]),
+    "b": instance("b", CREDS, report_key=True, interfaces=[{"tap": "vm-b0", "mac": "52:54:00:00:00:0b"}]),
     "k": instance("k", CREDS, accel="kvm", autostart=False),
 }}
 NAMES = dict((cid, c.get("name", cid)) for cid, c in CREDS.items())
@@ -68,7 +68,7 @@ def converged(host):
     host.converge(GROUP_VARS)
     values = host.vault_values()
     for name in ("a", "b"):
-        expected = dict((NAMES[cid], fingerprint(values["%s/%s.vault" % (name, cid)])) for cid in CREDS)
+        expected = dict((NAMES[cid], fingerprint(report_key(values, name), values["%s/%s.vault" % (name, cid)])) for cid in CREDS)
         assert host.wait_report(name) == expected
     return host
 

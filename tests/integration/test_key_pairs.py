@@ -9,7 +9,7 @@ import os
 import subprocess
 
 import pytest
-from harness import fingerprint, instance
+from harness import fingerprint, instance, report_key
 
 CREDENTIALS = {
     "app-token": {"name": "app.token", "generate": {"type": "hex"}},
@@ -19,7 +19,7 @@ CREDENTIALS = {
     "derived": {"name": "derived", "generate": {"type": "command", "argv": ["sh", "-c", 'printf "d-%s" "$(cat "$in/app-token")"'],
                                                 "inputs": ["app-token"]}},
 }
-GROUP_VARS = {"microvm_instances": {"kp": instance("kp", CREDENTIALS)}}
+GROUP_VARS = {"microvm_instances": {"kp": instance("kp", CREDENTIALS, report_key=True)}}
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +40,11 @@ def test_guest_gets_the_key_pair_and_its_public_half(converged, tmp_path):
     report = host.wait_report("kp")
     values = host.vault_values()
     ssh_pub = public_file(host, "host")
-    assert report["ssh.key"] == fingerprint(values["kp/host.vault"])
-    assert report["ssh.pub"] == fingerprint(ssh_pub.rstrip(b"\n"))
-    assert report["tls.crt"] == fingerprint(public_file(host, "cert").rstrip(b"\n"))
-    assert report["derived"] == fingerprint(b"d-" + values["kp/app-token.vault"])
+    rkey = report_key(values, "kp")
+    assert report["ssh.key"] == fingerprint(rkey, values["kp/host.vault"])
+    assert report["ssh.pub"] == fingerprint(rkey, ssh_pub.rstrip(b"\n"))
+    assert report["tls.crt"] == fingerprint(rkey, public_file(host, "cert").rstrip(b"\n"))
+    assert report["derived"] == fingerprint(rkey, b"d-" + values["kp/app-token.vault"])
     key = tmp_path / "key"
     key.write_bytes(values["kp/host.vault"])
     key.chmod(0o600)
@@ -74,4 +75,4 @@ def test_rotating_the_ca_renews_the_certificate_and_restarts(converged):
     assert changed == ["kp/ca.vault", "kp/cert.vault"], proc.stdout[-3000:]
     assert host.main_pid("kp") != pid
     report = host.wait_report("kp", reports=2)
-    assert report["tls.crt"] == fingerprint(public_file(host, "cert").rstrip(b"\n"))
+    assert report["tls.crt"] == fingerprint(report_key(after, "kp"), public_file(host, "cert").rstrip(b"\n"))

@@ -1,4 +1,6 @@
-"""Canary leak scan: a known secret appears nowhere but the encrypted stores and the guest.
+"""Canary leak scan: a known secret appears nowhere but the encrypted stores and the guest,
+and its plain SHA-256 nowhere at all (a plain digest of a short secret is a dictionary lookup
+away from it; only digests keyed with a secret may leave the store).
 
 Once per connection (podman; ssh as a non-root user with become, pipelining on and
 off) the real playbook converges at -vvvv with --diff and ANSIBLE_KEEP_REMOTE_FILES=1:
@@ -6,15 +8,16 @@ Ansible then leaves every module file it sends on the host (and never pipelines)
 podman a --check run and a rotation follow, kept the same way. Then a normal run
 (pipelined where the connection allows) must leave no module file anywhere. The
 canaries and every value the vault store held are then looked for, raw, base64 (at
-each of the three byte alignments) and hex, in: every Ansible output and log, every
+each of the three byte alignments) and hex, and so are their plain SHA-256 digests
+(the same forms, and the 16 hex digits a report could print), in: every Ansible output and log, every
 host process's argv and environment, the host journal, unit files, and every file of
 every filesystem of the host (leak_scanner.py): disk-backed ones must hold none; of
 the RAM-backed ones only systemd's credential directory of the running service may.
 The scanner decodes the zip and the arguments embedded in each kept AnsiballZ file.
 
 Positive controls prove each part of the scan can see what it looks for: the guest
-reports the canaries' sha256; the scanner finds the running service's credentials
-in /run/credentials, a value planted on the host's disk in each form, the guest's
+reports the canaries' HMAC-SHA256 under its report key; the scanner finds the running service's
+credentials in /run/credentials, a value and its plain digest planted on the host's disk in each form, the guest's
 qcow2 disk, and, decoded, the module code and arguments in the kept payloads of
 microvm_instances (a module that carries no secret).
 """
@@ -28,7 +31,7 @@ import subprocess
 import uuid
 
 import pytest
-from harness import CONNECTIONS, instance, running_host
+from harness import CONNECTIONS, fingerprint, instance, report_key, running_host
 
 CANARY = ("CANARY-%s" % uuid.uuid4().hex).encode()
 BINARY_CANARY = b"\x00\xffBINCANARY\n" + uuid.uuid4().bytes
@@ -76,10 +79,20 @@ def forms(value):
     return found
 
 
+def digest_forms(value):
+    """{form: bytes} of VALUE's plain SHA-256 as a leak could show it, and the 16 hex digits a report could print."""
+    digest = hashlib.sha256(value).digest()
+    found = dict(("sha256-" + form, pattern) for form, pattern in forms(digest).items())
+    found["sha256-hex16"] = digest.hex()[:16].encode()
+    return found
+
+
 def assert_absent(blob, secrets, where):
     for secret in secrets:
         for form, pattern in forms(secret).items():
             assert pattern not in blob, "a secret leaked into %s (%s form)" % (where, form)
+        for form, pattern in digest_forms(secret).items():
+            assert pattern not in blob, "a secret's plain digest leaked into %s (%s form)" % (where, form)
 
 
 def module_payloads(host):
@@ -105,7 +118,7 @@ def runs(host, tmp_path_factory):
         "canary": {"name": "app.token", "src": str(text_src)},
         "canary-bin": {"name": "canary.bin", "src": str(bin_src), "binary": True},
         "generated": {"name": "generated.key", "generate": {"type": "base64"}},
-    })}})
+    }, report_key=True)}})
     host.prepare_disk(INSTANCE)
     env = {"ANSIBLE_LOG_PATH": str(log)}
     outputs, secrets = {}, {CANARY, BINARY_CANARY}
@@ -117,12 +130,13 @@ def runs(host, tmp_path_factory):
     left = module_payloads(host)
     report = host.wait_report(INSTANCE)
     outputs["log"] = log.read_text()
-    return {"outputs": outputs, "report": report, "secrets": sorted(secrets), "kept": kept, "left": left}
+    return {"outputs": outputs, "report": report, "key": report_key(host.vault_values(), INSTANCE), "secrets": sorted(secrets),
+            "kept": kept, "left": left}
 
 
 def test_the_guest_received_the_canaries(runs):
     for name, value in (("app.token", CANARY), ("canary.bin", BINARY_CANARY)):
-        assert runs["report"][name] == (len(value), hashlib.sha256(value).hexdigest())
+        assert runs["report"][name] == fingerprint(runs["key"], value)
 
 
 def test_the_connection_is_the_one_asked_for(host, runs):
@@ -165,10 +179,21 @@ def test_unit_files_and_serial_log(host, runs):
 # -- the file scan ------------------------------------------------------------
 
 
+def planted_forms():
+    """{form: bytes} of the planted value and of its plain digest (not its hex prefix, which the
+    planted full hex digest holds too: each planted file must match its own form only)."""
+    found = dict(forms(PLANTED), **digest_forms(PLANTED))
+    del found["sha256-hex16"]
+    return found
+
+
 def scan_patterns(secrets):
-    """[(label, bytes)]: every form of every secret and of the planted value, and the controls."""
-    labelled = [("secret%d" % i, s) for i, s in enumerate(secrets)] + [("planted", PLANTED)]
+    """[(label, bytes)]: every form of every secret and of the planted value, every form of
+    their plain digests, and the controls."""
+    labelled = [("secret%d" % i, s) for i, s in enumerate(secrets)]
     patterns = [("%s:%s" % (label, form), p) for label, value in labelled for form, p in forms(value).items()]
+    patterns += [("digest%d:%s" % (i, form), p) for i, value in enumerate(secrets) for form, p in digest_forms(value).items()]
+    patterns += [("planted:%s" % form, p) for form, p in planted_forms().items()]
     patterns += [("control:instances-module", INSTANCES_MODULE_CODE), ("control:instance-disk", INSTANCE_DISK),
                  ("control:qcow2", QCOW2_V3_HEADER)]
     assert all(len(p) >= 8 for dummy, p in patterns)
@@ -176,9 +201,9 @@ def scan_patterns(secrets):
 
 
 def plant(host):
-    """Write the planted value on the host's disk, one file per form: {path: form}."""
+    """Write the planted value and its plain digest on the host's disk, one file per form: {path: form}."""
     planted = {}
-    for form, pattern in forms(PLANTED).items():
+    for form, pattern in planted_forms().items():
         path = "/var/tmp/planted.%s" % form
         host.sh("cat > %s" % path, stdin=b"padding " + pattern + b" padding")
         planted[path] = form
@@ -243,6 +268,13 @@ def test_the_scan_decodes_kept_module_payloads(scan):
 def test_no_secret_on_a_disk_backed_filesystem(scan):
     leaked = [h for h in hits(scan, "secret") if h[3] not in RAM_FSTYPES]
     assert leaked == [], "secrets on the host's disk:\n%s" % "\n".join(map(str, leaked))
+
+
+def test_no_plain_digest_of_a_secret_in_any_file(scan):
+    """Not even in memory: no file of the host holds a secret's plain SHA-256 (the guest's serial
+    log once did, one line per credential)."""
+    leaked = hits(scan, "digest")
+    assert leaked == [], "plain digests of secrets in host files:\n%s" % "\n".join(map(str, leaked))
 
 
 def test_no_secret_in_memory_but_the_service_credentials(scan):

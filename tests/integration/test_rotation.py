@@ -6,11 +6,12 @@ systemd-creds store, in which microVM restarts, and in what the guest reports on
 its serial console. A rotated password also gets a new passlib hash.
 """
 
+import hashlib
 import json
 import os
 
 import pytest
-from harness import BOOT_MARKER, DONE, expected_report, fingerprint, instance, recap
+from harness import BOOT_MARKER, DONE, expected_report, fingerprint, instance, recap, report_key
 
 CREDS = {
     "db": {"name": "db.password", "generate": {"type": "password"}},
@@ -21,8 +22,8 @@ A_EXTRA = {
     "hash": {"name": "passwd.hashed-password.root", "generate": {"type": "passlib", "password_of": "pw"}},
 }
 GROUP_VARS = {"microvm_instances": {
-    "a": instance("a", dict(CREDS, **A_EXTRA)),
-    "b": instance("b", dict(CREDS)),
+    "a": instance("a", dict(CREDS, **A_EXTRA), report_key=True),
+    "b": instance("b", dict(CREDS), report_key=True),
 }}
 CRED_DIR = "/var/lib/microvm-credentials"
 
@@ -66,10 +67,10 @@ def converged(host):
     for name in ("a", "b"):
         host.check_report(GROUP_VARS, name)
     before = state(host)
-    assert sorted(before["values"]) == ["a/app-token.vault", "a/db.vault", "a/hash.vault", "a/pw.vault",
-                                        "b/app-token.vault", "b/db.vault"]
+    assert sorted(before["values"]) == ["a/app-token.vault", "a/db.vault", "a/hash.vault", "a/pw.vault", "a/report-key.vault",
+                                        "b/app-token.vault", "b/db.vault", "b/report-key.vault"]
     assert sorted(before["creds"]) == ["a/app.token.cred", "a/db.password.cred", "a/passwd.hashed-password.root.cred",
-                                       "b/app.token.cred", "b/db.password.cred"]
+                                       "a/report.key.cred", "b/app.token.cred", "b/db.password.cred", "b/report.key.cred"]
     assert 0 not in before["pids"].values()
     # Same generator, different secrets: the comparisons below can tell them apart.
     assert before["values"]["a/db.vault"] != before["values"]["b/db.vault"]
@@ -103,7 +104,7 @@ def test_rotating_one_secret_changes_only_it(host, converged):
     # Guest a booted again and sees the new value; everything else is what it was.
     report = host.wait_report("a", reports=2)
     assert report == expected_report(after["values"], "a", GROUP_VARS["microvm_instances"]["a"])
-    assert report["db.password"] == fingerprint(new_db)
+    assert report["db.password"] == fingerprint(report_key(after["values"], "a"), new_db)
     first = expected_report(before["values"], "a", GROUP_VARS["microvm_instances"]["a"])
     assert report["app.token"] == first["app.token"]
     assert report["passwd.hashed-password.root"] == first["passwd.hashed-password.root"]
@@ -152,4 +153,11 @@ def test_demo_report_compares_the_current_boot_only(host, converged):
     proc = host.playbook(None, playbook="playbooks/demo_report.yml")
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "Every guest holds exactly the controller's credentials" in proc.stdout
-    assert "MISMATCH" not in proc.stdout and "MISSING" not in proc.stdout
+    assert "MISMATCH" not in proc.stdout and "MISSING" not in proc.stdout and "NO-KEY" not in proc.stdout
+    # It shows prefixes of keyed digests, never a plain sha256 of a value.
+    values = host.vault_values()
+    key = report_key(values, "a")
+    assert "HMAC-SHA256 under report.key (the guest used report.key)" in proc.stdout
+    assert "controller=%s" % fingerprint(key, values["a/app-token.vault"])[1][:16] in proc.stdout
+    for value in values.values():
+        assert hashlib.sha256(value).hexdigest()[:16] not in proc.stdout

@@ -20,7 +20,7 @@ GROUP_VARS = {"microvm_instances": {"conv": instance("conv", {
     "token": {"name": "app.token", "generate": {"type": "base64"}},
     "pw": {"inject": False, "generate": {"type": "password"}},
     "hash": {"name": "passwd.hashed-password.root", "generate": {"type": "passlib", "password_of": "pw"}},
-})}}
+}, report_key=True)}}
 
 
 @pytest.fixture(scope="module")

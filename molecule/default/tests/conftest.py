@@ -2,11 +2,13 @@
 
 Expected values come from the controller side (the vault store and the inventory),
 what the guest saw comes from its serial log on the host: the guest prints each
-credential's name, size and sha256, never a value.
+credential's name, size and HMAC-SHA256 under its own credential report.key, never a
+value nor a plain digest.
 """
 
 import base64
 import hashlib
+import hmac
 import os
 import re
 import subprocess
@@ -18,7 +20,9 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FILES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "files")  # the src of credentials
-REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) sha256=([0-9a-f]{64})")
+REPORT_RE = re.compile(r"MICROVM-CRED source=(\S+) name=(\S+) size=(\d+) hmac-sha256=([0-9a-f]{64})")
+KEY_RE = re.compile(r"MICROVM-CRED source=(\S+) key=(\S+)")
+REPORT_KEY = "report.key"  # the guest name of the credential the guest keys its digests with
 BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "240"))
 
 
@@ -72,8 +76,15 @@ def all_store_values(hostname):
     return values
 
 
-def digest(value):
-    return hashlib.sha256(value).hexdigest()
+def digest(key, value):
+    """What the guest reports of VALUE: HMAC-SHA256 under KEY (the value of its report.key)."""
+    return hmac.new(key, value, hashlib.sha256).hexdigest()
+
+
+def plain_digests(value):
+    """The plain SHA-256 of VALUE as it could leak: hex, and the 16 hex digits a report could print."""
+    hexdigest = hashlib.sha256(value).hexdigest()
+    return [hexdigest.encode(), hexdigest[:16].encode()]
 
 
 def guest_report(host, instance_name, marker="MICROVM-CRED done source=system"):
@@ -90,10 +101,13 @@ def guest_report(host, instance_name, marker="MICROVM-CRED done source=system"):
 
 
 def reported(text, source):
-    """{name: (size, sha256)} of the last boot's report lines for SOURCE."""
+    """{name: (size, hmac)} of the last boot's report lines for SOURCE, keyed by REPORT_KEY."""
     last_boot = text.rsplit("MICROVM-CRED done source=system", 2)
+    report = text if len(last_boot) < 3 else last_boot[-2]
+    keys = [key for src, key in KEY_RE.findall(report) if src == source]
+    assert keys and keys[-1] == REPORT_KEY, "the %s report is not keyed by %s: %s" % (source, REPORT_KEY, keys)
     out = {}
-    for src, name, size, sha in REPORT_RE.findall(text if len(last_boot) < 3 else last_boot[-2]):
+    for src, name, size, sha in REPORT_RE.findall(report):
         if src == source:
             out[name] = (int(size), sha)
     return out

@@ -3,7 +3,7 @@
 import base64
 
 import pytest
-from conftest import all_store_values, digest, expected_credentials, guest_report, reported, scenario_vars, secret_forms
+from conftest import REPORT_KEY, all_store_values, digest, expected_credentials, guest_report, plain_digests, reported, scenario_vars, secret_forms
 
 INSTANCES = sorted(scenario_vars()["microvm_instances"])
 
@@ -18,10 +18,11 @@ def test_unit_active_and_enabled(host, name):
 @pytest.mark.parametrize("name", INSTANCES)
 def test_system_credentials_match_controller(host, hostname, name):
     expected = expected_credentials(hostname, name)
+    key = expected.pop(REPORT_KEY)  # the guest keys its digests with it and does not list it
     seen = reported(guest_report(host, name), "system")
     assert sorted(seen) == sorted(expected), "guest credential names differ from the controller's"
     for cred, value in expected.items():
-        assert seen[cred] == (len(value), digest(value)), cred
+        assert seen[cred] == (len(value), digest(key, value)), cred
 
 
 @pytest.mark.parametrize("name", INSTANCES)
@@ -29,7 +30,7 @@ def test_guest_service_reads_credential_with_loadcredential(host, hostname, name
     expected = expected_credentials(hostname, name)
     text = guest_report(host, name, "MICROVM-CRED done source=service:app.token")
     seen = reported(text, "service:app.token")
-    assert seen == {"app.token": (len(expected["app.token"]), digest(expected["app.token"]))}
+    assert seen == {"app.token": (len(expected["app.token"]), digest(expected[REPORT_KEY], expected["app.token"]))}
 
 
 @pytest.mark.parametrize("name", INSTANCES)
@@ -56,6 +57,8 @@ def test_no_secret_in_host_processes_units_or_logs(host, hostname):
     for value in all_store_values(hostname):
         for form in secret_forms(value):
             assert form not in dump, "a secret leaked on the host"
+        for form in plain_digests(value):
+            assert form not in dump, "a secret's plain digest leaked on the host"
 
 
 def test_hypervisor_argv_names_no_credential(host):

@@ -106,4 +106,4 @@ CREDENTIALS = ActionOptions("microvm.credentials.microvm_credentials", dict(
 ), _check_credentials)
 
 # Without a store, the audit reads the one the role would use (_store_location.store_of).
-INFO = ActionOptions("microvm.credentials.microvm_credentials_info", COMMON_SPEC)
+INFO = ActionOptions("microvm.credentials.microvm_credentials_info", dict(COMMON_SPEC, report_key=dict(type="str")))

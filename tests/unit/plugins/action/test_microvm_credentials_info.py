@@ -4,6 +4,7 @@ __metaclass__ = type
 
 import binascii
 import hashlib
+import hmac
 
 from ansible.parsing.vault import VaultSecret
 
@@ -103,3 +104,26 @@ def test_the_host_gets_its_view_only():
     plugin._host(args, instances(), expected, {})
     assert sent == {"module_name": "microvm.credentials.microvm_credentials_info_host", "module_args": {
         "directory": "/var/lib/microvm-credentials", "key": "host", "_instances": ["web"], "_expected": expected}}
+
+
+def test_report_digests_under_the_report_key_option(tmp_path):
+    store = VaultStore(str(tmp_path), SECRETS)
+    private, public = ssh()
+    store.save("web", "db", b"hunter2")
+    store.save("web", "hidden", b"hidden-pw")
+    store.save("web", "key", private)
+    store.save("web", "rk", b"report key")
+    save_public(str(tmp_path), "web", "key", public)
+    configured = instances()
+    configured[0]["credentials"].append(normalize_instances({"web": {"kernel": "/k", "credentials": {
+        "rk": {"name": "report.key", "generate": {"type": "hex"}}}}})[0]["credentials"][0])
+    rows, dummy = action()._controller(configured, (store, None), TOKEN_KEY, "microvm_instances", "report.key")
+    by_id = dict((r["id"], r["report_digest"]) for r in rows)
+
+    def keyed(value):
+        return hmac.new(b"report key", value, hashlib.sha256).hexdigest()
+
+    assert by_id == {"db": keyed(b"hunter2"), "hidden": None, "later": None, "key": keyed(private), "key.pub": keyed(public),
+                     "cert": keyed(b"from cert.pem"), "rk": None}
+    rows, dummy = action()._controller(instances(), (store, None), TOKEN_KEY, "microvm_instances")
+    assert set(r["report_digest"] for r in rows) == {None}

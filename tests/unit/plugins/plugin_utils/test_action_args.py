@@ -65,7 +65,8 @@ def test_no_option_renames_a_variable():
 
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
-        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None)
+        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None,
+        report_key=None)
 
 
 @pytest.mark.parametrize("args,message", [

@@ -4,6 +4,7 @@ __metaclass__ = type
 
 import base64
 import hashlib
+import hmac
 import os
 import subprocess
 
@@ -117,3 +118,20 @@ def test_shared_orphans_are_the_names_no_host_claims(tmp_path):
     assert _audit.shared_orphans(str(tmp_path), {"cluster"}) == ["ghost"]
     assert sorted(_audit.shared_prune_paths(str(tmp_path), {"cluster"})) == [str(tmp_path / "ghost.meta"), str(tmp_path / "ghost.vault")]
     assert _audit.shared_orphans(str(tmp_path / "absent"), set()) == []
+
+
+def test_report_digests_are_hmac_sha256_under_the_instances_report_key():
+    rows = [_audit.row("web", i, n, "password", None, None) for i, n in
+            (("key", "report.key"), ("db", "db.password"), ("hidden", None), ("later", "later"))]
+    values = [b"the key", b"hunter2", None, None]
+    _audit.set_report_digests(rows, values, "report.key")
+    assert [r["report_digest"] for r in rows] == [None, hmac.new(b"the key", b"hunter2", hashlib.sha256).hexdigest(), None, None]
+    assert rows[1]["report_digest"] != hashlib.sha256(b"hunter2").hexdigest()
+
+
+@pytest.mark.parametrize("key_name,values", [(None, [b"k", b"v"]), ("report.key", [None, b"v"]), ("other.key", [b"k", b"v"])],
+                         ids=["no-option", "key-not-stored", "no-such-credential"])
+def test_no_report_digest_without_the_key(key_name, values):
+    rows = [_audit.row("web", "key", "report.key", "hex", None, None), _audit.row("web", "db", "db.password", "password", None, None)]
+    _audit.set_report_digests(rows, values, key_name)
+    assert [r["report_digest"] for r in rows] == [None, None]
