@@ -35,6 +35,10 @@ export MICROVM_CACHE ?= /var/cache/microvm-credentials
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export DEBIAN_FRONTEND := noninteractive
+# Python warnings that are not ours (tools/foreign-warnings.txt), after the caller's own.
+comma := ,
+FOREIGN_WARNINGS := $(shell sed -e '/^\#/d' -e '/^[[:space:]]*$$/d' tools/foreign-warnings.txt | paste -sd, -)
+export PYTHONWARNINGS := $(if $(PYTHONWARNINGS),$(PYTHONWARNINGS)$(comma))$(FOREIGN_WARNINGS)
 
 # The system Python (Debian 12: 3.11) makes the venv.
 PYTHON ?= /usr/bin/python3

@@ -13,6 +13,9 @@ export PATH="$root/.venv/bin:$PATH"
 export CONTAINERS_CONF="$root/molecule/containers.conf"
 export ANSIBLE_VAULT_PASSWORD_FILE="$root/tools/vault-pass.sh"
 export ANSIBLE_COLLECTIONS_PATH="$root/.build/collections"
+# Python warnings that are not ours (tools/foreign-warnings.txt), after the caller's own.
+foreign=$(sed -e '/^#/d' -e '/^[[:space:]]*$/d' tools/foreign-warnings.txt | paste -sd, -)
+export PYTHONWARNINGS=${PYTHONWARNINGS:+$PYTHONWARNINGS,}$foreign
 cache=${MICROVM_CACHE:-/var/cache/microvm-credentials}
 container=demo-host
 
