@@ -8,13 +8,13 @@ import re
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
     guest_warnings,
     host_view,
     normalize_instances,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._guest_credentials import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.guest_credentials import (
     WELL_KNOWN,
     required_version,
     version_warnings,
