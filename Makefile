@@ -149,7 +149,13 @@ molecule: venv images
 integration: venv images
 	$(VENV)/bin/pytest tests/integration --ignore=tests/integration/test_collection_build.py
 
-test: deps images unit build-check sanity lint molecule integration
+# The images build (in the background) while the checks that need none run; molecule and
+# the integration tests wait for both.
+test: deps
+	@$(MAKE) --no-print-directory images & images=$$!; \
+	checks=0; $(MAKE) --no-print-directory unit build-check sanity lint || checks=$$?; \
+	wait $$images; exit $$checks
+	@$(MAKE) --no-print-directory molecule integration
 
 # Only what the demo needs: the venv and the Debian 12 images, built side by side.
 demo:
