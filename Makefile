@@ -5,7 +5,8 @@
 # and host images.
 #
 #   make deps       apt packages (tools/apt-packages.txt) and .venv
-#   make images     guest microVM image + podman host image (cached)
+#   make images     guest microVM images + podman host images, Debian 12 and 13 (cached)
+#   make demo-images  only the Debian 12 pair the demo uses
 #   make unit       unit tests
 #   make sanity     ansible-test sanity on a copy of the tracked files
 #   make lint       ansible-lint --profile production, and changelog-lint
@@ -14,7 +15,7 @@
 #   make molecule   molecule scenarios (default; cloud-hypervisor when usable)
 #   make integration  integration tests (host containers, real guests)
 #   make test       all of the above
-#   make demo       tools/demo.sh
+#   make demo       tools/demo.sh (builds the venv and the Debian 12 images, in parallel)
 #   make bench      benchmarks/run.py: figures, no pass/fail (benchmarks/README.md)
 #   make matrix     unit, sanity and a converge per ansible-core release and Python (tools/matrix.sh; not in test)
 #   make security-scores  systemd-analyze security of the sandboxed units on a host container
@@ -32,9 +33,16 @@ export PATH := $(VENV)/bin:$(PATH)
 # Podman 4.3 reads only this file when it is set: selects runc.
 export CONTAINERS_CONF := $(ROOT)/molecule/containers.conf
 export MICROVM_CACHE ?= /var/cache/microvm-credentials
+# The host images' tags (tools/build-host-image.sh, tools/demo.sh, molecule, the harness).
+export MICROVM_HOST_IMAGE ?= localhost/microvm-host:bookworm
+export MICROVM_TRIXIE_IMAGE ?= localhost/microvm-host:trixie
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export DEBIAN_FRONTEND := noninteractive
+# Python warnings that are not ours (tools/foreign-warnings.txt), after the caller's own.
+comma := ,
+FOREIGN_WARNINGS := $(shell sed -e '/^\#/d' -e '/^[[:space:]]*$$/d' tools/foreign-warnings.txt | paste -sd, -)
+export PYTHONWARNINGS := $(if $(PYTHONWARNINGS),$(PYTHONWARNINGS)$(comma))$(FOREIGN_WARNINGS)
 
 # The system Python (Debian 12: 3.11) makes the venv.
 PYTHON ?= /usr/bin/python3
@@ -42,8 +50,9 @@ SANITY_PYTHON ?= 3.11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLLECTION_COPY := $(ROOT)/.build/ansible_collections/microvm/credentials
 
-.PHONY: all deps apt-deps venv images guest-image host-image unit sanity lint changelog-lint build-check \
-	molecule integration test demo bench matrix security-scores clean clean-images
+.PHONY: all deps apt-deps venv images demo-images guest-image host-image unit sanity lint changelog-lint build-check \
+	molecule integration test demo bench matrix security-scores clean clean-images \
+	guest-image-bookworm guest-image-trixie host-image-bookworm host-image-trixie
 
 all: test
 
@@ -76,17 +85,23 @@ venv: apt-deps
 	echo "$$want" > $(VENV)/.requirements.sha256
 
 # Both scripts keep their own cache key (hash of the build script and tools/lib.sh, and of
-# tools/guest-overlay/ for the guest) and return at once when up to date.
-images: guest-image host-image
+# tools/guest-overlay/ for the guest) and return at once when up to date. The builds run
+# in parallel: each is mostly one debootstrap, which waits on the network and on dpkg.
+# Debian 12 (systemd 252) is what the demo and most tests use; Debian 13 (systemd 257,
+# ImportCredential=, virtiofsd) only tests/integration/test_debian13.py and tools/matrix.sh.
+images:
+	@$(MAKE) --no-print-directory -j4 demo-images guest-image-trixie host-image-trixie
 
-# Debian 12 (systemd 252) and Debian 13 (systemd 257, ImportCredential=) guests.
-guest-image: apt-deps
-	tools/build-guest-image.sh
-	tools/build-guest-image.sh --suite trixie
+demo-images: guest-image-bookworm host-image-bookworm
 
-host-image: apt-deps
-	tools/build-host-image.sh
-	tools/build-host-image.sh --suite trixie
+guest-image: guest-image-bookworm guest-image-trixie
+host-image: host-image-bookworm host-image-trixie
+
+guest-image-bookworm guest-image-trixie: guest-image-%: apt-deps
+	tools/build-guest-image.sh --suite $*
+
+host-image-bookworm host-image-trixie: host-image-%: apt-deps
+	tools/build-host-image.sh --suite $*
 
 # --- tests -------------------------------------------------------------------
 
@@ -134,9 +149,17 @@ molecule: venv images
 integration: venv images
 	$(VENV)/bin/pytest tests/integration --ignore=tests/integration/test_collection_build.py
 
-test: deps images unit build-check sanity lint molecule integration
+# The images build (in the background) while the checks that need none run; molecule and
+# the integration tests wait for both.
+test: deps
+	@$(MAKE) --no-print-directory images & images=$$!; \
+	checks=0; $(MAKE) --no-print-directory unit build-check sanity lint || checks=$$?; \
+	wait $$images; exit $$checks
+	@$(MAKE) --no-print-directory molecule integration
 
-demo: deps images
+# Only what the demo needs: the venv and the Debian 12 images, built side by side.
+demo:
+	@$(MAKE) --no-print-directory -j3 venv demo-images
 	tools/demo.sh
 
 # BENCH_ARGS, e.g. make bench BENCH_ARGS='--quick --only 1,2'
@@ -159,6 +182,6 @@ clean:
 # The images live outside the work tree and are shared by checkouts.
 clean-images:
 	rm -rf $(MICROVM_CACHE)/guest $(MICROVM_CACHE)/guest-trixie
-	-podman rmi -f localhost/microvm-host:bookworm localhost/microvm-host:trixie
+	-podman rmi -f $(MICROVM_HOST_IMAGE) $(MICROVM_TRIXIE_IMAGE)
 
 FORCE:

@@ -17,8 +17,8 @@
 #
 # Usage: tools/build-guest-image.sh [--force] [--suite bookworm|trixie]
 # Needs root, debootstrap, e2fsprogs (mkfs.ext4 -d), python3, zstd/xz.
-# No loop mounts; the only mounts are /proc and /sys bind mounts into the
-# chroot while the initramfs is regenerated.
+# No loop mounts; the only mounts are the build's own tmpfs (tools/lib.sh:
+# make_work_dir) and /proc and /sys in the chroot while the initramfs is regenerated.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +31,7 @@ parse_image_args "$@"
 out=$cache/guest
 [[ $suite == bookworm ]] || out=$cache/guest-$suite
 
-log() { printf '[build-guest-image] %s\n' "$*" >&2; }
+log() { printf '[build-guest-image %s] %s\n' "$suite" "$*" >&2; }
 
 image_key() {
     (cd "$here" && find build-guest-image.sh lib.sh guest-overlay -type f -print0 |
@@ -54,13 +54,13 @@ for tool in debootstrap mkfs.ext4 python3 chroot; do
 done
 
 mkdir -p "$cache"
-work=$(mktemp -d "$cache/guest-build.XXXXXX")
+make_work_dir guest-build
 rootfs=$work/rootfs
 mounted=()
 cleanup() {
     local m
     for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done
-    rm -rf --one-file-system "$work"
+    remove_work_dir
 }
 trap cleanup EXIT
 
@@ -70,8 +70,7 @@ packages=(
     linux-image-cloud-amd64 initramfs-tools zstd
 )
 log "debootstrap $suite (minbase) from $mirror"
-debootstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
-    "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+run_debootstrap guest "$rootfs" "$work/debootstrap.log" "${packages[@]}" || {
     tail -n 50 "$work/debootstrap.log" >&2
     log "debootstrap failed"
     exit 1

@@ -22,9 +22,13 @@ cache=${MICROVM_CACHE:-/var/cache/microvm-credentials}
 mirror=${MICROVM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 label=io.microvm-credentials.image-key
 parse_image_args "$@"
-image=${MICROVM_HOST_IMAGE:-localhost/microvm-host:$suite}
+# The tags the Makefile, tools/demo.sh and the integration harness use.
+case $suite in
+    bookworm) image=${MICROVM_HOST_IMAGE:-localhost/microvm-host:bookworm} ;;
+    *) image=${MICROVM_TRIXIE_IMAGE:-localhost/microvm-host:$suite} ;;
+esac
 
-log() { printf '[build-host-image] %s\n' "$*" >&2; }
+log() { printf '[build-host-image %s] %s\n' "$suite" "$*" >&2; }
 
 key=$( (cat "$here/build-host-image.sh" "$here/lib.sh" | sha256sum; echo "$suite") | sha256sum | cut -d' ' -f1)
 
@@ -43,9 +47,9 @@ for tool in debootstrap podman tar; do
 done
 
 mkdir -p "$cache"
-work=$(mktemp -d "$cache/host-build.XXXXXX")
+make_work_dir host-build
 rootfs=$work/rootfs
-trap 'rm -rf --one-file-system "$work"' EXIT
+trap remove_work_dir EXIT
 
 start=$(date +%s)
 packages=(
@@ -54,15 +58,15 @@ packages=(
     qemu-system-x86 qemu-utils
     iproute2 procps kmod ca-certificates
     openssh-server sudo
-    # A controller too, for the version matrix (tools/matrix.sh): Debian 13's
-    # Python 3.13 runs the ansible-core releases that need 3.12 or newer.
-    python3-venv git rsync openssh-client shellcheck
 )
+# The Debian 13 image is a controller too, for the version matrix (tools/matrix.sh):
+# its Python 3.13 runs the ansible-core releases that need 3.12 or newer. The Debian 12
+# image never is (those rows use this machine), so it goes without.
+[[ $suite == bookworm ]] || packages+=(python3-venv git rsync openssh-client shellcheck)
 log "debootstrap $suite (minbase) from $mirror"
 # debootstrap installs no Recommends by default (qemu-system-x86 would pull
 # in GUI and firmware packages otherwise).
-debootstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
-    "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+run_debootstrap host "$rootfs" "$work/debootstrap.log" "${packages[@]}" || {
     tail -n 50 "$work/debootstrap.log" >&2
     log "debootstrap failed"
     exit 1

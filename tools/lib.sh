@@ -56,3 +56,44 @@ EOT
     find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias \
         -exec rm -rf {} + 2>/dev/null || true
 }
+
+# make_work_dir NAME: sets work to a new private directory $cache/NAME.XXXXXX, mounted as a
+# tmpfs of its own when the machine has the memory (MICROVM_BUILD_TMPFS=0: never). dpkg
+# syncs every file it unpacks; on a tmpfs that costs nothing, and the debootstrap of a
+# build took a fifth less time (266 s against 335 s, the same host package set side by side).
+# remove_work_dir undoes it; mounts inside the work directory must be gone by then.
+# shellcheck disable=SC2154  # cache (and mirror, below) are the sourcing script's
+make_work_dir() {
+    local avail_kib
+    work=$(mktemp -d "$cache/$1.XXXXXX")
+    work_tmpfs=0
+    avail_kib=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+    # Up to four builds run at once (make images), each holding about 1.5 GiB there.
+    if [[ ${MICROVM_BUILD_TMPFS:-1} != 0 && ${avail_kib:-0} -ge $((8 * 1024 * 1024)) ]] &&
+        mount -t tmpfs -o size=4g,mode=0700 microvm-build "$work"; then
+        work_tmpfs=1
+    fi
+}
+
+remove_work_dir() {
+    if [[ ${work_tmpfs:-0} == 1 ]]; then
+        umount -l "$work" && work_tmpfs=0
+    fi
+    rm -rf --one-file-system "$work"
+}
+
+# run_debootstrap KIND ROOTFS LOG PACKAGE...: debootstrap --variant=minbase of $suite from
+# $mirror with PACKAGE... The .deb files stay in $cache/debs/SUITE-KIND for the next build
+# of that kind (one at a time per directory: debootstrap writes its cache in place).
+# shellcheck disable=SC2154
+run_debootstrap() {
+    local kind=$1 rootfs=$2 logfile=$3
+    shift 3
+    local debs=$cache/debs/$suite-$kind
+    mkdir -p "$debs"
+    (
+        flock 9
+        debootstrap --variant=minbase --cache-dir="$debs" --include="$(IFS=,; echo "$*")" \
+            "$suite" "$rootfs" "$mirror" >"$logfile" 2>&1
+    ) 9>"$debs.lock"
+}

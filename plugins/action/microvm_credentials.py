@@ -34,6 +34,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.optio
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
     check_credential_directory,
+    guest_warnings,
     normalize_instances,
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
@@ -152,6 +153,9 @@ class ActionModule(CredentialActionBase):
                 raise ConfigError(SHARED_STORE_VAR, "is required: the controller directory of the shared secrets")
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
+        # Both entry points run this action: each warning is shown once per run and host.
+        for warning in [w for instance in instances for w in guest_warnings(instance, var_name)]:
+            display.warning(warning)
 
         known = set(secret_labels(instances))
         for pattern in rotate:

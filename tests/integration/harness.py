@@ -43,6 +43,16 @@ DONE = "MICROVM-CRED done source=system"
 BOOT_MARKER = "MICROVM-BOOT"  # the launcher's line before each boot's serial output (_launcher/launch.py)
 CONNECTIONS = ("podman", "ssh", "ssh-nopipe")
 SSH_USER = "ansible"
+FOREIGN_WARNINGS_FILE = os.path.join(ROOT, "tools", "foreign-warnings.txt")
+
+
+def python_warnings(current=None):
+    """PYTHONWARNINGS with the filters of tools/foreign-warnings.txt after CURRENT's own
+    (Python warnings of other projects that every ansible run would print)."""
+    with open(FOREIGN_WARNINGS_FILE) as f:
+        ours = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    entries = [e for e in (current or "").split(",") if e]
+    return ",".join(entries + [e for e in ours if e not in entries])
 
 
 def requirements_missing():
@@ -203,6 +213,7 @@ class Host:
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "PYTHONWARNINGS": python_warnings(os.environ.get("PYTHONWARNINGS")),
         })
         env.update(extra)
         return env

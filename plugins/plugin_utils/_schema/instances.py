@@ -24,6 +24,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hype
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import options as _generator_config
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, inputs_of, order
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.guest_credentials import SMBIOS_IMPORT_VERSION, version_warnings
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.random import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import (
     ConfigError,
@@ -63,8 +64,10 @@ NAME_MAX = FILE_NAME_MAX - TEMP_EXTRA
 
 INSTANCE_KEYS = frozenset((
     "hypervisor", "binary", "vcpu", "mem", "kernel", "initrd", "firmware", "cmdline", "accel", "machine",
-    "disks", "interfaces", "shares", "vsock_cid", "credentials", "oem_strings", "stop_timeout", "autostart",
+    "disks", "interfaces", "shares", "vsock_cid", "credentials", "oem_strings", "stop_timeout", "autostart", "guest_systemd",
 ))
+# Keys the controller alone uses: not part of the host's view (host_view()).
+CONTROLLER_KEYS = frozenset(("credentials", "guest_systemd"))
 CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject", "inject_public") + _generator_config.POLICY_KEYS)
 GENERATE_KEYS = {
     "base64": frozenset(("type", "bytes")),
@@ -323,6 +326,17 @@ def _oem_strings(path, strings, guest_names):
     return out
 
 
+def _guest_systemd(path, version):
+    """The guest's systemd release the user declares (an integer), or None when unknown."""
+    if version is None:
+        return None
+    _int(path, version, 1, 100000)
+    if version < SMBIOS_IMPORT_VERSION:
+        raise ConfigError(path, "systemd %d does not import SMBIOS type 11 credentials; the guest needs systemd %d or later"
+                          % (version, SMBIOS_IMPORT_VERSION))
+    return version
+
+
 def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     """Return the normalised instance NAME (see docs/design.md) or raise ConfigError."""
     path = _child(var_name, name)
@@ -378,8 +392,25 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
         "api_socket": runtime_dir + "/api.sock",
         "stop_timeout": _int(path + ".stop_timeout", merged.get("stop_timeout", 30), 1, 3600),
         "autostart": _bool(path + ".autostart", merged.get("autostart", True)),
+        "guest_systemd": _guest_systemd(path + ".guest_systemd", merged.get("guest_systemd")),
     }
     return instance
+
+
+def guest_warnings(instance, var_name="microvm_instances"):
+    """Warnings about normalised INSTANCE that do not stop a run: credentials its declared
+    guest_systemd does not read yet, each named by the variable that sets it."""
+    path = _child(var_name, instance["name"])
+    names = {}
+    for cred in instance["credentials"]:
+        if cred["inject"]:
+            where = "%s.inject_public" % cred["public_of"] if "public_of" in cred else "%s.name" % cred["id"]
+            names[cred["name"]] = "%s.credentials.%s" % (path, where)
+    for i, oem_string in enumerate(instance["oem_strings"]):
+        name = credential_name_of(oem_string)
+        if name is not None:
+            names[name] = "%s.oem_strings[%d]" % (path, i)
+    return version_warnings(instance["guest_systemd"], names)
 
 
 def host_view(instance):
@@ -388,7 +419,7 @@ def host_view(instance):
     Its credentials are those the guest gets (inject), by guest name: the launcher reads
     $CREDENTIALS_DIRECTORY/NAME, the unit loads DIRECTORY/INSTANCE/NAME.cred.
     """
-    view = dict((k, v) for k, v in instance.items() if k != "credentials")
+    view = dict((k, v) for k, v in instance.items() if k not in CONTROLLER_KEYS)
     view["credentials"] = [{"name": c["name"], "binary": c["binary"]} for c in instance["credentials"] if c["inject"]]
     return view
 
