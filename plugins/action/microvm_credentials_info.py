@@ -24,7 +24,8 @@ from ansible.parsing.vault import match_encrypt_secret
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule as CredentialsAction
 from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import digest
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit, _authorized_keys
+from ansible_collections.microvm.credentials.plugins.plugin_utils._authorized_keys import key_pairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import INFO, ArgumentError, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
@@ -33,6 +34,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._config import
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import has_public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import is_public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import store_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path
@@ -59,6 +61,11 @@ class ActionModule(CredentialsAction):
             fingerprint = value and _audit.public_fingerprint(parent["generate"]["type"], value)
             return _audit.row(name, cred["id"], cred["name"], "public", _audit.public_times(store.root, name, parent["id"]),
                               fingerprint), value
+        if "authorized_keys" in cred:
+            public = dict((ref, load_public(store.root, name, ref)) for ref in key_pairs(cred))
+            value = None if None in public.values() else _authorized_keys.value(cred, public)
+            return _audit.row(name, cred["id"], cred["name"], "authorized_keys", None,
+                              value and fp_key and _audit.secret_fingerprint(fp_key, value) or None), value
         if "src" in cred:
             value = self._read_src(cred["src"], "%s.%s" % (path, cred["id"]))
             return _audit.row(name, cred["id"], cred["name"], "src", None, fp_key and _audit.secret_fingerprint(fp_key, value)), value
@@ -128,7 +135,7 @@ class ActionModule(CredentialsAction):
         if host.get("failed"):
             result.update(host)
             return result
-        configured = dict((i["name"], set(c["id"] for c in i["credentials"] if "public_of" not in c)) for i in instances)
+        configured = dict((i["name"], set(c["id"] for c in i["credentials"] if not is_public(c))) for i in instances)
         rows = _audit.ordered(_audit.join_host(rows, host["credentials"]) + self._orphan_rows(store, configured))
         result.update(
             changed=False,

@@ -22,7 +22,7 @@ import re
 from ansible_collections.microvm.credentials.plugins.module_utils._credstore import FILE_NAME_MAX, TEMP_EXTRA
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _generator_config
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _authorized_keys, _generator_config
 from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, inputs_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
 from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import (
@@ -65,7 +65,9 @@ INSTANCE_KEYS = frozenset((
     "hypervisor", "binary", "vcpu", "mem", "kernel", "initrd", "firmware", "cmdline", "accel", "machine",
     "disks", "interfaces", "shares", "vsock_cid", "credentials", "oem_strings", "stop_timeout", "autostart",
 ))
-CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject", "inject_public") + _generator_config.POLICY_KEYS)
+CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "authorized_keys", "binary", "inject", "inject_public")
+                            + _generator_config.POLICY_KEYS)
+SOURCES = ("generate", "src", "prompt", "authorized_keys")
 GENERATE_KEYS = {
     "base64": frozenset(("type", "bytes")),
     "hex": frozenset(("type", "bytes")),
@@ -164,8 +166,8 @@ def _credential(path, cred_id, spec):
     spec = _dict(path, spec if spec is not None else {})
     _unknown_keys(path, spec, CREDENTIAL_KEYS)
     name = _credential_name(path + ".name", spec.get("name", cred_id))
-    if len([key for key in ("generate", "src", "prompt") if key in spec]) != 1:
-        raise ConfigError(path, "set exactly one of generate, src or prompt")
+    if len([key for key in SOURCES if key in spec]) != 1:
+        raise ConfigError(path, "set exactly one of generate, src or prompt (or authorized_keys)")
     binary = spec.get("binary")
     if binary is not None:
         _bool(path + ".binary", binary)
@@ -181,6 +183,8 @@ def _credential(path, cred_id, spec):
             raise ConfigError(path + ".binary", "random bytes cannot be passed as text; drop binary: false")
     elif "prompt" in spec:
         out["generate"] = _generator_config.prompt_generator(path + ".prompt", spec["prompt"])
+    elif "authorized_keys" in spec:
+        out["authorized_keys"] = _authorized_keys.normalize(path + ".authorized_keys", spec["authorized_keys"])
     else:
         src = spec["src"]
         if not isinstance(src, str) or not src:
@@ -228,6 +232,7 @@ def _credentials(path, specs):
             if cred["generate"]["scheme"] == "bcrypt":
                 _check_bcrypt_password("%s.%s" % (path, password_of), ids[password_of], cpath)
     _generator_config.check_references(path, ids)
+    _authorized_keys.check_references(path, ids)
     order(path, graph_of(creds))  # rejects cycles
     _generator_config.check_shared(path, ids, inputs_of)
     return sorted(creds, key=lambda c: c["id"])

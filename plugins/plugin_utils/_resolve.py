@@ -28,7 +28,7 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _generators, _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _authorized_keys, _generators, _keypairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import CERTIFICATE_KINDS, definition_hash
 from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, save_public
@@ -61,9 +61,14 @@ def label_of(instance, cred):
     return "%s/%s" % (instance, cred["id"])
 
 
+def is_public(cred):
+    """True if CRED is made of public halves and keys from the vars: nothing of it is in the vault store."""
+    return "public_of" in cred or "authorized_keys" in cred
+
+
 def secret_labels(instances):
     """The labels of the stored secrets (src included) of the normalised INSTANCES, each once."""
-    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if "public_of" not in c))
+    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if not is_public(c)))
 
 
 def uses_shared(instances):
@@ -213,6 +218,9 @@ def resolve(instance, path, ctx):
         cred, cpath = creds[cred_id], "%s.%s" % (path, cred_id)
         if "public_of" in cred:
             resolved.values[cred_id] = resolved.public[cred["public_of"]]
+            continue
+        if "authorized_keys" in cred:
+            resolved.values[cred_id] = _authorized_keys.value(cred, resolved.public)
             continue
         if "src" in cred:
             resolved.values[cred_id] = ctx.read_src(cred["src"], cpath)
