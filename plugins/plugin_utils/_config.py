@@ -307,8 +307,9 @@ def _shares(path, shares, name):
         out.append({
             "tag": tag,
             "source": _abspath(spath + ".source", share.get("source"), required=True),
-            # virtiofsd runs in its own unit, started before the VM's RuntimeDirectory exists.
-            "socket": "%s/%s.%s.sock" % (VIRTIOFSD_RUNTIME_DIR, name, tag),
+            # virtiofsd runs in its own unit, started before the VM's RuntimeDirectory exists,
+            # as the instance's user, in the instance's own directory (its unit's RuntimeDirectory=).
+            "socket": "%s/%s/%s.sock" % (VIRTIOFSD_RUNTIME_DIR, name, tag),
         })
     return out
 
@@ -398,19 +399,38 @@ def host_view(instance):
     return view
 
 
+def _overlap(a, b):
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def _check_share_sources(var_name, instance, sources):
+    """The module gives each share's directory to its instance's user (0700), whose virtiofsd
+    reads nothing else: a directory, or one inside it, cannot serve two instances.
+    SOURCES maps the sources seen so far to (instance name, variable path)."""
+    for i, share in enumerate(instance["shares"]):
+        here = "%s.%s.shares[%d]" % (var_name, instance["name"], i)
+        source = posixpath.normpath(share["source"])
+        for other, (owner, where) in sorted(sources.items()):
+            if owner != instance["name"] and _overlap(source, other):
+                raise ConfigError(here + ".source", "%s overlaps %s, the share source of %s; each share's directory belongs "
+                                                    "to one instance's user" % (share["source"], other, where))
+        sources.setdefault(source, (instance["name"], here))
+
+
 def normalize_instances(instances, var_name="microvm_instances", defaults=None):
     """Return the normalised instances of the mapping INSTANCES, sorted by name."""
     if instances is None:
         return []
     _dict(var_name, instances)
     instances_out = [normalize_instance(name, spec, var_name, defaults) for name, spec in sorted(instances.items(), key=lambda kv: str(kv[0]))]
-    cids, disks = {}, {}
+    cids, disks, sources = {}, {}, {}
     for instance in instances_out:
         cid = instance["vsock_cid"]
         if cid is not None:
             if cid in cids:
                 raise ConfigError("%s.%s.vsock_cid" % (var_name, instance["name"]), "CID %d is also used by %s" % (cid, cids[cid]))
             cids[cid] = instance["name"]
+        _check_share_sources(var_name, instance, sources)
         for i, disk in enumerate(instance["disks"]):
             # The module makes each disk its instance's user's own (0600): a disk cannot serve two.
             if disk["path"] in disks:
