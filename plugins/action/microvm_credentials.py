@@ -24,19 +24,20 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt
-from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import CREDENTIALS, ArgumentError, variable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import host_probe as _host_probe
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import prompt as _prompt
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import CREDENTIALS, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
     check_credential_directory,
     normalize_instances,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
-from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.lock import StoreLock
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels, uses_shared
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import SHARED_STORE_VAR
-from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path, run_id
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore, resolve_store_path, run_id
 
 display = Display()
 

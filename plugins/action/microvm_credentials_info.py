@@ -23,21 +23,22 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.parsing.vault import match_encrypt_secret
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule as CredentialsAction
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import digest
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit, _authorized_keys
-from ansible_collections.microvm.credentials.plugins.plugin_utils._authorized_keys import key_pairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import INFO, ArgumentError, variable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.audit import digest
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import authorized_keys as _authorized_keys
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.authorized_keys import key_pairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import INFO, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
     check_credential_directory,
     normalize_instances,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import has_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import has_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import is_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import store_of
-from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import store_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore, resolve_store_path
 
 HOST_MODULE = "microvm.credentials.microvm_credentials_info_host"
 

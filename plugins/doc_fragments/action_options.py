@@ -10,7 +10,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # The options microvm_credentials and microvm_credentials_info both take
-    # (plugin_utils/_action_args.py COMMON_SPEC).
+    # (plugin_utils/_actions/options.py COMMON_SPEC).
     DOCUMENTATION = r"""
 options:
   instances:

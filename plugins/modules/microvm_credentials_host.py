@@ -112,7 +112,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
     HOST_STORE_SPEC,
     MANIFEST,
     VARIABLE,

@@ -102,8 +102,8 @@ import binascii
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import compare, digest
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.audit import compare, digest
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
     HOST_STORE_SPEC,
     CredStoreError,
     cred_path,
@@ -112,7 +112,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._credstore imp
     directory_state,
     load_manifest,
 )
-from ansible_collections.microvm.credentials.plugins.module_utils._unitstate import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.unitstate import (
     instance_units,
     restart_pending,
     systemctl_show_args,

@@ -16,7 +16,7 @@ host; neither the fingerprint nor the digest lets anyone guess a value:
   a changed fingerprint is a changed value.
 - Key pairs are fingerprinted by their public half, as the tools that use them do.
 - The host gets HMAC digests under a key drawn at random for each run (see
-  module_utils/_credaudit.py): they travel on stdin and mean nothing in any other run.
+  module_utils/_host/audit.py): they travel on stdin and mean nothing in any other run.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,8 +30,8 @@ import os
 import ssl
 import time
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import SUFFIX as PUBLIC_SUFFIX
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import META_SUFFIX, VAULT_SUFFIX, parse_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import SUFFIX as PUBLIC_SUFFIX
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import META_SUFFIX, VAULT_SUFFIX, parse_time
 
 FINGERPRINT_SALT = b"microvm.credentials audit fingerprint"
 FINGERPRINT_ITERATIONS = 100000

@@ -28,11 +28,13 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _authorized_keys, _generators, _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import CERTIFICATE_KINDS, definition_hash
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import format_time, parse_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import authorized_keys as _authorized_keys
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, order
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import CERTIFICATE_KINDS, definition_hash
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public, save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import format_time, parse_time
 
 
 class Slot:

@@ -7,12 +7,12 @@ import binascii
 from ansible.parsing.vault import VaultSecret
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_credentials_info import ActionModule
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import digest
+from ansible_collections.microvm.credentials.plugins.module_utils._host.audit import digest
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
-from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import ssh
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.keypairs import ssh
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 SECRETS = [("default", VaultSecret(b"vault password"))]
 HMAC_KEY = b"h" * 32

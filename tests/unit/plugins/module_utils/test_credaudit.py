@@ -2,7 +2,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import compare, digest
+from ansible_collections.microvm.credentials.plugins.module_utils._host.audit import compare, digest
 
 KEY = b"k" * 32
 

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
     MANIFEST,
     TEMP_RE,
     CredStoreError,

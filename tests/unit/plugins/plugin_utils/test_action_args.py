@@ -9,7 +9,7 @@ import yaml
 from ansible.utils.plugin_docs import merge_fragment
 
 from ansible_collections.microvm.credentials.plugins.modules import microvm_credentials, microvm_credentials_info
-from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import COMMON_SPEC, CREDENTIALS, INFO, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import COMMON_SPEC, CREDENTIALS, INFO, ArgumentError, variable
 
 GOOD = {"instances": {}, "store": "/srv/store"}
 validate = CREDENTIALS.validate

@@ -6,10 +6,10 @@ import pytest
 
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve, secret_labels
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 PATH = "microvm_instances.web.credentials"
 # A real key line, made once by the code that makes the ssh key pairs.

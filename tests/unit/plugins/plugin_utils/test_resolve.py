@@ -9,12 +9,12 @@ import pytest
 
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public, public_path
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import StoreError, VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import StoreError, VaultStore
 
 PATH = "microvm_instances.web.credentials"
 CREDENTIALS = {

@@ -11,10 +11,10 @@ import os
 
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, format_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore, format_time
 
 SECRETS = [("default", VaultSecret(b"pw"))]
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)

@@ -21,7 +21,7 @@ import binascii
 import re
 import struct
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError, _list
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError, _list
 
 # Key types sshd accepts in authorized_keys (sshd(8), AUTHORIZED_KEYS FILE FORMAT).
 KEY_TYPES = (

@@ -18,7 +18,7 @@ import re
 
 from ansible.errors import AnsibleLookupError
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import resolve_store_path
 
 STORE_DIR = ".microvm-credentials"
 SHARED_STORE_DIR = ".microvm-credentials-shared"

@@ -19,10 +19,10 @@ import json
 import os
 import posixpath
 
-from ._credstore import cred_path
-from ._launcher.launch import user_name
-from ._launcher.qemu import kvm_usable, resolve_accel
-from ._unitstate import restart_pending, running, unit_name
+from .credstore import cred_path
+from .._launcher.launch import user_name
+from .._launcher.qemu import kvm_usable, resolve_accel
+from .unitstate import restart_pending, running, unit_name
 
 DROPIN_NAME = "50-microvm-credentials.conf"
 SYSUSERS_NAME = "microvm-credentials.conf"

@@ -20,7 +20,7 @@ __metaclass__ = type
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import KEYS
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS
 
 # Option -> (the option naming its variable, that variable's usual name).
 VARIABLES = {

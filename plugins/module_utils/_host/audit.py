@@ -18,7 +18,7 @@ __metaclass__ = type
 import hashlib
 import hmac
 
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import plan
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import plan
 
 
 def digest(key, value):
