@@ -102,3 +102,23 @@ def test_the_host_gets_its_view_only():
     assert sent == {"module_name": "microvm.credentials.microvm_credentials_info_host", "module_args": {
         "directory": "/var/lib/microvm-credentials", "key": "host", "_instances": ["web"],
         "_hmac_key": binascii.hexlify(HMAC_KEY).decode(), "_expected": expected}}
+
+
+def test_authorized_keys_row_is_built_from_the_stored_public_halves(tmp_path):
+    store = VaultStore(str(tmp_path), SECRETS)
+    line = ssh()[1].decode() + " alice"
+    inst = normalize_instances({"web": {"kernel": "/k", "credentials": {
+        "admin": {"inject": False, "generate": {"type": "ssh"}},
+        "keys": {"name": "ssh.authorized_keys.root", "authorized_keys": ["admin", line]},
+    }}})
+    rows, expected = action()._controller(inst, store, HMAC_KEY, "microvm_instances")
+    assert dict((r["id"], r["host"]) for r in rows)["keys"] == "not-stored"  # admin's public half is not there yet
+    private, public = ssh()
+    store.save("web", "admin", private)
+    save_public(str(tmp_path), "web", "admin", public)
+    rows, expected = action()._controller(inst, store, HMAC_KEY, "microvm_instances")
+    row = dict((r["id"], r) for r in rows)["keys"]
+    value = public + b"\n" + line.encode() + b"\n"
+    assert row["generator"] == "authorized_keys" and row["rotated"] is None
+    assert row["fingerprint"] == _audit.secret_fingerprint(_audit.fingerprint_key(b"vault password"), value)
+    assert expected == [{"instance": "web", "name": "ssh.authorized_keys.root", "digest": digest(HMAC_KEY, value)}]
