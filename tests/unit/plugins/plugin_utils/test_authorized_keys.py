@@ -8,7 +8,8 @@ from ansible.parsing.vault import VaultSecret
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, normalize_instances
-from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve, secret_labels
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import secret_labels
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 PATH = "microvm_instances.web.credentials"
