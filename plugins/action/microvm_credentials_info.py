@@ -34,7 +34,14 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instan
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import has_public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import host_token, not_after_of, systemd_time
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR, is_public, shared_store_of, slot_of, store_of, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import (
+    SHARED_STORE_VAR,
+    is_public,
+    shared_store_of,
+    slot_of,
+    store_of,
+    uses_shared,
+)
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store, resolve_store_path
 
