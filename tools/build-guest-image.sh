@@ -68,6 +68,8 @@ start=$(date +%s)
 packages=(
     systemd systemd-sysv udev dbus kmod
     linux-image-cloud-amd64 initramfs-tools zstd
+    # Logins with an injected host key and authorized keys (tests/integration/test_guest_access.py).
+    openssh-server
 )
 log "debootstrap $suite (minbase) from $mirror"
 run_debootstrap guest "$rootfs" "$work/debootstrap.log" "${packages[@]}" || {
@@ -90,9 +92,12 @@ cat >"$rootfs/etc/fstab" <<'EOF'
 # read-write (rw on the command line); this is a test image.
 /dev/root  /  ext4  rw,noatime,errors=remount-ro  0  0
 EOF
-# Locked root account; there is no way to log in. The guest is observed
-# through its serial console only.
+# Locked root account: no password login. root logs in over SSH only with a key
+# from the ssh.authorized_keys.root credential (systemd's tmpfiles.d/provision.conf
+# writes it), and sshd's only host key is the ssh.ed25519-host-key credential
+# (guest-overlay's ssh.service drop-in): none is in the image.
 chroot "$rootfs" usermod --lock root
+rm -f "$rootfs"/etc/ssh/ssh_host_*
 # Empty machine-id: every VM made from this image gets its own id.
 : >"$rootfs/etc/machine-id"
 rm -f "$rootfs/var/lib/dbus/machine-id"
@@ -115,10 +120,11 @@ EOF
 # Keep the image small.
 leave_out_docs "$rootfs"
 
-# Guest overlay: credential-report and its units.
+# Guest overlay: credential-report and its units, sshd's host key from a credential.
 cp -a "$here/guest-overlay/." "$rootfs/"
 chown -R 0:0 "$rootfs/usr/local/libexec" "$rootfs/etc/systemd/system"
 chmod 0755 "$rootfs/usr/local/libexec/credential-report"
+ln -sf /lib/systemd/system/ssh.service "$rootfs/etc/systemd/system/multi-user.target.wants/ssh.service"
 ln -sf /etc/systemd/system/credential-report.service \
     "$rootfs/etc/systemd/system/multi-user.target.wants/credential-report.service"
 

@@ -24,6 +24,8 @@ from ansible.parsing.vault import match_encrypt_secret
 from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import authorized_keys as _authorized_keys
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.authorized_keys import key_pairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import INFO, ArgumentError, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
@@ -36,6 +38,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve impor
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import (
     SHARED_PREFIX,
     SHARED_STORE_VAR,
+    is_public,
     shared_store_of,
     slot_of,
     store_of,
@@ -66,6 +69,12 @@ class ActionModule(CredentialActionBase):
             fingerprint = value and _audit.public_fingerprint(creds[cred["public_of"]]["generate"]["type"], value)
             times = _audit.public_times(parent.store.root, parent.directory, parent.name)
             return (_audit.row(name, cred["id"], cred["name"], "public", times, fingerprint), value,
+                    value and hashlib.sha256(value).hexdigest())
+        if "authorized_keys" in cred:
+            halves = dict((ref, slot_of(stores[0], stores[1], name, creds[ref]).load_public()) for ref in key_pairs(cred))
+            value = None if None in halves.values() else _authorized_keys.value(cred, halves)
+            fingerprint = value and fp_key and _audit.secret_fingerprint(fp_key, value) or None
+            return (_audit.row(name, cred["id"], cred["name"], "authorized_keys", None, fingerprint), value,
                     value and hashlib.sha256(value).hexdigest())
         if "src" in cred:
             src = self._read_src(cred["src"], "%s.%s" % (path, cred["id"]))
@@ -151,7 +160,7 @@ class ActionModule(CredentialActionBase):
         if host.get("failed"):
             result.update(host)
             return result
-        configured = dict((i["name"], set(c["id"] for c in i["credentials"] if "public_of" not in c)) for i in instances)
+        configured = dict((i["name"], set(c["id"] for c in i["credentials"] if not is_public(c))) for i in instances)
         rows = _audit.ordered(_audit.join_host(rows, host["credentials"]) + self._orphan_rows(store, configured))
         orphaned, prune = _audit.orphan_labels(store.root, configured), _audit.prune_paths(store.root, configured)
         shared_root, claimed = self._shared_claims(task_vars)

@@ -24,9 +24,13 @@ description:
     hypervisor runs as that user.
   - Writes, for every instance, the launcher configuration C(CONFIG_DIR/NAME.json) (root:microvm-NAME 0640),
     the unit drop-in C(microvm@NAME.service.d/50-microvm-credentials.conf) with its C(LoadCredentialEncrypted=)
-    lines and the sandbox settings that depend on the instance, and the virtiofsd configuration of each share.
+    lines and the sandbox settings that depend on the instance, and for each share the virtiofsd configuration
+    and the drop-in C(microvm-virtiofsd@NAME:TAG.service.d/50-microvm-credentials.conf) that runs virtiofsd as
+    C(microvm-NAME).
     Files are written atomically and only when their content, mode, owner or group differs.
-  - Gives each existing disk image to its instance's user, mode 0600. A disk listed by two instances is an error.
+  - Gives each existing disk image to its instance's user, mode 0600, and each existing share directory, mode 0700
+    (its contents stay as they are). A disk listed by two instances, or a share directory inside another
+    instance's, is an error.
   - Reloads systemd when a unit file changed, enables and starts instances with C(autostart), and
     restarts running instances whose files changed, that are listed in O(restart), or that became active
     before one of their credential files C(CREDENTIAL_DIRECTORY/NAME/CREDENTIAL.cred) was last written
@@ -144,7 +148,7 @@ written:
   type: list
   elements: str
 chowned:
-  description: Disk images given to their instance's user (mode 0600).
+  description: Disk images (mode 0600) and share directories (mode 0700) given to their instance's user.
   returned: always
   type: list
   elements: str

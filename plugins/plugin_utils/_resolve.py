@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import json
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import authorized_keys as _authorized_keys
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, order
@@ -346,6 +347,10 @@ def resolve(instance, path, ctx):
         if "public_of" in cred:
             half = resolved.public[cred["public_of"]]
             resolved.values[cred_id] = Value(data=half, source=hashlib.sha256(half).hexdigest())
+            continue
+        if "authorized_keys" in cred:
+            keys = _authorized_keys.value(cred, resolved.public)
+            resolved.values[cred_id] = Value(data=keys, source=hashlib.sha256(keys).hexdigest())
             continue
         if "src" in cred:
             src = ctx.read_src(cred["src"], cpath)

@@ -125,6 +125,13 @@ CASES = [
     ("key-tpm2-without-tpm", bad(), "microvm_credential_key: 'tpm2' needs a TPM2 the host can use"),
     ("disk-shared", bad(disks=[{"path": "/var/lib/microvm/base/root.qcow2", "format": "qcow2", "interface": "nvme"}]),
      "microvm_instances.bad.disks[0]"),
+    # a share directory inside another instance's (TOP_VARS below): each belongs to one instance's user
+    ("share-overlap", None, "microvm_instances.bad2.shares[0].source: /srv/bad/sub overlaps /srv/bad"),
+    # authorized_keys: public key lines and ssh key pairs of the instance only
+    ("authorized-keys-bad-line", cred(name="ssh.authorized_keys.root", authorized_keys=["ssh-ed25519 AAAAC3NzaC1yc2E= x"]),
+     "microvm_instances.bad.credentials.c.authorized_keys[0]: is not a valid ssh-ed25519 public key"),
+    ("authorized-keys-not-ssh", bad({"wg": {"generate": {"type": "wireguard"}}, "c": {"authorized_keys": ["wg"]}}),
+     "microvm_instances.bad.credentials.c.authorized_keys[0]: must be an OpenSSH public key line"),
     # a hypervisor version with the SMBIOS type 11 path= overrun (AFFECTED_QEMU below)
     ("qemu-affected", bad(binary="/usr/local/bin/qemu-affected"), "microvm_instances.bad.hypervisor: /usr/local/bin/qemu-affected"),
     # shared, prompted, aged and renewed secrets
@@ -161,6 +168,8 @@ TOP_VARS = {
     "audit-key-unknown": {"microvm_credential_key": "tpm"},
     # base left the inventory: its store entries are orphans a prune would delete.
     "audit-prune-not-bool": {"microvm_instances": {}},
+    "share-overlap": {"microvm_instances": dict(BASE["microvm_instances"], bad=bad(shares=[{"tag": "d", "source": "/srv/bad"}]),
+                                                bad2=instance("bad2", {}, shares=[{"tag": "d", "source": "/srv/bad/sub"}]))},
 }
 # Cases that run the audit instead of site.yml, with these extra arguments.
 AUDIT_RUNS = {

@@ -142,18 +142,29 @@ def listdir(directory, suffix=""):
         return []
 
 
-def disks_to_chown(instances):
-    """Existing disk images not yet owned by their instance's user with mode 0600: [(path, user)]."""
-    wrong = []
+def _owned(instances):
+    """(path, user, mode) of what each instance's user owns alone: its disk images, and the
+    directories of its shares (its virtiofsd runs as that user)."""
     for instance in instances:
-        user = user_entry(user_name(instance["name"]))
+        user = user_name(instance["name"])
         for disk in instance["disks"]:
-            try:
-                st = os.stat(disk["path"])
-            except OSError:
-                continue  # made later, or missing: the hypervisor names it
-            if user is None or (st.st_uid, st.st_gid, st.st_mode & 0o7777) != (user.pw_uid, user.pw_gid, 0o600):
-                wrong.append((disk["path"], user_name(instance["name"])))
+            yield disk["path"], user, 0o600
+        for share in instance["shares"]:
+            yield share["source"], user, 0o700
+
+
+def disks_to_chown(instances):
+    """Existing disk images and share directories not yet owned by their instance's user with
+    their mode: [(path, user, mode)]."""
+    wrong = []
+    for path, user, mode in _owned(instances):
+        entry = user_entry(user)
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # made later, or missing: the hypervisor or virtiofsd names it
+        if entry is None or (st.st_uid, st.st_gid, st.st_mode & 0o7777) != (entry.pw_uid, entry.pw_gid, mode):
+            wrong.append((path, user, mode))
     return wrong
 
 
@@ -282,7 +293,7 @@ class Plan:
 
     def result(self, diff):
         result = dict(changed=self.changed, directories=[d for d, m in self.directories], written=self.written,
-                      chowned=[d for d, u in self.disks], removed=self.stale, started=self.to_start,
+                      chowned=[d for d, u, m in self.disks], removed=self.stale, started=self.to_start,
                       restarted=self.restarted, restart_reasons=self.restart_reasons, purged=self.gone)
         if diff:
             result["diff"] = self.diffs
@@ -305,10 +316,10 @@ def apply(module, plan, systemctl):
         if path != plan.sysusers:
             content, mode, dummy, group = plan.files[path]
             write_file(module, path, content, mode, group)
-    for path, user in plan.disks:
+    for path, user, mode in plan.disks:
         entry = pwd.getpwnam(user)
         os.chown(path, entry.pw_uid, entry.pw_gid)
-        os.chmod(path, 0o600)
+        os.chmod(path, mode)
     for name in plan.gone:
         remove_user(module, user_name(name))
     unit_dir = plan.paths["unit_dir"].rstrip("/") + "/"

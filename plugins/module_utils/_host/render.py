@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import json
 import os
+import posixpath
 
 from .credstore import cred_path
 from .._launcher.launch import user_name
@@ -83,10 +84,23 @@ def dropin_content(instance, credential_directory, launcher, header=""):
     return "".join(lines)
 
 
-def virtiofsd_env(instance, share, header=""):
-    """virtiofsd runs as root; its socket is root:microvm-NAME 0660 (UMask=0007), for that instance only."""
-    return "%sSHARED_DIR=%s\nSOCKET_PATH=%s\nSOCKET_GROUP=%s\n" % (
-        _header(header), share["source"], share["socket"], user_name(instance["name"]))
+def virtiofsd_env(share, header=""):
+    """The share's directory and socket, read by microvm-virtiofsd@NAME:TAG.service."""
+    return "%sSHARED_DIR=%s\nSOCKET_PATH=%s\n" % (_header(header), share["source"], share["socket"])
+
+
+def _unit_path(path):
+    """PATH quoted for a unit file's path list: '%' is a specifier, quotes and '\\' escape."""
+    return '"%s"' % path.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+
+
+def virtiofsd_dropin(instance, share, header=""):
+    """The microvm-virtiofsd@NAME:TAG.service drop-in: virtiofsd runs as the instance's own user,
+    as its hypervisor does, beside its sockets in a runtime directory only that user enters,
+    and may write to its share's directory alone."""
+    user = user_name(instance["name"])
+    return "%s[Service]\nUser=%s\nGroup=%s\nRuntimeDirectory=%s\nReadWritePaths=%s\n" % (
+        _header(header), user, user, posixpath.dirname(share["socket"])[len("/run/"):], _unit_path(share["source"]))
 
 
 def sysusers_content(instances, header=""):
@@ -123,7 +137,9 @@ def desired_files(instances, paths, header="", kvm_probe=kvm_usable):
             dropin_content(instance, paths["credential_directory"], paths["launcher"], header), 0o644, name, None)
         for share in instance["shares"]:
             files[os.path.join(paths["virtiofs_dir"], "%s:%s.env" % (name, share["tag"]))] = (
-                virtiofsd_env(instance, share, header), 0o600, name, None)
+                virtiofsd_env(share, header), 0o600, name, None)
+            files[os.path.join(paths["unit_dir"], VIRTIOFSD_UNIT % (name, share["tag"]) + ".d", DROPIN_NAME)] = (
+                virtiofsd_dropin(instance, share, header), 0o644, name, None)
     return files
 
 
@@ -171,6 +187,7 @@ def stale_files(instances, existing_config_names, existing_virtiofs_names, paths
         stale.append(os.path.join(paths["unit_dir"], unit_name(name) + ".d", DROPIN_NAME))
     for share in sorted(set(existing_virtiofs_names) - wanted_shares):
         stale.append(os.path.join(paths["virtiofs_dir"], share + ".env"))
+        stale.append(os.path.join(paths["unit_dir"], "microvm-virtiofsd@%s.service.d" % share, DROPIN_NAME))
     return gone, stale
 
 

@@ -29,6 +29,7 @@ import json
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ from .smbios import OemStringError, build_oem_strings
 SYS_CLASS_NET = "/sys/class/net"
 # Starts each boot's part of the serial log (playbooks/demo_report.yml reads what follows the last one).
 BOOT_MARKER = "MICROVM-BOOT"
+SHARE_TIMEOUT = 30  # seconds for a virtiofsd to listen on its socket
 
 
 class LaunchError(Exception):
@@ -126,6 +128,7 @@ def cmd_exec(instance, environ):
     if not executable:
         raise LaunchError("hypervisor executable %s not found on PATH" % binary)
     check_version(instance["hypervisor"], executable, subprocess.run)
+    wait_for_shares(instance)
     if hypervisor is qemu:
         strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
         argv = qemu.build_argv(instance, pipe_paths(strings), binary=binary)
@@ -135,6 +138,20 @@ def cmd_exec(instance, environ):
         os.unlink(instance["api_socket"])  # a stale socket from a killed run
     mark_serial_log(instance)
     os.execv(executable, argv)
+
+
+def wait_for_shares(instance, timeout=SHARE_TIMEOUT):
+    """Wait for each share's virtiofsd socket: the unit starts after its virtiofsd units
+    (Type=simple), which may not be listening yet, and the hypervisor connects at once."""
+    for share in instance.get("shares") or []:
+        _wait(lambda: _is_socket(share["socket"]), timeout, "virtiofsd's socket %s" % share["socket"])
+
+
+def _is_socket(path):
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def mark_serial_log(instance):

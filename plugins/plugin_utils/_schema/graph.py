@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.authorized_keys import key_pairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 
@@ -23,6 +24,7 @@ def inputs_of(cred):
     deps += [spec[key] for key in ("password_of", "ca") if spec.get(key) is not None]
     if cred.get("public_of") is not None:
         deps.append(cred["public_of"])
+    deps += key_pairs(cred)  # authorized_keys: the ssh key pairs whose public halves it lists
     return deps
 
 

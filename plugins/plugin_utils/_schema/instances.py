@@ -22,6 +22,7 @@ import re
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import FILE_NAME_MAX, TEMP_EXTRA
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import authorized_keys as _authorized_keys
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import options as _generator_config
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, inputs_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.guest_credentials import SMBIOS_IMPORT_VERSION, version_warnings
@@ -68,7 +69,9 @@ INSTANCE_KEYS = frozenset((
 ))
 # Keys the controller alone uses: not part of the host's view (host_view()).
 CONTROLLER_KEYS = frozenset(("credentials", "guest_systemd"))
-CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject", "inject_public") + _generator_config.POLICY_KEYS)
+CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "authorized_keys", "binary", "inject", "inject_public")
+                            + _generator_config.POLICY_KEYS)
+SOURCES = ("generate", "src", "prompt", "authorized_keys")
 GENERATE_KEYS = {
     "base64": frozenset(("type", "bytes")),
     "hex": frozenset(("type", "bytes")),
@@ -167,8 +170,8 @@ def _credential(path, cred_id, spec):
     spec = _dict(path, spec if spec is not None else {})
     _unknown_keys(path, spec, CREDENTIAL_KEYS)
     name = _credential_name(path + ".name", spec.get("name", cred_id))
-    if len([key for key in ("generate", "src", "prompt") if key in spec]) != 1:
-        raise ConfigError(path, "set exactly one of generate, src or prompt")
+    if len([key for key in SOURCES if key in spec]) != 1:
+        raise ConfigError(path, "set exactly one of generate, src or prompt (or authorized_keys)")
     binary = spec.get("binary")
     if binary is not None:
         _bool(path + ".binary", binary)
@@ -184,6 +187,8 @@ def _credential(path, cred_id, spec):
             raise ConfigError(path + ".binary", "random bytes cannot be passed as text; drop binary: false")
     elif "prompt" in spec:
         out["generate"] = _generator_config.prompt_generator(path + ".prompt", spec["prompt"])
+    elif "authorized_keys" in spec:
+        out["authorized_keys"] = _authorized_keys.normalize(path + ".authorized_keys", spec["authorized_keys"])
     else:
         src = spec["src"]
         if not isinstance(src, str) or not src:
@@ -231,6 +236,7 @@ def _credentials(path, specs):
             if cred["generate"]["scheme"] == "bcrypt":
                 _check_bcrypt_password("%s.%s" % (path, password_of), ids[password_of], cpath)
     _generator_config.check_references(path, ids)
+    _authorized_keys.check_references(path, ids)
     order(path, graph_of(creds))  # rejects cycles
     _generator_config.check_shared(path, ids, inputs_of)
     return sorted(creds, key=lambda c: c["id"])
@@ -305,8 +311,9 @@ def _shares(path, shares, name):
         out.append({
             "tag": tag,
             "source": _abspath(spath + ".source", share.get("source"), required=True),
-            # virtiofsd runs in its own unit, started before the VM's RuntimeDirectory exists.
-            "socket": "%s/%s.%s.sock" % (VIRTIOFSD_RUNTIME_DIR, name, tag),
+            # virtiofsd runs in its own unit, started before the VM's RuntimeDirectory exists,
+            # as the instance's user, in the instance's own directory (its unit's RuntimeDirectory=).
+            "socket": "%s/%s/%s.sock" % (VIRTIOFSD_RUNTIME_DIR, name, tag),
         })
     return out
 
@@ -424,19 +431,38 @@ def host_view(instance):
     return view
 
 
+def _overlap(a, b):
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def _check_share_sources(var_name, instance, sources):
+    """The module gives each share's directory to its instance's user (0700), whose virtiofsd
+    reads nothing else: a directory, or one inside it, cannot serve two instances.
+    SOURCES maps the sources seen so far to (instance name, variable path)."""
+    for i, share in enumerate(instance["shares"]):
+        here = "%s.%s.shares[%d]" % (var_name, instance["name"], i)
+        source = posixpath.normpath(share["source"])
+        for other, (owner, where) in sorted(sources.items()):
+            if owner != instance["name"] and _overlap(source, other):
+                raise ConfigError(here + ".source", "%s overlaps %s, the share source of %s; each share's directory belongs "
+                                                    "to one instance's user" % (share["source"], other, where))
+        sources.setdefault(source, (instance["name"], here))
+
+
 def normalize_instances(instances, var_name="microvm_instances", defaults=None):
     """Return the normalised instances of the mapping INSTANCES, sorted by name."""
     if instances is None:
         return []
     _dict(var_name, instances)
     instances_out = [normalize_instance(name, spec, var_name, defaults) for name, spec in sorted(instances.items(), key=lambda kv: str(kv[0]))]
-    cids, disks = {}, {}
+    cids, disks, sources = {}, {}, {}
     for instance in instances_out:
         cid = instance["vsock_cid"]
         if cid is not None:
             if cid in cids:
                 raise ConfigError("%s.%s.vsock_cid" % (var_name, instance["name"]), "CID %d is also used by %s" % (cid, cids[cid]))
             cids[cid] = instance["name"]
+        _check_share_sources(var_name, instance, sources)
         for i, disk in enumerate(instance["disks"]):
             # The module makes each disk its instance's user's own (0600): a disk cannot serve two.
             if disk["path"] in disks:

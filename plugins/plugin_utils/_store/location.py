@@ -62,9 +62,14 @@ def label_of(instance, cred):
     return "%s/%s" % (instance, cred["id"])
 
 
+def is_public(cred):
+    """True if CRED is made of public halves and keys from the vars: nothing of it is in the store."""
+    return "public_of" in cred or "authorized_keys" in cred
+
+
 def secret_labels(instances):
     """The labels of the stored secrets (src included) of the normalised INSTANCES, each once."""
-    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if "public_of" not in c))
+    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if not is_public(c)))
 
 
 def uses_shared(instances):

@@ -127,3 +127,24 @@ def test_report_digests_under_the_report_key_option(tmp_path):
                      "cert": keyed(b"from cert.pem"), "rk": None}
     rows, dummy = action()._controller(instances(), (store, None), TOKEN_KEY, "microvm_instances")
     assert set(r["report_digest"] for r in rows) == {None}
+
+
+def test_authorized_keys_row_is_built_from_the_stored_public_halves(tmp_path):
+    store = VaultStore(str(tmp_path), SECRETS)
+    line = ssh()[1].decode() + " alice"
+    inst = normalize_instances({"web": {"kernel": "/k", "credentials": {
+        "admin": {"inject": False, "generate": {"type": "ssh"}},
+        "keys": {"name": "ssh.authorized_keys.root", "authorized_keys": ["admin", line]},
+    }}})
+    rows, expected = action()._controller(inst, (store, None), TOKEN_KEY, "microvm_instances")
+    assert dict((r["id"], r["host"]) for r in rows)["keys"] == "not-stored"  # admin's public half is not there yet
+    private, public = ssh()
+    store.save("web", "admin", private)
+    save_public(str(tmp_path), "web", "admin", public)
+    rows, expected = action()._controller(inst, (store, None), TOKEN_KEY, "microvm_instances")
+    row = dict((r["id"], r) for r in rows)["keys"]
+    value = public + b"\n" + line.encode() + b"\n"
+    assert row["generator"] == "authorized_keys" and row["rotated"] is None
+    assert row["fingerprint"] == _audit.secret_fingerprint(_audit.fingerprint_key(b"vault password"), value)
+    assert expected == [{"instance": "web", "name": "ssh.authorized_keys.root",
+                         "token": host_token(TOKEN_KEY, hashlib.sha256(value).hexdigest(), None)}]

@@ -22,7 +22,7 @@ def instance(name="web", shares=(), **kw):
     base = {"name": name, "stop_timeout": 30, "autostart": True, "hypervisor": "qemu", "accel": "tcg", "interfaces": [], "vsock_cid": None,
             "state_dir": "/var/lib/microvm/" + name,
             "disks": [{"path": "/var/lib/microvm/%s/root.qcow2" % name, "readonly": False}],
-            "shares": [{"tag": t, "source": "/srv/" + t, "socket": "/run/s/%s.%s.sock" % (name, t)} for t in shares],
+            "shares": [{"tag": t, "source": "/srv/" + t, "socket": "/run/microvm-virtiofsd/%s/%s.sock" % (name, t)} for t in shares],
             "credentials": [{"id": "db", "name": "db.password", "inject": True, "src": "/controller/path"},
                             {"id": "pw", "name": "pw", "inject": False, "generate": {"type": "password"}}]}
     base.update(kw)
@@ -57,8 +57,19 @@ def test_desired_files_modes_and_owner_instance():
     assert config["credentials"][0] == {"id": "db", "name": "db.password", "binary": None, "inject": True}
     assert files["/etc/systemd/system/microvm@web.service.d/50-microvm-credentials.conf"][1:] == (0o644, "web", None)
     assert files["/etc/mc/virtiofs/web:data.env"] == (
-        "# h\nSHARED_DIR=/srv/data\nSOCKET_PATH=/run/s/web.data.sock\nSOCKET_GROUP=microvm-web\n", 0o600, "web", None)
+        "# h\nSHARED_DIR=/srv/data\nSOCKET_PATH=/run/microvm-virtiofsd/web/data.sock\n", 0o600, "web", None)
+    # virtiofsd runs as the instance's user, writes its share only, keeps its socket in its own directory.
+    assert files["/etc/systemd/system/microvm-virtiofsd@web:data.service.d/50-microvm-credentials.conf"] == (
+        "# h\n[Service]\nUser=microvm-web\nGroup=microvm-web\nRuntimeDirectory=microvm-virtiofsd/web\n"
+        'ReadWritePaths="/srv/data"\n', 0o644, "web", None)
     assert files["/etc/sysusers.d/microvm-credentials.conf"][1:] == (0o644, None, None)
+
+
+def test_virtiofsd_dropin_quotes_the_share_path():
+    inst = instance(shares=["d"])
+    inst["shares"][0]["source"] = '/srv/a b%i"\\'
+    text = [v[0] for k, v in desired_files([inst], PATHS).items() if "virtiofsd@web:d" in k][0]
+    assert text.splitlines()[-1] == 'ReadWritePaths="/srv/a b%%i\\"\\\\"'
 
 
 def test_sysusers_declares_one_user_per_instance_in_kvm():
@@ -108,7 +119,8 @@ def test_stale_files():
     gone, stale = stale_files([instance("web", ["a"])], ["web", "old"], ["web:a", "web:b", "old:x"], PATHS)
     assert gone == ["old"]
     assert stale == ["/etc/mc/instances/old.json", "/etc/systemd/system/microvm@old.service.d/50-microvm-credentials.conf",
-                     "/etc/mc/virtiofs/old:x.env", "/etc/mc/virtiofs/web:b.env"]
+                     "/etc/mc/virtiofs/old:x.env", "/etc/systemd/system/microvm-virtiofsd@old:x.service.d/50-microvm-credentials.conf",
+                     "/etc/mc/virtiofs/web:b.env", "/etc/systemd/system/microvm-virtiofsd@web:b.service.d/50-microvm-credentials.conf"]
 
 
 def unit(state="active", since=100.0):

@@ -60,7 +60,7 @@ def test_hypervisor_default_is_cloud_hypervisor():
 
 def test_shares_get_socket_paths():
     (web,) = norm(shares=[{"tag": "data", "source": "/srv/data"}])
-    assert web["shares"] == [{"tag": "data", "source": "/srv/data", "socket": "/run/microvm-virtiofsd/web.data.sock"}]
+    assert web["shares"] == [{"tag": "data", "source": "/srv/data", "socket": "/run/microvm-virtiofsd/web/data.sock"}]
 
 
 BAD = [
@@ -140,6 +140,17 @@ def test_duplicate_vsock_cid_across_instances():
     with pytest.raises(ConfigError) as err:
         normalize_instances({"a": a, "b": a})
     assert err.value.path == "microvm_instances.b.vsock_cid"
+
+
+@pytest.mark.parametrize("b_source", ["/srv/data", "/srv/data/", "/srv/data/sub", "/srv"])
+def test_a_share_source_belongs_to_one_instance(b_source):
+    a = dict(BASE, shares=[{"tag": "d", "source": "/srv/data"}])
+    b = dict(BASE, disks=[{"path": "/srv/b.img"}], shares=[{"tag": "x", "source": "/srv/other"}, {"tag": "d", "source": b_source}])
+    with pytest.raises(ConfigError, match=r"^microvm_instances\.b\.shares\[1\]\.source: .* overlaps .*microvm_instances\.a\.shares\[0\]"):
+        normalize_instances({"a": a, "b": b})
+    # Within one instance, and beside each other, sources are fine.
+    normalize_instances({"a": dict(a, shares=[{"tag": "d", "source": "/srv/data"}, {"tag": "e", "source": "/srv/data/sub"}]),
+                         "b": dict(b, shares=[{"tag": "d", "source": "/srv/data2"}])})
 
 
 def test_a_disk_belongs_to_one_instance():

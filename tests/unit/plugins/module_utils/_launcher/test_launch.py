@@ -4,6 +4,7 @@ __metaclass__ = type
 
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -17,6 +18,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.laun
     pipe_paths,
     oem_strings,
     user_name,
+    wait_for_shares,
 )
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.launch import BOOT_MARKER, mark_serial_log
 
@@ -226,3 +228,19 @@ def test_the_first_boot_creates_the_serial_log_0600(tmp_path):
 def test_no_serial_log_no_mark(monkeypatch):
     monkeypatch.setattr(os, "open", None)  # would raise if called
     mark_serial_log(instance(serial_log=None))
+
+
+def test_exec_waits_for_each_share_socket(tmp_path):
+    path = str(tmp_path / "data.sock")
+    with pytest.raises(LaunchError, match="virtiofsd's socket %s" % path):
+        wait_for_shares(instance(shares=[{"tag": "data", "socket": path}]), timeout=0.2)
+    (tmp_path / "plain").write_text("not a socket")
+    with pytest.raises(LaunchError):
+        wait_for_shares(instance(shares=[{"tag": "p", "socket": str(tmp_path / "plain")}]), timeout=0.2)
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(path)
+        wait_for_shares(instance(shares=[{"tag": "data", "socket": path}]), timeout=0.2)
+    finally:
+        sock.close()
+    wait_for_shares(instance(), timeout=0)  # no shares, nothing to wait for
