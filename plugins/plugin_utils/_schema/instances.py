@@ -23,8 +23,8 @@ from ansible_collections.microvm.credentials.plugins.module_utils._host.credstor
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import options as _generator_config
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, inputs_of, order
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.random import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import (
     ConfigError,
     _bool,
@@ -35,7 +35,6 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks
     _unknown_keys,
 )
 
-GENERATORS = ("base64", "hex", "bytes", "password", "passlib") + tuple(sorted(_generator_config.GENERATE_KEYS))
 ACCELS = ("auto", "kvm", "tcg")
 DISK_FORMATS = ("raw", "qcow2")
 # Every pattern is used with fullmatch: '$' would also match before a final newline.
@@ -66,18 +65,7 @@ INSTANCE_KEYS = frozenset((
     "disks", "interfaces", "shares", "vsock_cid", "credentials", "oem_strings", "stop_timeout", "autostart",
 ))
 CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "binary", "inject", "inject_public") + _generator_config.POLICY_KEYS)
-GENERATE_KEYS = {
-    "base64": frozenset(("type", "bytes")),
-    "hex": frozenset(("type", "bytes")),
-    "bytes": frozenset(("type", "bytes")),
-    "password": frozenset(("type", "length", "chars")),
-    "passlib": frozenset(("type", "scheme", "password_of", "length")),
-}
-GENERATE_KEYS.update(_generator_config.GENERATE_KEYS)
 VIRTIOFSD_RUNTIME_DIR = "/run/microvm-virtiofsd"
-DEFAULT_BYTES = 32
-DEFAULT_PASSWORD_LENGTH = 24
-PASSWORD_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def _child(path, key):
@@ -135,28 +123,9 @@ def _static_string(path, oem_string):
 
 def _generator(path, spec, cred_id):
     spec = _dict(path, spec)
-    kind = _choice(path + ".type", spec.get("type"), GENERATORS)
-    _unknown_keys(path, spec, GENERATE_KEYS[kind])
-    if kind in _generator_config.GENERATE_KEYS:
-        return _generator_config.normalize(path, kind, spec, cred_id)
-    out = {"type": kind}
-    if kind in ("base64", "hex", "bytes"):
-        out["bytes"] = _int(path + ".bytes", spec.get("bytes", DEFAULT_BYTES), 1, 65536)
-    elif kind == "password":
-        out["length"] = _int(path + ".length", spec.get("length", DEFAULT_PASSWORD_LENGTH), 8, 4096)
-        chars = spec.get("chars", PASSWORD_CHARS)
-        if not isinstance(chars, str) or len(set(chars)) < 2 or not all(" " < c < "\x7f" for c in chars):
-            raise ConfigError(path + ".chars", "must be a string of at least 2 distinct printable ASCII characters")
-        out["chars"] = chars
-    else:
-        # Only crypt(3) hashes that shadow files and passwd.hashed-password.* take; libpass
-        # has no yescrypt.
-        out["scheme"] = _choice(path + ".scheme", spec.get("scheme", "sha512_crypt"), PASSLIB_SCHEMES)
-        password_of = spec.get("password_of")
-        if password_of is None:
-            raise ConfigError(path + ".password_of", "is required: the id of the credential holding the password to hash")
-        out["password_of"] = password_of
-    return out
+    kind = _choice(path + ".type", spec.get("type"), tuple(sorted(_generators.selectable())))
+    _unknown_keys(path, spec, _generators.kind(kind).KEYS)
+    return _generators.normalize(path, kind, spec, cred_id)
 
 
 def _credential(path, cred_id, spec):
@@ -177,10 +146,11 @@ def _credential(path, cred_id, spec):
     }
     if "generate" in spec:
         out["generate"] = _generator(path + ".generate", spec["generate"], cred_id)
-        if out["generate"]["type"] == "bytes" and binary is False:
-            raise ConfigError(path + ".binary", "random bytes cannot be passed as text; drop binary: false")
+        binary_only = _generators.kind(out["generate"]["type"]).BINARY_ONLY
+        if binary_only and binary is False:
+            raise ConfigError(path + ".binary", "%s; drop binary: false" % binary_only)
     elif "prompt" in spec:
-        out["generate"] = _generator_config.prompt_generator(path + ".prompt", spec["prompt"])
+        out["generate"] = _generators.normalize(path + ".prompt", "prompt", {"prompt": spec["prompt"]}, cred_id)
     else:
         src = spec["src"]
         if not isinstance(src, str) or not src:
@@ -193,8 +163,9 @@ def _credential(path, cred_id, spec):
 
 
 def _inject_public(path, name, generate):
-    if generate is None or not _generator_config.has_public(generate):
-        raise ConfigError(path, "needs a generator with a public half: ssh, wireguard, tls, ca, or command with public_output")
+    if generate is None or not _generators.has_public(generate):
+        halves = [one.PUBLIC_HALF for one in _generators.kinds().values() if one.PUBLIC_HALF]
+        raise ConfigError(path, "needs a generator with a public half (%s)" % ", ".join(halves))
     return _credential_name(path, name)
 
 
@@ -219,41 +190,10 @@ def _credentials(path, specs):
                 name_path = "%s.%s.inject_public" % (path, cred["public_of"]) if "public_of" in cred else cpath + ".name"
                 raise ConfigError(name_path, "guest name %s is also used by credential %s" % (cred["name"], names[cred["name"]]))
             names[cred["name"]] = cred["id"]
-        password_of = cred.get("generate", {}).get("password_of")
-        if password_of is not None:
-            if password_of not in ids or password_of == cred["id"]:
-                raise ConfigError(cpath + ".generate.password_of", "must name another credential of this instance, got %r" % (password_of,))
-            if ids[password_of].get("generate", {}).get("type") == "passlib":
-                raise ConfigError(cpath + ".generate.password_of", "cannot hash another hash (%s)" % password_of)
-            if cred["generate"]["scheme"] == "bcrypt":
-                _check_bcrypt_password("%s.%s" % (path, password_of), ids[password_of], cpath)
     _generator_config.check_references(path, ids)
     order(path, graph_of(creds))  # rejects cycles
     _generator_config.check_shared(path, ids, inputs_of)
     return sorted(creds, key=lambda c: c["id"])
-
-
-def _generated_length(spec):
-    """(option, bytes) of the value a generator makes, or None when unknown in advance."""
-    kind = spec["type"]
-    if kind == "password":
-        return "length", spec["length"]
-    if kind == "hex":
-        return "bytes", 2 * spec["bytes"]
-    if kind == "base64":
-        return "bytes", 4 * ((spec["bytes"] + 2) // 3)
-    if kind == "bytes":
-        return "bytes", spec["bytes"]
-    return None
-
-
-def _check_bcrypt_password(pw_path, password_cred, hash_path):
-    # bcrypt ignores everything after the 72nd byte; src passwords are checked once read.
-    known = _generated_length(password_cred["generate"]) if "generate" in password_cred else None
-    if known is not None and known[1] > BCRYPT_MAX_BYTES:
-        raise ConfigError("%s.generate.%s" % (pw_path, known[0]),
-                          "makes a password of %d bytes, but bcrypt (%s.generate.scheme) uses at most %d"
-                          % (known[1], hash_path, BCRYPT_MAX_BYTES))
 
 
 def _disks(path, disks, hypervisor):
