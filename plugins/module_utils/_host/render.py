@@ -19,8 +19,9 @@ import json
 import os
 
 from .credstore import cred_path
+from .._launcher import hypervisors
 from .._launcher.launch import user_name
-from .._launcher.qemu import kvm_usable, resolve_accel
+from .._launcher.qemu import kvm_usable
 from .unitstate import restart_pending, running, unit_name
 
 DROPIN_NAME = "50-microvm-credentials.conf"
@@ -34,9 +35,7 @@ def _header(header):
 
 def resolved_accel(instance, kvm_probe=kvm_usable):
     """kvm or tcg: decided once on the host, for both the launcher and the unit's sandbox."""
-    if instance["hypervisor"] != "qemu":
-        return "kvm"
-    return resolve_accel(instance.get("accel"), kvm_probe)
+    return hypervisors.of(instance).resolve_accel(instance.get("accel"), kvm_probe)
 
 
 def _sandbox_lines(instance, launcher):
@@ -50,9 +49,7 @@ def _sandbox_lines(instance, launcher):
                   "ExecStartPre=+%s tap %s\n" % (launcher, instance["name"])]
     else:
         lines.append("PrivateNetwork=yes\n")
-    if instance.get("vsock_cid") is not None and instance["hypervisor"] == "qemu":
-        # QEMU's vhost-vsock-pci; cloud-hypervisor emulates vsock over a UNIX socket.
-        lines.append("DeviceAllow=/dev/vhost-vsock rw\n")
+    lines += hypervisors.of(instance).sandbox_lines(instance)
     state_dir = instance["state_dir"].rstrip("/") + "/"
     for disk in instance["disks"]:
         if disk["path"].startswith("/dev/"):

@@ -20,7 +20,7 @@ import posixpath
 import re
 
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import FILE_NAME_MAX, TEMP_EXTRA
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher import hypervisors as _hypervisors
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import options as _generator_config
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
@@ -37,6 +37,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks
 
 ACCELS = ("auto", "kvm", "tcg")
 DISK_FORMATS = ("raw", "qcow2")
+DISK_INTERFACES = ("virtio", "nvme")
 # Every pattern is used with fullmatch: '$' would also match before a final newline.
 # The instance name is a systemd instance name, a path component and part of the
 # user name microvm-NAME (at most 31 characters, so NAME has at most 23).
@@ -197,22 +198,21 @@ def _credentials(path, specs):
 
 
 def _disks(path, disks, hypervisor):
+    """HYPERVISOR (its module) refuses what it cannot attach."""
     out = []
     for i, disk in enumerate(_list(path, disks)):
         dpath = "%s[%d]" % (path, i)
         disk = _dict(dpath, disk)
         _unknown_keys(dpath, disk, ("path", "readonly", "format", "interface"))
-        interface = _choice(dpath + ".interface", disk.get("interface", "virtio"), ("virtio", "nvme"))
-        if interface == "nvme" and hypervisor != "qemu":
-            raise ConfigError(dpath + ".interface", "nvme disks need hypervisor qemu; cloud-hypervisor has virtio only")
         out.append({
             "path": _abspath(dpath + ".path", disk.get("path"), required=True),
             "readonly": _bool(dpath + ".readonly", disk.get("readonly", False)),
             "format": _choice(dpath + ".format", disk.get("format", "raw"), DISK_FORMATS),
-            "interface": interface,
+            "interface": _choice(dpath + ".interface", disk.get("interface", "virtio"), DISK_INTERFACES),
         })
-        if out[-1]["format"] != "raw" and hypervisor != "qemu":
-            raise ConfigError(dpath + ".format", "cloud-hypervisor disks here must be raw")
+        problem = hypervisor.disk_problem(out[-1])
+        if problem is not None:
+            raise ConfigError("%s.%s" % (dpath, problem[0]), problem[1])
     return out
 
 
@@ -271,12 +271,11 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     merged = dict(defaults or {})
     merged.update(_dict(path, spec if spec is not None else {}))
     _unknown_keys(path, merged, INSTANCE_KEYS)
-    hypervisor = _choice(path + ".hypervisor", merged.get("hypervisor", "cloud-hypervisor"), tuple(sorted(HYPERVISORS)))
-    machine = merged.get("machine", "q35")
-    # QEMU's "microvm" machine builds no SMBIOS tables: its fw_cfg gets no etc/smbios/* files
-    # (microvm_memory_init() in hw/i386/microvm.c, unlike fw_cfg_build_smbios() for pc/q35).
-    if hypervisor == "qemu" and machine != "q35":
-        raise ConfigError(path + ".machine", "must be q35: QEMU's other x86 machines here (microvm) have no SMBIOS tables")
+    hypervisor = _choice(path + ".hypervisor", merged.get("hypervisor", _hypervisors.DEFAULT), tuple(sorted(_hypervisors.HYPERVISORS)))
+    module = _hypervisors.HYPERVISORS[hypervisor]
+    machine = merged.get("machine", module.DEFAULT_MACHINE)
+    if module.machine_problem(machine) is not None:
+        raise ConfigError(path + ".machine", module.machine_problem(machine))
     runtime_dir = "/run/microvm/" + name
     kernel = _abspath(path + ".kernel", merged.get("kernel"))
     firmware = _abspath(path + ".firmware", merged.get("firmware"))
@@ -305,7 +304,7 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
         "cmdline": cmdline,
         "accel": _choice(path + ".accel", merged.get("accel", "auto"), ACCELS),
         "machine": machine,
-        "disks": _disks(path + ".disks", merged.get("disks"), hypervisor),
+        "disks": _disks(path + ".disks", merged.get("disks"), module),
         "interfaces": _interfaces(path + ".interfaces", merged.get("interfaces")),
         "shares": _shares(path + ".shares", merged.get("shares"), name),
         "vsock_cid": vsock_cid,

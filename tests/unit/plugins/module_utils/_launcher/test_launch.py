@@ -14,11 +14,11 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.laun
     cmd_tap,
     load_instance,
     main,
-    pipe_paths,
     oem_strings,
     user_name,
 )
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.launch import BOOT_MARKER, mark_serial_log
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.qemu import pipe_paths
 
 
 def instance(**kw):
