@@ -46,14 +46,17 @@ options:
     default: microvm_instances
   store_var_name:
     description: Name of the variable O(store) came from, used in error messages.
+    version_added: 0.2.0
     type: str
     default: microvm_credentials_store
   directory_var_name:
     description: Name of the variable O(directory) came from, used in error messages.
+    version_added: 0.2.0
     type: str
     default: microvm_credential_directory
   key_var_name:
     description: Name of the variable O(key) came from, used in error messages.
+    version_added: 0.2.0
     type: str
     default: microvm_credential_key
 """
