@@ -31,13 +31,14 @@ import time
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.kind import FINGERPRINT_BYTES
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import SUFFIX as PUBLIC_SUFFIX
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import META_SUFFIX, VAULT_SUFFIX, parse_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backends import SUFFIXES
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import META_SUFFIX, parse_time
 
 FINGERPRINT_SALT = b"microvm.credentials audit fingerprint"
 FINGERPRINT_ITERATIONS = 100000
 DAY = 86400.0
 # A state of the host's copy that needs a converge to fix.
-OUT_OF_SYNC = ("differs", "missing", "rekey")
+OUT_OF_SYNC = ("differs", "missing", "rekey", "tampered")
 
 
 # -- store metadata -------------------------------------------------------------
@@ -50,8 +51,8 @@ def _mtime(path):
 
 
 def stored_times(store, instance, cred_id):
-    """{"created": SECONDS, "rotated": SECONDS} of a secret in STORE (a VaultStore), or None when
-    it is not stored: from its metadata, read without decrypting (see VaultStore.load_meta)."""
+    """{"created": SECONDS, "rotated": SECONDS} of a secret in STORE (a Store), or None when
+    it is not stored: from its metadata, read without decrypting (see Store.load_meta)."""
     meta = store.load_meta(instance, cred_id)
     if meta is None:
         return None
@@ -62,7 +63,7 @@ def stored_times(store, instance, cred_id):
 
 def public_times(store_root, instance, cred_id):
     """The same for a public half: its .pub file's modification time."""
-    written = _mtime(os.path.join(store_root, instance, cred_id + PUBLIC_SUFFIX))
+    written = _mtime(os.path.join(store_root, instance or "", cred_id + PUBLIC_SUFFIX))
     return None if written is None else {"created": written, "rotated": written}
 
 
@@ -95,7 +96,7 @@ def _store_entries(store_root):
             continue
         ids = entries.setdefault(instance, {})
         for fname in sorted(os.listdir(path)):
-            for suffix in (VAULT_SUFFIX, META_SUFFIX, PUBLIC_SUFFIX):
+            for suffix in SUFFIXES + (META_SUFFIX, PUBLIC_SUFFIX):
                 if fname.endswith(suffix) and not fname.startswith(".") and len(fname) > len(suffix):
                     ids.setdefault(fname[:-len(suffix)], []).append(fname)
     return entries
@@ -113,6 +114,29 @@ def orphans(store_root, configured):
             if cred_id not in configured.get(instance, ()):
                 found.append((instance, cred_id))
     return found
+
+
+def _shared_entries(shared_root):
+    """{name: [file names]} of the shared store, which has no instance level."""
+    entries = {}
+    names = sorted(os.listdir(shared_root)) if os.path.isdir(shared_root) else []
+    for fname in names:
+        if fname.startswith(".") or not os.path.isfile(os.path.join(shared_root, fname)):
+            continue
+        for suffix in SUFFIXES + (META_SUFFIX, PUBLIC_SUFFIX):
+            if fname.endswith(suffix) and len(fname) > len(suffix):
+                entries.setdefault(fname[:-len(suffix)], []).append(fname)
+    return entries
+
+
+def shared_orphans(shared_root, claimed):
+    """Names in the shared store that no host of the inventory claims (CLAIMED: a set of names), sorted."""
+    return sorted(name for name in _shared_entries(shared_root) if name not in claimed)
+
+
+def shared_prune_paths(shared_root, claimed):
+    entries = _shared_entries(shared_root)
+    return [os.path.join(shared_root, f) for name in shared_orphans(shared_root, claimed) for f in entries[name]]
 
 
 def orphan_labels(store_root, configured):

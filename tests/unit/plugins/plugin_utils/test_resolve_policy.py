@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import hashlib
 import json
 import os
 
@@ -14,7 +15,8 @@ from ansible.parsing.vault import VaultSecret
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore, format_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import format_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 SECRETS = [("default", VaultSecret(b"pw"))]
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -51,7 +53,7 @@ def test_a_shared_secret_is_one_value_for_all_instances_and_hosts(tmp_path):
     ctx2, res2 = hv2.run(instances(app=TOKEN))
     assert res1["web"].values["token"] == res1["db"].values["token"] == res2["app"].values["token"]
     assert ctx1.reasons == {"shared:cluster": "created"} and ctx2.reasons == {}
-    assert sorted(os.listdir(str(tmp_path / "shared"))) == ["cluster.meta", "cluster.vault"]
+    assert sorted(os.listdir(str(tmp_path / "shared"))) == [".token-key", "cluster.meta", "cluster.vault"]
     assert not os.path.exists(str(tmp_path / "hv1" / "web"))
 
 
@@ -85,8 +87,11 @@ def test_metadata_records_generator_definition_and_times_never_the_value(tmp_pat
     ctx, res = hv1.run(instances(web={"a": {"generate": {"type": "hex"}}}))
     meta = json.loads((tmp_path / "hv1" / "web" / "a.meta").read_text())
     assert meta == {"version": 1, "generator": "hex", "definition": meta["definition"], "created": format_time(T0),
-                    "rotated": format_time(T0), "reason": "created", "run": "run-1"}
+                    "rotated": format_time(T0), "reason": "created", "run": "run-1",
+                    # what the SMBIOS checks need without the value, and a keyed record of what it was checked against
+                    "size": 64, "text": True, "check": meta["check"]}
     assert res["web"].values["a"].decode() not in json.dumps(meta)
+    assert len(meta["check"]) == 64 and hashlib.sha256(res["web"].values["a"]).hexdigest() not in json.dumps(meta)
     assert oct(os.stat(str(tmp_path / "hv1" / "web" / "a.meta")).st_mode & 0o777) == "0o600"
     later = T0 + datetime.timedelta(days=3)
     hv1.run(instances(web={"a": {"generate": {"type": "hex"}}}), rotate=["web/a"], now=later, run="run-2")
@@ -187,3 +192,16 @@ def test_not_after_counts_from_when_the_value_was_made(tmp_path):
     assert res["web"].not_after == {"k": T0 + datetime.timedelta(days=45)}
     ctx, res = hv1.run(spec, now=T0 + datetime.timedelta(days=31))
     assert ctx.reasons == {"web/k": "max_age"} and res["web"].not_after == {"k": T0 + datetime.timedelta(days=76)}
+
+
+def test_a_shared_secret_checked_by_one_host_is_not_decrypted_by_the_next(tmp_path):
+    hv1, hv2 = Host(tmp_path, "hv1"), Host(tmp_path, "hv2")
+    spec = {"pw": {"scope": "shared", "shared_name": "pw", "inject": False, "generate": {"type": "password"}},
+            "hash": {"scope": "shared", "shared_name": "hash", "generate": {"type": "passlib", "password_of": "pw"}}}
+    hv1.run(instances(web=spec))
+    hv2.run(instances(app=spec))
+    hv1.shared.decryptions = hv2.shared.decryptions = 0
+    hv1.run(instances(web=spec))
+    hv2.run(instances(app=spec))
+    # The check records are keyed by the shared store's key, the same for every host.
+    assert hv1.shared.decryptions == hv2.shared.decryptions == 0
