@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 name: public
 short_description: Read the public half of a generated key pair from the controller store
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Returns the public halves of key-pair credentials (C(ssh), C(wireguard), C(tls), C(ca)) that the
     C(microvm.credentials.microvm) role stored in plain text beside the vault files, as

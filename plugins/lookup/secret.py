@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 name: secret
 short_description: Read a secret from the controller store of microvm.credentials
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Returns the value of a credential that the C(microvm.credentials.microvm) role generated and
     stored, encrypted by the host's C(microvm_credentials_backend), as C(STORE/INSTANCE/CREDENTIAL_ID.vault)

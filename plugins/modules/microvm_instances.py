@@ -77,22 +77,27 @@ options:
     default: ""
   lib_dir:
     description: Directory that holds the launcher package.
+    version_added: 0.2.0
     type: path
     required: true
   launcher_package:
     description: Name of the launcher package in O(lib_dir), as the launcher script imports it.
+    version_added: 0.2.0
     type: str
     required: true
   launcher:
     description: Path of the launcher script, run by the units (as root to create tap devices).
+    version_added: 0.2.0
     type: path
     required: true
   launcher_script:
     description: Content of the launcher script (rendered on the controller).
+    version_added: 0.2.0
     type: str
     required: true
   units:
     description: Unit templates to install in O(unit_dir), file name to content (rendered on the controller).
+    version_added: 0.2.0
     type: dict
     required: true
   config_dir:
@@ -109,6 +114,7 @@ options:
     required: true
   sysusers_dir:
     description: Directory of the C(systemd-sysusers) file that declares the instances' users.
+    version_added: 0.2.0
     type: path
     required: true
   credential_directory:
@@ -140,6 +146,7 @@ RETURN = r"""
 directories:
   description: The collection's directories created or given back their owner and mode.
   returned: always
+  version_added: 0.2.0
   type: list
   elements: str
 written:
@@ -150,6 +157,7 @@ written:
 chowned:
   description: Disk images (mode 0600) and share directories (mode 0700) given to their instance's user.
   returned: always
+  version_added: 0.2.0
   type: list
   elements: str
 removed:
@@ -172,6 +180,7 @@ restart_reasons:
     - Why each instance of RV(restarted) was restarted. C(files) when its files changed, C(requested) when
       O(restart) lists it, C(credentials) when it became active before a credential file was last written.
   returned: always
+  version_added: 0.2.0
   type: dict
   sample: {web: credentials}
 purged:

@@ -26,20 +26,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
 import hashlib
 import hmac
 import os
-import ssl
 import time
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.kind import FINGERPRINT_BYTES
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import SUFFIX as PUBLIC_SUFFIX
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backends import SUFFIXES
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import META_SUFFIX, parse_time
 
 FINGERPRINT_SALT = b"microvm.credentials audit fingerprint"
 FINGERPRINT_ITERATIONS = 100000
-FINGERPRINT_BYTES = 8
 DAY = 86400.0
 # A state of the host's copy that needs a converge to fix.
 OUT_OF_SYNC = ("differs", "missing", "rekey", "tampered")
@@ -82,22 +81,10 @@ def secret_fingerprint(key, value):
     return "hmac:" + hmac.new(key, value, hashlib.sha256).hexdigest()[:2 * FINGERPRINT_BYTES]
 
 
-def ssh_fingerprint(public_line):
-    """SHA256:BASE64 of an SSH public key line, as `ssh-keygen -l` prints it."""
-    blob = base64.b64decode(public_line.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
-
-
 def public_fingerprint(kind, public):
-    """The fingerprint of the public half PUBLIC (bytes) of a KIND generator."""
-    if kind == "ssh":
-        return ssh_fingerprint(public)
-    if kind == "wireguard":
-        return "wg:" + public.decode("ascii")  # the public key itself, as `wg show` lists peers
-    if kind in ("tls", "ca"):
-        der = ssl.PEM_cert_to_DER_cert(public.decode("ascii"))
-        return "x509-sha256:" + hashlib.sha256(der).hexdigest()[:2 * FINGERPRINT_BYTES]
-    return "sha256:" + hashlib.sha256(public).hexdigest()[:2 * FINGERPRINT_BYTES]
+    """The fingerprint of the public half PUBLIC (bytes) of a KIND generator: the kind's own
+    (ssh-keygen's for ssh, the key for wireguard, the certificate's hash for tls and ca)."""
+    return _generators.public_fingerprint(kind, public)
 
 
 def report_digest(key, value):

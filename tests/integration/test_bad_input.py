@@ -54,7 +54,7 @@ CASES = [
     ("password-short", cred(generate={"type": "password", "length": 4}), "microvm_instances.bad.credentials.c.generate.length"),
     ("bytes-as-text", cred(generate={"type": "bytes"}, binary=False), "microvm_instances.bad.credentials.c.binary"),
     # generators and sources
-    ("generate-unknown", cred(generate={"type": "uuid"}), "microvm_instances.bad.credentials.c.generate.type"),
+    ("generate-unknown", cred(generate={"type": "guid"}), "microvm_instances.bad.credentials.c.generate.type"),
     ("src-and-generate", cred(src="x", generate={"type": "hex"}), "microvm_instances.bad.credentials.c"),
     ("src-missing", cred(src="/nonexistent/secret.pem"), "microvm_instances.bad.credentials.c.src"),
     ("passlib-no-password", cred(generate={"type": "passlib"}), "microvm_instances.bad.credentials.c.generate.password_of"),

@@ -18,9 +18,9 @@ import os
 import pkgutil
 import pwd
 import shutil
-import tempfile
 
 from .. import _launcher
+from .._fs import atomic_write
 from .credstore import cred_written
 # launch is the launcher's entry point: importing it makes AnsiballZ ship it and, through
 # its imports, every other file of the package, which launcher_package() reads back.
@@ -104,22 +104,12 @@ def ensure_directory(path, mode):
     os.chmod(path, mode)
 
 
-def write_file(module, path, content, mode, group):
+def write_file(path, content, mode, group):
+    """Write CONTENT to PATH (root:GROUP, MODE) atomically; root's own group for None."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)  # a unit drop-in directory; the collection's own are made first
-    fd, tmp = tempfile.mkstemp(prefix=".microvm", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_bytes(content))
-        os.chown(tmp, 0, gid_of(group))
-        os.chmod(tmp, mode)
-        module.atomic_move(tmp, path)
-        os.chown(path, 0, gid_of(group))
-        os.chmod(path, mode)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, _bytes(content), mode, gid_of(group))
 
 
 def remove(path):
@@ -310,12 +300,12 @@ def apply(module, plan, systemctl):
         remove(path)
     if plan.sysusers in plan.written:
         content, mode = plan.files[plan.sysusers][:2]
-        write_file(module, plan.sysusers, content, mode, None)
+        write_file(plan.sysusers, content, mode, None)
         module.run_command([module.get_bin_path("systemd-sysusers", required=True), plan.sysusers], check_rc=True)
     for path in plan.written:
         if path != plan.sysusers:
             content, mode, dummy, group = plan.files[path]
-            write_file(module, path, content, mode, group)
+            write_file(path, content, mode, group)
     for path, user, mode in plan.disks:
         entry = pwd.getpwnam(user)
         os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -30,7 +30,9 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+
+# atomic_write: the host module writes each .cred with it, through this module.
+from .._fs import atomic_write
 
 KEYS = ("auto", "host", "tpm2", "host+tpm2")
 TPM2_KEYS = ("tpm2", "host+tpm2")
@@ -44,8 +46,8 @@ SUFFIX = ".cred"
 MANIFEST = ".microvm-credentials.json"
 MANIFEST_VERSION = 2
 VARIABLE = "microvm_credential_directory"
-# tempfile.mkstemp(prefix="." + BASENAME + ".", suffix=".tmp"): 8 random characters
-# from tempfile's alphabet. Anything else in the store is never swept.
+# _fs.atomic_write's temporary file "." + BASENAME + "." + 8 random characters from
+# tempfile's alphabet + ".tmp". Anything else in the store is never swept.
 TEMP_RE = re.compile(r"\A\.(?:[^/]+\.cred|microvm-credentials\.json)\.[a-z0-9_]{8}\.tmp\Z")
 # The temporary file "." + NAME + ".cred." + 8 random characters + ".tmp", not NAME.cred,
 # is the longest file name the store holds: the controller bounds NAME and DIRECTORY by it.
@@ -110,6 +112,23 @@ def directory_state(directory):
     if os.path.lexists(directory):
         return "not-a-directory", None
     return "absent", None
+
+
+# directory_state() in shell, for the controller's probe of the host (_actions/host_probe.py),
+# which runs before anything is generated or written, with no module on the host yet.
+# {d}: the shell-quoted directory; {manifest}: MANIFEST, shell-quoted; p TAG NAME STATUS VALUE
+# prints one answer. The states are the same (tests/unit/.../test_credstore.py runs both);
+# the example may be another foreign path. A file is the clearer example; an empty
+# subdirectory will do.
+DIRECTORY_STATE_SH = """d={d}
+if [ -f "$d"/{manifest} ]; then p directory "$d" managed ''
+elif [ -d "$d" ]; then
+  f=$({{ find "$d" -mindepth 1 ! -type d -print -quit; find "$d" -mindepth 1 -maxdepth 1 -print -quit; }} 2>/dev/null | head -n 1)
+  if [ -n "$f" ]; then p directory "$d" foreign "$f"; else p directory "$d" empty ''; fi
+elif [ -e "$d" ] || [ -L "$d" ]; then p directory "$d" not-a-directory ''
+else p directory "$d" absent ''
+fi
+"""
 
 
 def ownership_error(directory, state, example):
@@ -291,26 +310,6 @@ def make_directory(directory):
         mode = 0o700 if path == directory else 0o755
         os.mkdir(path, mode)
         os.chmod(path, mode)
-
-
-def atomic_write(path, data):
-    """Write DATA to PATH through a 0600 temporary file (the name TEMP_RE sweeps), fsync, rename."""
-    parent = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path).lstrip(".") + ".", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-    dir_fd = os.open(parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_manifest(directory, manifest):

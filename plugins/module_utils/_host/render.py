@@ -20,8 +20,9 @@ import os
 import posixpath
 
 from .credstore import cred_path
+from .._launcher import hypervisors
 from .._launcher.launch import user_name
-from .._launcher.qemu import kvm_usable, resolve_accel
+from .._launcher.qemu import kvm_usable
 from .unitstate import restart_pending, running, unit_name
 
 DROPIN_NAME = "50-microvm-credentials.conf"
@@ -35,9 +36,7 @@ def _header(header):
 
 def resolved_accel(instance, kvm_probe=kvm_usable):
     """kvm or tcg: decided once on the host, for both the launcher and the unit's sandbox."""
-    if instance["hypervisor"] != "qemu":
-        return "kvm"
-    return resolve_accel(instance.get("accel"), kvm_probe)
+    return hypervisors.of(instance).resolve_accel(instance.get("accel"), kvm_probe)
 
 
 def _sandbox_lines(instance, launcher):
@@ -51,9 +50,7 @@ def _sandbox_lines(instance, launcher):
                   "ExecStartPre=+%s tap %s\n" % (launcher, instance["name"])]
     else:
         lines.append("PrivateNetwork=yes\n")
-    if instance.get("vsock_cid") is not None and instance["hypervisor"] == "qemu":
-        # QEMU's vhost-vsock-pci; cloud-hypervisor emulates vsock over a UNIX socket.
-        lines.append("DeviceAllow=/dev/vhost-vsock rw\n")
+    lines += hypervisors.of(instance).sandbox_lines(instance)
     state_dir = instance["state_dir"].rstrip("/") + "/"
     for disk in instance["disks"]:
         if disk["path"].startswith("/dev/"):
@@ -114,25 +111,20 @@ def sysusers_content(instances, header=""):
     return "".join(lines)
 
 
-def launcher_config(instance):
-    """What the launcher needs: how credentials are generated or where they come from stays on the controller."""
-    config = dict((k, v) for k, v in instance.items() if k not in ("state_dir", "autostart"))
-    config["credentials"] = [dict((k, c.get(k)) for k in ("id", "name", "binary", "inject")) for c in instance["credentials"]]
-    return config
-
-
 def desired_files(instances, paths, header="", kvm_probe=kvm_usable):
     """Map each file path to (content, mode, instance name or None, group or None for root) for INSTANCES.
 
     PATHS has config_dir, unit_dir, virtiofs_dir, sysusers_dir, credential_directory and launcher.
-    The launcher's configuration is readable by the instance's group only: the hypervisor runs as it.
+    INSTANCES are the controller's host views (_schema/instances.host_view): the launcher's
+    configuration is one of them as it is, its accel resolved here. It is readable by the
+    instance's group only: the hypervisor runs as it.
     """
     files = {os.path.join(paths["sysusers_dir"], SYSUSERS_NAME): (sysusers_content(instances, header), 0o644, None, None)}
     for instance in instances:
         name = instance["name"]
         instance = dict(instance, accel=resolved_accel(instance, kvm_probe))
         files[os.path.join(paths["config_dir"], name + ".json")] = (
-            json.dumps(launcher_config(instance), indent=2, sort_keys=True) + "\n", 0o640, name, user_name(name))
+            json.dumps(instance, indent=2, sort_keys=True) + "\n", 0o640, name, user_name(name))
         files[os.path.join(paths["unit_dir"], unit_name(name) + ".d", DROPIN_NAME)] = (
             dropin_content(instance, paths["credential_directory"], paths["launcher"], header), 0o644, name, None)
         for share in instance["shares"]:

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""cloud-hypervisor command line, vm.create payload and REST API client.
+"""cloud-hypervisor: the hypervisor interface (see hypervisors.py), its command line,
+vm.create payload and REST API client.
 
 Pure code, standard library only: the host role copies this file verbatim next
 to the launcher.
@@ -24,7 +25,14 @@ import re
 import socket
 import time
 
+from .smbios_limits import CLOUD_HYPERVISOR_LIMITS
+
+NAME = "cloud-hypervisor"
 DEFAULT_BINARY = "cloud-hypervisor"
+# cloud-hypervisor has one x86 machine; the instance keeps QEMU's default so that its shape is one.
+DEFAULT_MACHINE = "q35"
+# One type 11 structure under the SMBIOS 3.0 entry point, below high RAM (smbios_limits).
+OEM_LIMITS = CLOUD_HYPERVISOR_LIMITS
 API_PREFIX = "/api/v1/"
 API_TIMEOUT = 10.0
 
@@ -285,3 +293,60 @@ def wait_for_socket(path, timeout, interval=0.05):
         finally:
             sock.close()
         time.sleep(interval)
+
+
+# -- the hypervisor interface (hypervisors.py) ------------------------------------
+
+Error = ApiError
+
+
+def resolve_accel(accel, kvm_probe=None):
+    """Always kvm: cloud-hypervisor has no emulation (the unit's sandbox is KVM's)."""
+    return "kvm"
+
+
+def machine_problem(machine):
+    """None: cloud-hypervisor ignores machine."""
+    return None
+
+
+def disk_problem(disk):
+    """(option, why) the controller refuses the normalised DISK for, or None."""
+    if disk["interface"] != "virtio":
+        return "interface", "nvme disks need hypervisor qemu; cloud-hypervisor has virtio only"
+    if disk["format"] != "raw":
+        return "format", "cloud-hypervisor disks here must be raw"
+    return None
+
+
+def sandbox_lines(instance):
+    """None beyond the common ones: vsock is a UNIX socket (vsock_socket_path), not /dev/vhost-vsock."""
+    return []
+
+
+def exec_argv(instance, binary, read_oem_strings):
+    """The argv the launcher becomes: the API socket only; the OEM strings come with boot()."""
+    return build_argv(instance, binary=binary)
+
+
+def ready(sock_path):
+    """True once the API socket takes connections."""
+    try:
+        wait_for_socket(sock_path, 0.5)
+    except ApiError:
+        return False
+    return True
+
+
+def boot(instance, read_oem_strings):
+    """Create the VM with its OEM strings (READ_OEM_STRINGS()) over the API, and boot it."""
+    create_and_boot(instance["api_socket"], build_vm_config(instance, read_oem_strings()))
+
+
+def stop(sock_path, alive, wait, timeout):
+    """Press the power button; WAIT(predicate, timeout, what) until ALIVE() is false or the VM is
+    shut down; then stop the VMM if it still runs."""
+    power_button(sock_path)
+    wait(lambda: not alive() or vm_state(sock_path) == "Shutdown", timeout, "the guest to power off")
+    if alive():
+        vmm_shutdown(sock_path)

@@ -34,8 +34,7 @@ import subprocess
 import sys
 import time
 
-from . import cloud_hypervisor
-from . import qemu
+from . import hypervisors
 from .hypervisors import HYPERVISORS, binary_of
 from .smbios import OemStringError, build_oem_strings
 
@@ -47,6 +46,11 @@ SHARE_TIMEOUT = 30  # seconds for a virtiofsd to listen on its socket
 
 class LaunchError(Exception):
     pass
+
+
+# What a command reports as its failure; a failed graceful stop also on bad answers (ValueError).
+_ERRORS = (LaunchError, OSError) + hypervisors.ERRORS
+_STOP_ERRORS = _ERRORS + (ValueError,)
 
 
 def user_name(name):
@@ -86,28 +90,6 @@ def _read_credential(credentials_dir, name):
         raise LaunchError("credential %s is missing from the service's credentials (%s)" % (name, exc.strerror))
 
 
-def pipe_paths(strings):
-    """Put each string in an inheritable pipe and return the /dev/fd paths QEMU opens.
-
-    QEMU reads each path to EOF once, at start; a drained pipe leaves no copy of the
-    secret behind (a memfd would stay readable through /proc/PID/fd for the VM's life).
-    A string is at most ~60 KiB (smbios_limits), below the 64 KiB pipe buffer, so
-    writing never blocks.
-    """
-    paths = []
-    for oem_string in strings:
-        read_end, write_end = os.pipe()
-        try:
-            data = oem_string.encode("utf-8")
-            if os.write(write_end, data) != len(data):
-                raise LaunchError("short write of an OEM string into its pipe")
-        finally:
-            os.close(write_end)
-        os.set_inheritable(read_end, True)
-        paths.append("/dev/fd/%d" % read_end)
-    return paths
-
-
 def check_version(hypervisor, executable, run):
     """Refuse a hypervisor binary that would mishandle the OEM strings (its module's version_problem()).
     RUN is subprocess.run (the launcher runs outside Ansible, with no run_command)."""
@@ -122,18 +104,13 @@ def check_version(hypervisor, executable, run):
 
 
 def cmd_exec(instance, environ):
-    hypervisor = HYPERVISORS[instance["hypervisor"]]
     binary = binary_of(instance)
     executable = binary if os.path.isabs(binary) else shutil.which(binary)
     if not executable:
         raise LaunchError("hypervisor executable %s not found on PATH" % binary)
     check_version(instance["hypervisor"], executable, subprocess.run)
     wait_for_shares(instance)
-    if hypervisor is qemu:
-        strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
-        argv = qemu.build_argv(instance, pipe_paths(strings), binary=binary)
-    else:
-        argv = cloud_hypervisor.build_argv(instance, binary=binary)
+    argv = hypervisors.of(instance).exec_argv(instance, binary, _oem_reader(instance, environ))
     if os.path.exists(instance["api_socket"]):
         os.unlink(instance["api_socket"])  # a stale socket from a killed run
     mark_serial_log(instance)
@@ -152,6 +129,11 @@ def _is_socket(path):
         return stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def _oem_reader(instance, environ):
+    """READ_OEM_STRINGS of the hypervisor interface: read only when the hypervisor takes them."""
+    return lambda: oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
 
 
 def mark_serial_log(instance):
@@ -205,21 +187,13 @@ def _ip(run, *args):
 
 
 def _ready(instance):
-    """True once the hypervisor answers on its control socket (QEMU: guest running)."""
+    """True once the hypervisor answers on its control socket (see its ready())."""
     sock = instance["api_socket"]
-    if not os.path.exists(sock):
-        return False
-    try:
-        if instance["hypervisor"] == "qemu":
-            return bool(qemu.query_status(sock, timeout=2).get("running"))
-        cloud_hypervisor.wait_for_socket(sock, 0.5)
-        return True
-    except (qemu.QmpError, cloud_hypervisor.ApiError):
-        return False
+    return os.path.exists(sock) and hypervisors.of(instance).ready(sock)
 
 
 def cmd_boot(instance, environ, timeout=60):
-    """Wait for the hypervisor (failing early if it died), then boot cloud-hypervisor's VM."""
+    """Wait for the hypervisor (failing early if it died), then boot (cloud-hypervisor gets its OEM strings now)."""
     mainpid = int(environ.get("MAINPID") or 0)
     deadline = time.monotonic() + timeout
     while not _ready(instance):
@@ -228,10 +202,7 @@ def cmd_boot(instance, environ, timeout=60):
         if time.monotonic() > deadline:
             raise LaunchError("timed out after %ss waiting for %s" % (timeout, instance["api_socket"]))
         time.sleep(0.1)
-    if instance["hypervisor"] != "qemu":
-        # QEMU read its OEM strings before it opened QMP; cloud-hypervisor gets them now.
-        strings = oem_strings(instance, environ.get("CREDENTIALS_DIRECTORY"))
-        cloud_hypervisor.create_and_boot(instance["api_socket"], cloud_hypervisor.build_vm_config(instance, strings))
+    hypervisors.of(instance).boot(instance, _oem_reader(instance, environ))
 
 
 def _alive(pid):
@@ -259,16 +230,8 @@ def cmd_stop(instance, mainpid):
     if not mainpid or not _alive(mainpid) or not os.path.exists(sock):
         return
     try:
-        if instance["hypervisor"] == "qemu":
-            qemu.system_powerdown(sock, timeout=5)
-            _wait(lambda: not _alive(mainpid), timeout, "the guest to power off")
-        else:
-            cloud_hypervisor.power_button(sock)
-            _wait(lambda: not _alive(mainpid) or cloud_hypervisor.vm_state(sock) == "Shutdown",
-                  timeout, "the guest to power off")
-            if _alive(mainpid):
-                cloud_hypervisor.vmm_shutdown(sock)
-    except (LaunchError, qemu.QmpError, cloud_hypervisor.ApiError, OSError, ValueError) as exc:
+        hypervisors.of(instance).stop(sock, lambda: _alive(mainpid), _wait, timeout)
+    except _STOP_ERRORS as exc:
         # Not fatal: systemd falls back to SIGTERM/SIGKILL after ExecStop=.
         sys.stderr.write("graceful stop of %s incomplete: %s\n" % (instance["name"], exc))
 
@@ -291,7 +254,7 @@ def main(argv=None, environ=None, config_dir=None):
             cmd_boot(instance, environ)
         else:
             cmd_stop(instance, int(argv[2]) if len(argv) > 2 and argv[2].isdigit() else 0)
-    except (LaunchError, qemu.QmpError, cloud_hypervisor.ApiError, OSError) as exc:
+    except _ERRORS as exc:
         sys.stderr.write("microvm-launch %s %s: %s\n" % (argv[0], argv[1], exc))
         return 1
     return 0

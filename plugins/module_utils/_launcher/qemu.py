@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""QEMU (qemu-system-x86_64) command line and a minimal QMP client.
+"""QEMU (qemu-system-x86_64): the hypervisor interface (see hypervisors.py), its
+command line and a minimal QMP client.
 
 Pure code, standard library only: the host role copies this file verbatim next
 to the launcher.
@@ -30,9 +31,14 @@ import re
 import socket
 import time
 
+from .smbios_limits import QEMU_LIMITS
+
+NAME = "qemu"
 DEFAULT_BINARY = "qemu-system-x86_64"
 DEFAULT_MACHINE = "q35"
 QMP_TIMEOUT = 10.0
+# q35 builds one type 11 structure under the SMBIOS 2.1 entry point (smbios_limits).
+OEM_LIMITS = QEMU_LIMITS
 
 # hw/nvme and virtio-blk copy at most 20 bytes of the serial (NVMe identify SN,
 # VIRTIO_BLK_ID_BYTES); our serials are short generated ids.
@@ -252,3 +258,75 @@ def system_powerdown(sock_path, timeout=QMP_TIMEOUT):
 def query_status(sock_path, timeout=QMP_TIMEOUT):
     """Return QMP query-status: {"running": bool, "status": "running"|..., ...}."""
     return qmp_command(sock_path, "query-status", timeout=timeout)
+
+
+# -- the hypervisor interface (hypervisors.py) ------------------------------------
+
+Error = QmpError
+
+
+def machine_problem(machine):
+    """Why the controller refuses MACHINE, or None."""
+    # QEMU's "microvm" machine builds no SMBIOS tables: its fw_cfg gets no etc/smbios/* files
+    # (microvm_memory_init() in hw/i386/microvm.c, unlike fw_cfg_build_smbios() for pc/q35).
+    if machine != DEFAULT_MACHINE:
+        return "must be q35: QEMU's other x86 machines here (microvm) have no SMBIOS tables"
+    return None
+
+
+def disk_problem(disk):
+    """(option, why) the controller refuses the normalised DISK for, or None: QEMU takes them all."""
+    return None
+
+
+def sandbox_lines(instance):
+    """The unit lines QEMU needs beyond the common ones."""
+    if instance.get("vsock_cid") is not None:
+        # QEMU's vhost-vsock-pci; cloud-hypervisor emulates vsock over a UNIX socket.
+        return ["DeviceAllow=/dev/vhost-vsock rw\n"]
+    return []
+
+
+def pipe_paths(strings):
+    """Put each string in an inheritable pipe and return the /dev/fd paths QEMU opens.
+
+    QEMU reads each path to EOF once, at start; a drained pipe leaves no copy of the
+    secret behind (a memfd would stay readable through /proc/PID/fd for the VM's life).
+    A string is at most ~60 KiB (smbios_limits), below the 64 KiB pipe buffer, so
+    writing never blocks.
+    """
+    paths = []
+    for oem_string in strings:
+        read_end, write_end = os.pipe()
+        try:
+            data = oem_string.encode("utf-8")
+            if os.write(write_end, data) != len(data):
+                raise OSError("short write of an OEM string into its pipe")
+        finally:
+            os.close(write_end)
+        os.set_inheritable(read_end, True)
+        paths.append("/dev/fd/%d" % read_end)
+    return paths
+
+
+def exec_argv(instance, binary, read_oem_strings):
+    """The argv the launcher becomes: the OEM strings (READ_OEM_STRINGS()) go in pipes it inherits."""
+    return build_argv(instance, pipe_paths(read_oem_strings()), binary=binary)
+
+
+def ready(sock_path):
+    """True once QMP answers and the guest runs."""
+    try:
+        return bool(query_status(sock_path, timeout=2).get("running"))
+    except QmpError:
+        return False
+
+
+def boot(instance, read_oem_strings):
+    """Nothing to do: QEMU read its OEM strings before it opened QMP, and runs the guest."""
+
+
+def stop(sock_path, alive, wait, timeout):
+    """Press the power button; WAIT(predicate, timeout, what) until ALIVE() is false."""
+    system_powerdown(sock_path, timeout=5)
+    wait(lambda: not alive(), timeout, "the guest to power off")

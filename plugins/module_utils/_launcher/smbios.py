@@ -22,7 +22,7 @@ __metaclass__ = type
 
 import base64
 
-from .smbios_limits import LIMITS
+from .hypervisors import HYPERVISORS
 
 TEXT_PREFIX = "io.systemd.credential:"
 BINARY_PREFIX = "io.systemd.credential.binary:"
@@ -81,7 +81,7 @@ def encoded_size(oem_string):
 
 def check_limits(oem_strings, hypervisor):
     """Raise OemStringError if OEM_STRINGS do not fit HYPERVISOR's SMBIOS tables."""
-    limits = LIMITS[hypervisor]
+    limits = HYPERVISORS[hypervisor].OEM_LIMITS
     count = len(oem_strings)
     if count > limits["max_strings"]:
         raise OemStringError("%d OEM strings, %s accepts at most %d" % (count, hypervisor, limits["max_strings"]))

@@ -124,10 +124,8 @@ def _limits(structure_max):
     }
 
 
-LIMITS = {
-    # QEMU 7.2, machine q35, SMBIOS 2.1 (32-bit, _SM_) entry point; path= reads raw
-    # bytes (the launcher writes UTF-8 text).
-    "qemu": _limits(_QEMU_STRUCTURE_MAX),
-    # SMBIOS 3.0 (64-bit, _SM3_) entry point; the strings travel as JSON (UTF-8).
-    "cloud-hypervisor": _limits(_CH_STRUCTURE_MAX),
-}
+# QEMU 7.2, machine q35, SMBIOS 2.1 (32-bit, _SM_) entry point; path= reads raw
+# bytes (the launcher writes UTF-8 text).
+QEMU_LIMITS = _limits(_QEMU_STRUCTURE_MAX)
+# SMBIOS 3.0 (64-bit, _SM3_) entry point; the strings travel as JSON (UTF-8).
+CLOUD_HYPERVISOR_LIMITS = _limits(_CH_STRUCTURE_MAX)

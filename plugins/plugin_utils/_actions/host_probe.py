@@ -6,7 +6,8 @@
 """One shell command that tells the controller what the host can do, before anything
 is generated or written: TPM2 (``systemd-creds has-tpm2``), the systemd-creds version,
 the ``--version`` of each hypervisor binary the instances use, and whether the
-credential directory is the collection's own (see _credstore).
+credential directory is the collection's own (credstore.DIRECTORY_STATE_SH, the shell
+twin of credstore.directory_state).
 
 The command holds no secret, only paths from the configuration, each shell-quoted.
 Every answer is one line ``TAG<TAB>NAME<TAB>STATUS<TAB>VALUE``.
@@ -20,6 +21,7 @@ import shlex
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS, binary_of
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
+    DIRECTORY_STATE_SH,
     KEYS,
     MANIFEST,
     TPM2_KEYS,
@@ -42,17 +44,6 @@ _BINARY = """if command -v {b} >/dev/null 2>&1; then p {kind} {b} found "$({b} -
 else p {kind} {b} missing ''; fi
 """
 
-# A file is the clearer example of something foreign; an empty subdirectory will do.
-_DIRECTORY = """d={d}
-if [ -f "$d"/{manifest} ]; then p directory "$d" managed ''
-elif [ -d "$d" ]; then
-  f=$({{ find "$d" -mindepth 1 ! -type d -print -quit; find "$d" -mindepth 1 -maxdepth 1 -print -quit; }} 2>/dev/null | head -n 1)
-  if [ -n "$f" ]; then p directory "$d" foreign "$f"; else p directory "$d" empty ''; fi
-elif [ -e "$d" ] || [ -L "$d" ]; then p directory "$d" not-a-directory ''
-else p directory "$d" absent ''
-fi
-"""
-
 
 def hypervisor_binaries(instances):
     """{binary: hypervisor} of the normalised INSTANCES."""
@@ -64,7 +55,7 @@ def build_command(instances, directory):
     parts = [_PRELUDE]
     for binary, kind in sorted(hypervisor_binaries(instances).items()):
         parts.append(_BINARY.format(b=shlex.quote(binary), kind=shlex.quote(kind)))
-    parts.append(_DIRECTORY.format(d=shlex.quote(directory), manifest=shlex.quote(MANIFEST)))
+    parts.append(DIRECTORY_STATE_SH.format(d=shlex.quote(directory), manifest=shlex.quote(MANIFEST)))
     # A single word after sh -c: Ansible appends to the command (`&& sleep 0`, become wrappers).
     return "/bin/sh -c " + shlex.quote("".join(parts))
 

@@ -20,12 +20,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.kind import GenerateError, Kind, text
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError, _int, _list
+
 DEFAULT_TIMEOUT = 60
+_FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
 class CommandError(ValueError):
@@ -121,3 +126,80 @@ def run(path, argv, inputs=None, stdin=None, outputs=None, timeout=DEFAULT_TIMEO
         return dict((name, _read_output(path, out_dir, name)) for name in outputs)
     finally:
         _remove(scratch)
+
+
+# -- the kind: its options ----------------------------------------------------------
+
+def _argv(path, argv):
+    argv = _list(path, argv)
+    if not argv:
+        raise ConfigError(path, "is required: the program and its arguments, as a list (no shell)")
+    for i, arg in enumerate(argv):
+        if not isinstance(arg, str) or "\x00" in arg:
+            raise ConfigError("%s[%d]" % (path, i), "must be a string without NUL, got %r" % (arg,))
+    return argv
+
+
+def _output(path, value):
+    return None if value is None else text(path, value, _FILE_RE, "a file name of 1 to 128 characters [A-Za-z0-9._-]")
+
+
+def _inputs(path, inputs):
+    inputs = _list(path, inputs)
+    for i, dep in enumerate(inputs):
+        if not isinstance(dep, str) or dep in inputs[:i]:
+            raise ConfigError("%s[%d]" % (path, i), "must be a credential id, each once, got %r" % (dep,))
+    return inputs
+
+
+class Command(Kind):
+    NAME = "command"
+    KEYS = frozenset(("type", "argv", "inputs", "stdin", "output", "public_output", "timeout"))
+    PUBLIC_HALF = "command with public_output"
+
+    def normalize(self, path, spec, cred_id):
+        out = {"argv": _argv(path + ".argv", spec.get("argv")), "inputs": _inputs(path + ".inputs", spec.get("inputs")),
+               "stdin": spec.get("stdin"), "output": _output(path + ".output", spec.get("output")),
+               "public_output": _output(path + ".public_output", spec.get("public_output")),
+               "timeout": _int(path + ".timeout", spec.get("timeout", DEFAULT_TIMEOUT), 1, 3600)}
+        if out["public_output"] is not None and out["output"] is None:
+            raise ConfigError(path + ".public_output", "needs output: the secret then comes from $out/OUTPUT too")
+        if out["public_output"] is not None and out["public_output"] == out["output"]:
+            raise ConfigError(path + ".public_output", "must differ from output")
+        if out["stdin"] is not None and out["stdin"] not in out["inputs"]:
+            raise ConfigError(path + ".stdin", "must be one of inputs, got %r" % (out["stdin"],))
+        return out
+
+    def make(self, spec, deps, path):
+        outputs = [name for name in (spec["output"], spec["public_output"]) if name is not None]
+        try:
+            made = run(path + ".generate", spec["argv"], dict((i, deps[i][0]) for i in spec["inputs"]),
+                       spec["stdin"], outputs or None, spec["timeout"])
+        except CommandError as exc:
+            raise GenerateError(str(exc))
+        if not outputs:
+            return made, None
+        return made[spec["output"]], made.get(spec["public_output"])
+
+    def current(self, spec, secret, public, deps, path):
+        # A lost public half cannot be derived from the secret: make both anew.
+        return None if spec["public_output"] and public is None else (secret, public)
+
+    def has_public(self, spec):
+        return bool(spec["public_output"])
+
+    def inputs(self, spec):
+        return list(spec["inputs"])
+
+    def check_references(self, path, cred_id, spec, creds):
+        for i, dep in enumerate(spec["inputs"]):
+            if not isinstance(dep, str) or dep not in creds or dep == cred_id:
+                raise ConfigError("%s.%s.generate.inputs[%d]" % (path, cred_id, i),
+                                  "must name another credential of this instance, got %r" % (dep,))
+
+    def named(self, spec, shared_name_of):
+        return dict(spec, inputs=[shared_name_of(dep) for dep in spec["inputs"]],
+                    stdin=None if spec["stdin"] is None else shared_name_of(spec["stdin"]))
+
+
+KINDS = (Command(),)

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Key-pair generators: SSH keys, WireGuard keys, TLS certificates and CAs.
+"""Key pairs and certificates for the ssh, wireguard and x509 generator kinds.
 
 Pure functions on the controller, built on ``cryptography`` (which ansible-core
 requires). Each returns ``(secret, public)`` as bytes: the secret goes to the vault
@@ -28,6 +28,9 @@ try:
 except ImportError:  # pragma: no cover - ansible-core requires it; ansible-test's import test has it not
     HAS_CRYPTOGRAPHY = False
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.kind import SecretError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError, _choice, _int
+
 KEY_TYPES = ("ed25519", "rsa", "ecdsa")
 ECDSA_CURVES = {"p256": "SECP256R1", "p384": "SECP384R1", "p521": "SECP521R1"}
 RSA_MIN_BITS = 3072
@@ -38,8 +41,23 @@ DEFAULT_CURVE = "p256"
 _BACKDATE = datetime.timedelta(minutes=5)
 
 
-class KeyPairError(ValueError):
+class KeyPairError(SecretError):
     """A key pair or certificate cannot be made as requested."""
+
+
+def key_options(path, spec, default_type):
+    """The normalised key_type, bits and curve of the generator SPEC."""
+    key_type = _choice(path + ".key_type", spec.get("key_type", default_type), KEY_TYPES)
+    out = {"key_type": key_type, "bits": None, "curve": None}
+    if "bits" in spec and key_type != "rsa":
+        raise ConfigError(path + ".bits", "applies to key_type rsa only")
+    if "curve" in spec and key_type != "ecdsa":
+        raise ConfigError(path + ".curve", "applies to key_type ecdsa only")
+    if key_type == "rsa":
+        out["bits"] = _int(path + ".bits", spec.get("bits", DEFAULT_RSA_BITS), RSA_MIN_BITS, RSA_MAX_BITS)
+    if key_type == "ecdsa":
+        out["curve"] = _choice(path + ".curve", spec.get("curve", DEFAULT_CURVE), tuple(sorted(ECDSA_CURVES)))
+    return out
 
 
 def _require():

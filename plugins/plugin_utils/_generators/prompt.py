@@ -3,7 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Values of prompted credentials (``prompt: TEXT``): typed once by the operator, then stored.
+"""Prompted credentials (``prompt: TEXT``): typed once by the operator, then stored.
+
+Their generator is ``{"type": "prompt", "prompt": TEXT}``; it is written as the
+credential's own key ``prompt``, never as ``generate.type``.
 
 The question goes through ansible's display, as ``ansible.builtin.pause`` asks: from a
 fork, the main process reads the terminal with echo off, one question at a time. An
@@ -15,15 +18,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.utils.display import Display
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.kind import GenerateError, Kind, text
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 ANSWERS_VAR = "microvm_prompt_answers"
 # Stands for an answer in check mode, which asks nothing and stores nothing.
 CHECK_MODE_ANSWER = b"(asked at the next run)"
+_PROMPT_RE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,200}")
 
 
 class PromptError(AnsibleError):
@@ -74,3 +81,24 @@ class Asker:
         if not answer:
             raise PromptError("%s: the answer is empty; nothing was stored" % path)
         return answer
+
+
+class Prompt(Kind):
+    """The value is asked (by _resolve, through Asker), never made here."""
+
+    NAME = "prompt"
+    KEYS = frozenset(("type", "prompt"))
+    SELECTABLE = False
+
+    def normalize(self, path, spec, cred_id):
+        return {"prompt": text(path, spec["prompt"], _PROMPT_RE, "one line of 1 to 200 printable characters")}
+
+    def make(self, spec, deps, path):
+        raise GenerateError("%s.prompt: a prompted value is asked, not made" % path)
+
+    def definition(self, spec):
+        # Rewording the question asks nothing new.
+        return dict((k, v) for k, v in spec.items() if k != "prompt")
+
+
+KINDS = (Prompt(),)

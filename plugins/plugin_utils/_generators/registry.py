@@ -3,24 +3,61 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Every generator behind one interface: make a (secret, public) pair, or check a stored one.
+"""Every generator kind behind one interface, found by looking, not by a list.
 
-DEPS maps the id of each input (see _dependencies.inputs_of) to its (secret, public)
-pair; PATH is the credential's variable path, for errors. Public halves are bytes
-or None.
+Each module of this package that defines KINDS (a tuple of kind.Kind) contributes its
+kinds: a new ``generate.type`` is one new module here, plus its documentation.
+
+DEPS maps the id of each input (see Kind.inputs) to its (secret, public) pair; PATH
+is the credential's variable path, for errors. Public halves are bytes or None.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import command as _command_generator
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import random as _secrets
+import hashlib
+import importlib
+import json
+import pkgutil
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _generators as _package
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.kind import GenerateError, SecretError, StoredValueError
+
+__all__ = ("GenerateError", "kinds", "kind", "selectable", "normalize", "make", "current", "has_public",
+           "public_fingerprint", "inputs", "generated_length", "definition_hash")
+
+_KINDS = {}
 
 
-class GenerateError(ValueError):
-    """A secret cannot be made or used; the message starts with the variable path."""
+def kinds():
+    """{name: Kind} of every module of this package that defines KINDS, by module name, then KINDS order."""
+    if not _KINDS:
+        found = {}
+        for info in sorted(pkgutil.iter_modules(_package.__path__), key=lambda m: m[1]):
+            module = importlib.import_module("%s.%s" % (_package.__name__, info[1]))
+            for one in getattr(module, "KINDS", ()):
+                if one.NAME in found:
+                    raise RuntimeError("generator kind %s is defined twice" % one.NAME)
+                found[one.NAME] = one
+        _KINDS.update(found)
+    return _KINDS
+
+
+def kind(name):
+    return kinds()[name]
+
+
+def selectable():
+    """The names a user may write as generate.type."""
+    return tuple(name for name, one in kinds().items() if one.SELECTABLE)
+
+
+def normalize(path, kind_name, spec, cred_id):
+    """The normalised generator SPEC of KIND_NAME (its keys already checked against Kind.KEYS)."""
+    out = {"type": kind_name}
+    out.update(kind(kind_name).normalize(path, spec, cred_id))
+    return out
 
 
 def _text_public(pair):
@@ -34,76 +71,12 @@ def _error(path, exc):
     return GenerateError("%s.generate%s: %s" % (path, "." + field if field else "", exc))
 
 
-def _ca_pair(spec, deps):
-    return deps[spec["ca"]] if spec.get("ca") is not None else None
-
-
-def _command(spec, deps, path):
-    outputs = [name for name in (spec["output"], spec["public_output"]) if name is not None]
-    made = _command_generator.run(path + ".generate", spec["argv"], dict((i, deps[i][0]) for i in spec["inputs"]),
-                                  spec["stdin"], outputs or None, spec["timeout"])
-    if not outputs:
-        return made, None
-    return made[spec["output"]], made.get(spec["public_output"])
-
-
-def _make(spec, deps, path):
-    kind = spec["type"]
-    if kind == "ssh":
-        return _keypairs.ssh(spec["key_type"], spec["bits"], spec["curve"], spec["comment"])
-    if kind == "wireguard":
-        return _keypairs.wireguard()
-    if kind == "ca":
-        return _keypairs.ca(spec["common_name"], spec["days"], spec["key_type"], spec["bits"], spec["curve"])
-    if kind == "tls":
-        return _keypairs.tls(spec["common_name"], spec["dns"], spec["ips"], spec["days"], _ca_pair(spec, deps),
-                             spec["key_type"], spec["bits"], spec["curve"])
-    if kind == "command":
-        return _command(spec, deps, path)
-    password = deps[spec["password_of"]][0] if spec.get("password_of") else None
-    return _secrets.generate(spec, password), None
-
-
 def make(spec, deps, path):
     """Return a new (secret, public) for the normalised generator SPEC."""
     try:
-        return _text_public(_make(spec, deps, path))
-    except _command_generator.CommandError as exc:
-        raise GenerateError(str(exc))
-    except (_keypairs.KeyPairError, _secrets.SecretError) as exc:
+        return _text_public(kind(spec["type"]).make(spec, deps, path))
+    except SecretError as exc:
         raise _error(path, exc)
-
-
-def _certificate(spec, secret, public, deps):
-    """The stored certificate if it still fits the key, the CA and the definition, else a new one."""
-    names = (spec["common_name"], spec["dns"], spec["ips"])
-    if public is not None and _keypairs.certificate_matches_key(public, secret) and _keypairs.certificate_names(public) == names:
-        return public
-    return _keypairs.certificate(secret, spec["common_name"], spec["dns"], spec["ips"], spec["days"], _ca_pair(spec, deps))
-
-
-def _ca_certificate(spec, secret, public):
-    if public is not None and _keypairs.certificate_matches_key(public, secret):
-        return public
-    return _keypairs.ca_certificate(secret, spec["common_name"], spec["days"])
-
-
-def _current(spec, secret, public, deps):
-    kind = spec["type"]
-    if kind == "ssh":
-        return secret, _keypairs.ssh_public(secret, spec["comment"])
-    if kind == "wireguard":
-        return secret, _keypairs.wireguard_public(secret)
-    if kind == "ca":
-        return secret, _ca_certificate(spec, secret, public)
-    if kind == "tls":
-        return secret, _certificate(spec, secret, public, deps)
-    if kind == "command":
-        # A lost public half cannot be derived from the secret: make both anew.
-        return None if spec["public_output"] and public is None else (secret, public)
-    if kind == "passlib" and not _secrets.passlib_matches(spec["scheme"], deps[spec["password_of"]][0], secret):
-        return None  # a hash follows its password
-    return secret, None
 
 
 def current(spec, secret, public, deps, path):
@@ -113,10 +86,36 @@ def current(spec, secret, public, deps, path):
     issued anew for the stored key when it no longer fits its definition.
     """
     try:
-        pair = _current(spec, secret, public, deps)
+        pair = kind(spec["type"]).current(spec, secret, public, deps, path)
         return None if pair is None else _text_public(pair)
-    except _secrets.SecretError as exc:
-        raise _error(path, exc)
-    except _keypairs.KeyPairError as exc:
+    except StoredValueError as exc:
         raise GenerateError("%s.generate: the stored value does not fit generator %s (%s); rotate it with microvm_rotate"
                             % (path, spec["type"], exc))
+    except SecretError as exc:
+        raise _error(path, exc)
+
+
+def has_public(spec):
+    """True if the normalised generator SPEC makes a public half."""
+    return kind(spec["type"]).has_public(spec)
+
+
+def public_fingerprint(kind_name, public):
+    """The fingerprint of the public half PUBLIC (bytes) of a KIND_NAME generator."""
+    return kind(kind_name).public_fingerprint(public)
+
+
+def inputs(spec):
+    """The ids of the credentials the normalised generator SPEC is made from."""
+    return kind(spec["type"]).inputs(spec)
+
+
+def generated_length(spec):
+    """(option, bytes) of the value SPEC makes, or None when unknown in advance."""
+    return kind(spec["type"]).generated_length(spec)
+
+
+def definition_hash(spec):
+    """A hash of the normalised generator SPEC: what decides the value's form, never the value."""
+    definition = kind(spec["type"]).definition(spec)
+    return "sha256:" + hashlib.sha256(json.dumps(definition, sort_keys=True).encode("utf-8")).hexdigest()

@@ -13,15 +13,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.authorized_keys import key_pairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 
 def inputs_of(cred):
     """The ids of the credentials the normalised credential CRED is made from."""
-    spec = cred.get("generate", {})
-    deps = list(spec.get("inputs", []))
-    deps += [spec[key] for key in ("password_of", "ca") if spec.get(key) is not None]
+    deps = list(_generators.inputs(cred["generate"])) if "generate" in cred else []
     if cred.get("public_of") is not None:
         deps.append(cred["public_of"])
     deps += key_pairs(cred)  # authorized_keys: the ssh key pairs whose public halves it lists

@@ -20,13 +20,13 @@ import posixpath
 import re
 
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import FILE_NAME_MAX, TEMP_EXTRA
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher import hypervisors as _hypervisors
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import authorized_keys as _authorized_keys
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import options as _generator_config
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, inputs_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.guest_credentials import SMBIOS_IMPORT_VERSION, version_warnings
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.random import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import (
     ConfigError,
     _bool,
@@ -37,9 +37,9 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks
     _unknown_keys,
 )
 
-GENERATORS = ("base64", "hex", "bytes", "password", "passlib") + tuple(sorted(_generator_config.GENERATE_KEYS))
 ACCELS = ("auto", "kvm", "tcg")
 DISK_FORMATS = ("raw", "qcow2")
+DISK_INTERFACES = ("virtio", "nvme")
 # Every pattern is used with fullmatch: '$' would also match before a final newline.
 # The instance name is a systemd instance name, a path component and part of the
 # user name microvm-NAME (at most 31 characters, so NAME has at most 23).
@@ -72,18 +72,7 @@ CONTROLLER_KEYS = frozenset(("credentials", "guest_systemd"))
 CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "authorized_keys", "binary", "inject", "inject_public")
                             + _generator_config.POLICY_KEYS)
 SOURCES = ("generate", "src", "prompt", "authorized_keys")
-GENERATE_KEYS = {
-    "base64": frozenset(("type", "bytes")),
-    "hex": frozenset(("type", "bytes")),
-    "bytes": frozenset(("type", "bytes")),
-    "password": frozenset(("type", "length", "chars")),
-    "passlib": frozenset(("type", "scheme", "password_of", "length")),
-}
-GENERATE_KEYS.update(_generator_config.GENERATE_KEYS)
 VIRTIOFSD_RUNTIME_DIR = "/run/microvm-virtiofsd"
-DEFAULT_BYTES = 32
-DEFAULT_PASSWORD_LENGTH = 24
-PASSWORD_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def _child(path, key):
@@ -141,28 +130,9 @@ def _static_string(path, oem_string):
 
 def _generator(path, spec, cred_id):
     spec = _dict(path, spec)
-    kind = _choice(path + ".type", spec.get("type"), GENERATORS)
-    _unknown_keys(path, spec, GENERATE_KEYS[kind])
-    if kind in _generator_config.GENERATE_KEYS:
-        return _generator_config.normalize(path, kind, spec, cred_id)
-    out = {"type": kind}
-    if kind in ("base64", "hex", "bytes"):
-        out["bytes"] = _int(path + ".bytes", spec.get("bytes", DEFAULT_BYTES), 1, 65536)
-    elif kind == "password":
-        out["length"] = _int(path + ".length", spec.get("length", DEFAULT_PASSWORD_LENGTH), 8, 4096)
-        chars = spec.get("chars", PASSWORD_CHARS)
-        if not isinstance(chars, str) or len(set(chars)) < 2 or not all(" " < c < "\x7f" for c in chars):
-            raise ConfigError(path + ".chars", "must be a string of at least 2 distinct printable ASCII characters")
-        out["chars"] = chars
-    else:
-        # Only crypt(3) hashes that shadow files and passwd.hashed-password.* take; libpass
-        # has no yescrypt.
-        out["scheme"] = _choice(path + ".scheme", spec.get("scheme", "sha512_crypt"), PASSLIB_SCHEMES)
-        password_of = spec.get("password_of")
-        if password_of is None:
-            raise ConfigError(path + ".password_of", "is required: the id of the credential holding the password to hash")
-        out["password_of"] = password_of
-    return out
+    kind = _choice(path + ".type", spec.get("type"), tuple(sorted(_generators.selectable())))
+    _unknown_keys(path, spec, _generators.kind(kind).KEYS)
+    return _generators.normalize(path, kind, spec, cred_id)
 
 
 def _credential(path, cred_id, spec):
@@ -183,10 +153,11 @@ def _credential(path, cred_id, spec):
     }
     if "generate" in spec:
         out["generate"] = _generator(path + ".generate", spec["generate"], cred_id)
-        if out["generate"]["type"] == "bytes" and binary is False:
-            raise ConfigError(path + ".binary", "random bytes cannot be passed as text; drop binary: false")
+        binary_only = _generators.kind(out["generate"]["type"]).BINARY_ONLY
+        if binary_only and binary is False:
+            raise ConfigError(path + ".binary", "%s; drop binary: false" % binary_only)
     elif "prompt" in spec:
-        out["generate"] = _generator_config.prompt_generator(path + ".prompt", spec["prompt"])
+        out["generate"] = _generators.normalize(path + ".prompt", "prompt", {"prompt": spec["prompt"]}, cred_id)
     elif "authorized_keys" in spec:
         out["authorized_keys"] = _authorized_keys.normalize(path + ".authorized_keys", spec["authorized_keys"])
     else:
@@ -201,8 +172,9 @@ def _credential(path, cred_id, spec):
 
 
 def _inject_public(path, name, generate):
-    if generate is None or not _generator_config.has_public(generate):
-        raise ConfigError(path, "needs a generator with a public half: ssh, wireguard, tls, ca, or command with public_output")
+    if generate is None or not _generators.has_public(generate):
+        halves = [one.PUBLIC_HALF for one in _generators.kinds().values() if one.PUBLIC_HALF]
+        raise ConfigError(path, "needs a generator with a public half (%s)" % ", ".join(halves))
     return _credential_name(path, name)
 
 
@@ -227,14 +199,6 @@ def _credentials(path, specs):
                 name_path = "%s.%s.inject_public" % (path, cred["public_of"]) if "public_of" in cred else cpath + ".name"
                 raise ConfigError(name_path, "guest name %s is also used by credential %s" % (cred["name"], names[cred["name"]]))
             names[cred["name"]] = cred["id"]
-        password_of = cred.get("generate", {}).get("password_of")
-        if password_of is not None:
-            if password_of not in ids or password_of == cred["id"]:
-                raise ConfigError(cpath + ".generate.password_of", "must name another credential of this instance, got %r" % (password_of,))
-            if ids[password_of].get("generate", {}).get("type") == "passlib":
-                raise ConfigError(cpath + ".generate.password_of", "cannot hash another hash (%s)" % password_of)
-            if cred["generate"]["scheme"] == "bcrypt":
-                _check_bcrypt_password("%s.%s" % (path, password_of), ids[password_of], cpath)
     _generator_config.check_references(path, ids)
     _authorized_keys.check_references(path, ids)
     order(path, graph_of(creds))  # rejects cycles
@@ -242,46 +206,22 @@ def _credentials(path, specs):
     return sorted(creds, key=lambda c: c["id"])
 
 
-def _generated_length(spec):
-    """(option, bytes) of the value a generator makes, or None when unknown in advance."""
-    kind = spec["type"]
-    if kind == "password":
-        return "length", spec["length"]
-    if kind == "hex":
-        return "bytes", 2 * spec["bytes"]
-    if kind == "base64":
-        return "bytes", 4 * ((spec["bytes"] + 2) // 3)
-    if kind == "bytes":
-        return "bytes", spec["bytes"]
-    return None
-
-
-def _check_bcrypt_password(pw_path, password_cred, hash_path):
-    # bcrypt ignores everything after the 72nd byte; src passwords are checked once read.
-    known = _generated_length(password_cred["generate"]) if "generate" in password_cred else None
-    if known is not None and known[1] > BCRYPT_MAX_BYTES:
-        raise ConfigError("%s.generate.%s" % (pw_path, known[0]),
-                          "makes a password of %d bytes, but bcrypt (%s.generate.scheme) uses at most %d"
-                          % (known[1], hash_path, BCRYPT_MAX_BYTES))
-
-
 def _disks(path, disks, hypervisor):
+    """HYPERVISOR (its module) refuses what it cannot attach."""
     out = []
     for i, disk in enumerate(_list(path, disks)):
         dpath = "%s[%d]" % (path, i)
         disk = _dict(dpath, disk)
         _unknown_keys(dpath, disk, ("path", "readonly", "format", "interface"))
-        interface = _choice(dpath + ".interface", disk.get("interface", "virtio"), ("virtio", "nvme"))
-        if interface == "nvme" and hypervisor != "qemu":
-            raise ConfigError(dpath + ".interface", "nvme disks need hypervisor qemu; cloud-hypervisor has virtio only")
         out.append({
             "path": _abspath(dpath + ".path", disk.get("path"), required=True),
             "readonly": _bool(dpath + ".readonly", disk.get("readonly", False)),
             "format": _choice(dpath + ".format", disk.get("format", "raw"), DISK_FORMATS),
-            "interface": interface,
+            "interface": _choice(dpath + ".interface", disk.get("interface", "virtio"), DISK_INTERFACES),
         })
-        if out[-1]["format"] != "raw" and hypervisor != "qemu":
-            raise ConfigError(dpath + ".format", "cloud-hypervisor disks here must be raw")
+        problem = hypervisor.disk_problem(out[-1])
+        if problem is not None:
+            raise ConfigError("%s.%s" % (dpath, problem[0]), problem[1])
     return out
 
 
@@ -352,12 +292,11 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
     merged = dict(defaults or {})
     merged.update(_dict(path, spec if spec is not None else {}))
     _unknown_keys(path, merged, INSTANCE_KEYS)
-    hypervisor = _choice(path + ".hypervisor", merged.get("hypervisor", "cloud-hypervisor"), tuple(sorted(HYPERVISORS)))
-    machine = merged.get("machine", "q35")
-    # QEMU's "microvm" machine builds no SMBIOS tables: its fw_cfg gets no etc/smbios/* files
-    # (microvm_memory_init() in hw/i386/microvm.c, unlike fw_cfg_build_smbios() for pc/q35).
-    if hypervisor == "qemu" and machine != "q35":
-        raise ConfigError(path + ".machine", "must be q35: QEMU's other x86 machines here (microvm) have no SMBIOS tables")
+    hypervisor = _choice(path + ".hypervisor", merged.get("hypervisor", _hypervisors.DEFAULT), tuple(sorted(_hypervisors.HYPERVISORS)))
+    module = _hypervisors.HYPERVISORS[hypervisor]
+    machine = merged.get("machine", module.DEFAULT_MACHINE)
+    if module.machine_problem(machine) is not None:
+        raise ConfigError(path + ".machine", module.machine_problem(machine))
     runtime_dir = "/run/microvm/" + name
     kernel = _abspath(path + ".kernel", merged.get("kernel"))
     firmware = _abspath(path + ".firmware", merged.get("firmware"))
@@ -386,7 +325,7 @@ def normalize_instance(name, spec, var_name="microvm_instances", defaults=None):
         "cmdline": cmdline,
         "accel": _choice(path + ".accel", merged.get("accel", "auto"), ACCELS),
         "machine": machine,
-        "disks": _disks(path + ".disks", merged.get("disks"), hypervisor),
+        "disks": _disks(path + ".disks", merged.get("disks"), module),
         "interfaces": _interfaces(path + ".interfaces", merged.get("interfaces")),
         "shares": _shares(path + ".shares", merged.get("shares"), name),
         "vsock_cid": vsock_cid,

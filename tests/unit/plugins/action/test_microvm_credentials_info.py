@@ -12,6 +12,7 @@ from ansible_collections.microvm.credentials.plugins.action.microvm_credentials_
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.keypairs import ssh
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.ssh import ssh_fingerprint
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import save_public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Value, host_token
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
@@ -58,7 +59,7 @@ def test_rows_and_digests_never_carry_a_value(tmp_path):
     fp_key = _audit.fingerprint_key(b"vault password")
     assert by_id["db"]["fingerprint"] == _audit.secret_fingerprint(fp_key, b"hunter2")
     assert by_id["db"]["generator"] == "password" and by_id["db"]["rotated"] is not None
-    assert by_id["key"]["fingerprint"] == by_id["key.pub"]["fingerprint"] == _audit.ssh_fingerprint(public)
+    assert by_id["key"]["fingerprint"] == by_id["key.pub"]["fingerprint"] == ssh_fingerprint(public)
     assert by_id["key.pub"]["generator"] == "public"
     assert by_id["cert"]["generator"] == "src" and by_id["cert"]["rotated"] is None
     assert by_id["hidden"]["host"] == "not-injected" and by_id["hidden"]["name"] is None

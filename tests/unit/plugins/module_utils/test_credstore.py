@@ -4,11 +4,14 @@ __metaclass__ = type
 
 import json
 import os
+import shlex
 import stat
+import subprocess
 
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
+    DIRECTORY_STATE_SH,
     MANIFEST,
     TEMP_RE,
     CredStoreError,
@@ -209,3 +212,24 @@ def test_remove_owned_keeps_what_it_did_not_create(tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == ["busy", "web"]
     assert os.listdir(str(tmp_path / "busy")) == ["foreign.txt"]
     assert os.listdir(str(tmp_path / "web")) == ["keep.cred"]
+
+
+@pytest.mark.parametrize("setup", [
+    lambda d: None,
+    lambda d: d.mkdir(),
+    lambda d: (d.mkdir(), (d / MANIFEST).write_text("{}")),
+    lambda d: d.write_text("x"),
+    lambda d: os.symlink(str(d) + ".nowhere", str(d)),
+    lambda d: (d.mkdir(), (d / "sub").mkdir()),
+    lambda d: (d.mkdir(), (d / "a" / "b").mkdir(parents=True), (d / "a" / "b" / "f").write_text("x")),
+])
+def test_the_shell_twin_of_directory_state_agrees(tmp_path, setup):
+    d = tmp_path / "creds"
+    setup(d)
+    script = "p() { printf '%s\\t%s\\t%s\\t%s\\n' \"$1\" \"$2\" \"$3\" \"$4\"; }\n" + DIRECTORY_STATE_SH.format(
+        d=shlex.quote(str(d)), manifest=shlex.quote(MANIFEST))
+    tag, path, state, example = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                                               check=True).stdout.rstrip("\n").split("\t")
+    expected, expected_example = directory_state(str(d))
+    assert (tag, path, state) == ("directory", str(d), expected)
+    assert (example or None) == expected_example or (state == "foreign" and example.startswith(str(d) + "/"))

@@ -12,6 +12,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._host.render i
     stale_files,
     sysusers_content,
 )
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import host_view, normalize_instance
 
 LAUNCHER = "/usr/libexec/mc/microvm-launch"
 PATHS = {"config_dir": "/etc/mc/instances", "unit_dir": "/etc/systemd/system", "virtiofs_dir": "/etc/mc/virtiofs",
@@ -19,14 +20,14 @@ PATHS = {"config_dir": "/etc/mc/instances", "unit_dir": "/etc/systemd/system", "
 
 
 def instance(name="web", shares=(), **kw):
-    base = {"name": name, "stop_timeout": 30, "autostart": True, "hypervisor": "qemu", "accel": "tcg", "interfaces": [], "vsock_cid": None,
-            "state_dir": "/var/lib/microvm/" + name,
-            "disks": [{"path": "/var/lib/microvm/%s/root.qcow2" % name, "readonly": False}],
-            "shares": [{"tag": t, "source": "/srv/" + t, "socket": "/run/microvm-virtiofsd/%s/%s.sock" % (name, t)} for t in shares],
-            "credentials": [{"id": "db", "name": "db.password", "inject": True, "src": "/controller/path"},
-                            {"id": "pw", "name": "pw", "inject": False, "generate": {"type": "password"}}]}
-    base.update(kw)
-    return base
+    """What the host gets: the host view of a normalised instance (KW: its microvm_instances settings)."""
+    spec = {"hypervisor": "qemu", "accel": "tcg", "kernel": "/srv/vmlinuz",
+            "disks": [{"path": "/var/lib/microvm/%s/root.qcow2" % name, "format": "qcow2"}],
+            "shares": [{"tag": t, "source": "/srv/" + t} for t in shares],
+            "credentials": {"db": {"name": "db.password", "src": "/controller/path"},
+                            "pw": {"inject": False, "generate": {"type": "password"}}}}
+    spec.update(kw)
+    return host_view(normalize_instance(name, spec))
 
 
 def service_lines(text):
@@ -52,9 +53,9 @@ def test_desired_files_modes_and_owner_instance():
     # Read by the launcher, which runs as the instance's user.
     assert files["/etc/mc/instances/web.json"][1:] == (0o640, "web", "microvm-web")
     config = json.loads(files["/etc/mc/instances/web.json"][0])
-    assert config["name"] == "web"
-    assert "state_dir" not in config and "autostart" not in config  # the launcher reads neither
-    assert config["credentials"][0] == {"id": "db", "name": "db.password", "binary": None, "inject": True}
+    # The host view as it is: one shape on the host; the controller's generators and paths stay there.
+    assert config == instance(shares=["data"])
+    assert config["credentials"] == [{"name": "db.password", "binary": None}]
     assert files["/etc/systemd/system/microvm@web.service.d/50-microvm-credentials.conf"][1:] == (0o644, "web", None)
     assert files["/etc/mc/virtiofs/web:data.env"] == (
         "# h\nSHARED_DIR=/srv/data\nSOCKET_PATH=/run/microvm-virtiofsd/web/data.sock\n", 0o600, "web", None)
@@ -84,7 +85,7 @@ def test_accel_is_resolved_once_for_launcher_and_unit():
     assert "MemoryDenyWriteExecute=yes" in files["/etc/systemd/system/microvm@web.service.d/50-microvm-credentials.conf"][0]
     files = desired_files([instance(accel="auto")], PATHS, kvm_probe=lambda: False)
     assert json.loads(files["/etc/mc/instances/web.json"][0])["accel"] == "tcg"
-    assert resolved_accel(instance(hypervisor="cloud-hypervisor", accel="auto"), lambda: False) == "kvm"
+    assert resolved_accel(instance(hypervisor="cloud-hypervisor", accel="auto", disks=[]), lambda: False) == "kvm"
 
 
 def test_sandbox_tcg_without_devices_has_no_network_and_allows_jit():
@@ -95,9 +96,8 @@ def test_sandbox_tcg_without_devices_has_no_network_and_allows_jit():
 
 
 def test_sandbox_kvm_with_tap_vsock_and_outside_disk():
-    inst = instance(accel="kvm", interfaces=[{"tap": "vm-web0", "mac": None}], vsock_cid=5,
-                    disks=[{"path": "/var/lib/microvm/web/root.img", "readonly": False},
-                           {"path": "/srv/data.img", "readonly": False}, {"path": "/srv/ro.img", "readonly": True}])
+    inst = instance(accel="kvm", interfaces=[{"tap": "vm-web0"}], vsock_cid=5,
+                    disks=[{"path": "/var/lib/microvm/web/root.img"}, {"path": "/srv/data.img"}, {"path": "/srv/ro.img", "readonly": True}])
     lines = service_lines(dropin_content(inst, "/c", LAUNCHER))
     for line in ("DeviceAllow=/dev/kvm rw", "MemoryDenyWriteExecute=yes", "DeviceAllow=/dev/net/tun rw",
                  "ExecStartPre=+%s tap web" % LAUNCHER, "DeviceAllow=/dev/vhost-vsock rw", "ReadWritePaths=-/srv/data.img"):
@@ -109,7 +109,7 @@ def test_sandbox_kvm_with_tap_vsock_and_outside_disk():
 
 
 def test_sandbox_block_device_disks():
-    inst = instance(disks=[{"path": "/dev/vg0/web", "readonly": False}, {"path": "/dev/sdb", "readonly": True}])
+    inst = instance(disks=[{"path": "/dev/vg0/web"}, {"path": "/dev/sdb", "readonly": True}])
     lines = service_lines(dropin_content(inst, "/c", LAUNCHER))
     assert [line for line in lines if line.startswith(("DeviceAllow=", "ReadWritePaths="))] == [
         "DeviceAllow=/dev/vg0/web rw", "ReadWritePaths=-/dev/vg0/web", "DeviceAllow=/dev/sdb r"]

@@ -94,7 +94,7 @@ BAD = [
     ({"credentials": {"a": {"name": "x:y", "generate": {"type": "hex"}}}}, "microvm_instances.web.credentials.a.name"),
     ({"credentials": {"a": {}}}, "microvm_instances.web.credentials.a"),
     ({"credentials": {"a": {"src": "f", "generate": {"type": "hex"}}}}, "microvm_instances.web.credentials.a"),
-    ({"credentials": {"a": {"generate": {"type": "uuid"}}}}, "microvm_instances.web.credentials.a.generate.type"),
+    ({"credentials": {"a": {"generate": {"type": "guid"}}}}, "microvm_instances.web.credentials.a.generate.type"),
     ({"credentials": {"a": {"generate": {"type": "hex", "bytes": 0}}}}, "microvm_instances.web.credentials.a.generate.bytes"),
     ({"credentials": {"a": {"generate": {"type": "hex", "length": 3}}}}, "microvm_instances.web.credentials.a.generate"),
     ({"credentials": {"a": {"generate": {"type": "password", "length": 4}}}}, "microvm_instances.web.credentials.a.generate.length"),

@@ -7,8 +7,10 @@ import binascii
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import random as _secrets
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.random import SecretError, generate, passlib_hash, passlib_matches
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import passlib as _passlib
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.passlib import SecretError, passlib_hash, passlib_matches
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.random import generate
 
 
 def test_base64_decodes_to_requested_bytes():
@@ -31,7 +33,8 @@ def test_password_uses_only_chars_and_differs():
 
 
 def test_passlib_hash_verifies_and_is_salted():
-    h1 = generate({"type": "passlib", "scheme": "sha512_crypt", "password_of": "p"}, b"hunter2")
+    h1, public = registry.make({"type": "passlib", "scheme": "sha512_crypt", "password_of": "p"}, {"p": (b"hunter2", None)}, "x")
+    assert public is None
     h2 = passlib_hash("sha512_crypt", b"hunter2")
     assert h1.startswith(b"$6$") and h1 != h2
     assert passlib_matches("sha512_crypt", b"hunter2", h1)
@@ -73,7 +76,7 @@ def test_passlib_errors_become_secret_errors(monkeypatch):
 
         verify = hash
 
-    monkeypatch.setattr(_secrets, "get_crypt_handler", lambda scheme: NoBackend)
+    monkeypatch.setattr(_passlib, "get_crypt_handler", lambda scheme: NoBackend)
     for call in (lambda: passlib_hash("bcrypt", b"pw"), lambda: passlib_matches("bcrypt", b"pw", b"$2b$x")):
         with pytest.raises(SecretError, match="no backends available") as err:
             call()

@@ -24,38 +24,28 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.clou
     build_argv,
     build_vm_config,
 )
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import host_view, normalize_instance
 
 SECRET = "io.systemd.credential:db.password=s3cr3t-value"
 
 
 def instance(**overrides):
-    inst = {
-        "name": "web",
+    """The host view the launcher loads (see render.desired_files), OVERRIDES set on it."""
+    spec = {
         "hypervisor": "cloud-hypervisor",
-        "binary": None,
         "vcpu": 2,
         "mem": 256,
         "kernel": "/srv/microvm/vmlinux",
         "initrd": "/srv/microvm/initrd.img",
-        "firmware": None,
         "cmdline": "console=ttyS0 root=/dev/vda rw",
-        "accel": "auto",
-        "machine": "q35",
-        "disks": [
-            {"path": "/var/lib/microvm/web/root.raw", "readonly": False, "format": "raw", "interface": "virtio"},
-            {"path": "/srv/seed.img", "readonly": True, "format": "raw", "interface": "virtio"},
-        ],
+        "disks": [{"path": "/var/lib/microvm/web/root.raw"}, {"path": "/srv/seed.img", "readonly": True}],
         "interfaces": [{"tap": "vm-web0", "mac": "52:54:00:12:34:56"}],
-        "shares": [{"tag": "data", "source": "/srv/data", "socket": "/run/microvm/web/virtiofs-data.sock"}],
+        "shares": [{"tag": "data", "source": "/srv/data"}],
         "vsock_cid": 42,
-        "credentials": [{"id": "db-pass", "name": "db.password", "binary": False}],
+        "credentials": {"db-pass": {"name": "db.password", "binary": False, "src": "/srv/db-pass"}},
         "oem_strings": ["io.systemd.stub.kernel-cmdline-extra=quiet"],
-        "runtime_dir": "/run/microvm/web",
-        "state_dir": "/var/lib/microvm/web",
-        "serial_log": "/var/log/microvm/web/serial.log",
-        "api_socket": "/run/microvm/web/api.sock",
-        "stop_timeout": 30,
     }
+    inst = host_view(normalize_instance("web", spec))
     inst.update(overrides)
     return inst
 
@@ -141,7 +131,7 @@ def test_config_values():
     assert config["disks"] == [{"path": "/var/lib/microvm/web/root.raw", "readonly": False},
                                {"path": "/srv/seed.img", "readonly": True}]
     assert config["net"] == [{"tap": "vm-web0", "mac": "52:54:00:12:34:56"}]
-    assert config["fs"] == [{"tag": "data", "socket": "/run/microvm/web/virtiofs-data.sock", "num_queues": 1, "queue_size": 1024}]
+    assert config["fs"] == [{"tag": "data", "socket": "/run/microvm-virtiofsd/web/data.sock", "num_queues": 1, "queue_size": 1024}]
     assert config["vsock"] == {"cid": 42, "socket": "/run/microvm/web/vsock.sock"}
     assert config["serial"] == {"mode": "File", "file": "/var/log/microvm/web/serial.log"}
     assert config["console"] == {"mode": "Off"}

@@ -15,17 +15,20 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.laun
     cmd_tap,
     load_instance,
     main,
-    pipe_paths,
     oem_strings,
     user_name,
     wait_for_shares,
 )
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.launch import BOOT_MARKER, mark_serial_log
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.qemu import pipe_paths
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import host_view, normalize_instance
 
 
 def instance(**kw):
-    base = {"name": "web", "hypervisor": "qemu", "oem_strings": ["io.systemd.credential:banner=hi"],
-            "credentials": [{"name": "db.password", "binary": None}, {"name": "wg.key", "binary": True}]}
+    """The host view the launcher loads (see render.desired_files), KW set on it."""
+    spec = {"hypervisor": "qemu", "kernel": "/srv/vmlinuz", "oem_strings": ["io.systemd.credential:banner=hi"],
+            "credentials": {"db": {"name": "db.password", "src": "/srv/db"}, "wg": {"name": "wg.key", "binary": True, "src": "/srv/wg"}}}
+    base = host_view(normalize_instance("web", spec))
     base.update(kw)
     return base
 

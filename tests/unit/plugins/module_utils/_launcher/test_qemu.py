@@ -25,38 +25,32 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.qemu
     resolve_accel,
     version_problem,
 )
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import host_view, normalize_instance
 
 SECRET = "io.systemd.credential:db.password=s3cr3t-value"
 
 
 def instance(**overrides):
-    inst = {
-        "name": "web",
+    """The host view the launcher loads (see render.desired_files), OVERRIDES set on it."""
+    spec = {
         "hypervisor": "qemu",
-        "binary": None,
         "vcpu": 2,
         "mem": 256,
         "kernel": "/srv/microvm/vmlinuz",
         "initrd": "/srv/microvm/initrd.img",
-        "firmware": None,
         "cmdline": "console=ttyS0 root=/dev/nvme0n1 rw",
         "accel": "kvm",
-        "machine": "q35",
         "disks": [
-            {"path": "/var/lib/microvm/web/root.qcow2", "readonly": False, "format": "qcow2", "interface": "nvme"},
-            {"path": "/srv/seed,1.img", "readonly": True, "format": "raw", "interface": "virtio"},
+            {"path": "/var/lib/microvm/web/root.qcow2", "format": "qcow2", "interface": "nvme"},
+            {"path": "/srv/seed.img", "readonly": True},
         ],
         "interfaces": [{"tap": "vm-web0", "mac": "52:54:00:12:34:56"}],
-        "shares": [{"tag": "data", "source": "/srv/data", "socket": "/run/microvm/web/virtiofs-data.sock"}],
+        "shares": [{"tag": "data", "source": "/srv/data"}],
         "vsock_cid": 42,
-        "credentials": [{"id": "db-pass", "name": "db.password", "binary": False}],
+        "credentials": {"tls-key": {"name": "tls.key", "binary": False, "src": "/srv/tls.key"}},
         "oem_strings": [SECRET],
-        "runtime_dir": "/run/microvm/web",
-        "state_dir": "/var/lib/microvm/web",
-        "serial_log": "/var/log/microvm/web/serial.log",
-        "api_socket": "/run/microvm/web/api.sock",
-        "stop_timeout": 30,
     }
+    inst = host_view(normalize_instance("web", spec))
     inst.update(overrides)
     return inst
 
@@ -198,14 +192,17 @@ def test_direct_kernel_boot_and_firmware():
 
 
 def test_disks_nvme_and_virtio_with_escaped_comma():
-    opts = parse_argv(build_argv(instance(), []))
+    # The controller refuses ',' in paths; the argv escapes it all the same.
+    inst = instance()
+    inst["disks"][1] = dict(inst["disks"][1], path="/srv/seed,1.img")
+    opts = parse_argv(build_argv(inst, []))
     drives = values(opts, "-drive")
     assert drives[0] == {"if": "none", "id": "disk0", "file": "/var/lib/microvm/web/root.qcow2", "format": "qcow2"}
     assert drives[1] == {"if": "none", "id": "disk1", "file": "/srv/seed,1.img", "format": "raw", "readonly": "on"}
     devices = values(opts, "-device")
     assert {"driver": "nvme", "drive": "disk0", "serial": "disk0"} in devices
     assert {"driver": "virtio-blk-pci", "drive": "disk1", "serial": "disk1"} in devices
-    assert "if=none,id=disk1,file=/srv/seed,,1.img,format=raw,readonly=on" in build_argv(instance(), [])
+    assert "if=none,id=disk1,file=/srv/seed,,1.img,format=raw,readonly=on" in build_argv(inst, [])
 
 
 def test_tap_interface():
@@ -218,7 +215,7 @@ def test_virtiofs_needs_shared_memfd_numa_node():
     opts = parse_argv(build_argv(instance(), []))
     assert values(opts, "-object") == [{"qom-type": "memory-backend-memfd", "id": "mem", "size": "256M", "share": "on"}]
     assert values(opts, "-numa") == [{"type": "node", "memdev": "mem"}]
-    assert {"backend": "socket", "id": "fs0", "path": "/run/microvm/web/virtiofs-data.sock"} in values(opts, "-chardev")
+    assert {"backend": "socket", "id": "fs0", "path": "/run/microvm-virtiofsd/web/data.sock"} in values(opts, "-chardev")
     assert {"driver": "vhost-user-fs-pci", "chardev": "fs0", "tag": "data", "queue-size": "1024"} in values(opts, "-device")
     opts = parse_argv(build_argv(instance(shares=[]), []))
     assert values(opts, "-object") == [] and values(opts, "-numa") == []

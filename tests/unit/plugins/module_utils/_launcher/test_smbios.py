@@ -14,7 +14,9 @@ from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbi
     encode_credential,
     encoded_size,
 )
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios_limits import LIMITS
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
+
+LIMITS = dict((name, module.OEM_LIMITS) for name, module in HYPERVISORS.items())
 
 
 def test_text_encoding():

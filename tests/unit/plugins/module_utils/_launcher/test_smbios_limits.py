@@ -10,7 +10,9 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher import smbios_limits as lim
-from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios_limits import LIMITS
+from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
+
+LIMITS = dict((name, module.OEM_LIMITS) for name, module in HYPERVISORS.items())
 
 
 @pytest.mark.parametrize("hypervisor", ["qemu", "cloud-hypervisor"])
