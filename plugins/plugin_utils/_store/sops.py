@@ -384,3 +384,26 @@ class SopsBackend(Backend):
         rc, err = self._opens[key]
         if rc != 0:
             raise StoreError(explain(self.recipients_var, "decrypt", what, rc, err, list(key)))
+
+
+# --- who a store is encrypted to -------------------------------------------------------
+
+def host_recipients(own, admins):
+    """The recipients of a host's store: its own (microvm_credentials_sops_recipients) and the admins'
+    (microvm_credentials_sops_admins), sorted, once each."""
+    return sorted(set(own or []) | set(admins or []))
+
+
+def shared_names(instances):
+    """The shared names the normalised INSTANCES of one host use."""
+    return set(c["shared_name"] for i in instances for c in i["credentials"] if c.get("scope") == "shared")
+
+
+def shared_recipients(name, consumers):
+    """The recipients of the shared secret NAME: the union of those of every host that uses it.
+    CONSUMERS maps a host to (its recipients, the shared names it uses)."""
+    found = set()
+    for recipients, names in consumers.values():
+        if name in names:
+            found.update(recipients)
+    return sorted(found)

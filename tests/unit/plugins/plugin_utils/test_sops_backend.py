@@ -327,3 +327,16 @@ def test_sops_file_mode_is_the_stores_business(tmp_path):
         backend.encrypt(str(tmp_path / "x.sops"), VALUE)
     assert os.listdir(str(tmp_path)) == []
     assert stat.S_ISDIR(os.stat(str(tmp_path)).st_mode)
+
+
+def test_recipients_per_host_and_shared():
+    assert S.host_recipients(["age1h", "age1adm"], ["age1adm", "age1b"]) == ["age1adm", "age1b", "age1h"]
+    assert S.host_recipients(None, None) == []
+    instances = [{"credentials": [{"id": "t", "scope": "shared", "shared_name": "token"}, {"id": "db"}]},
+                 {"credentials": [{"id": "ca", "scope": "shared", "shared_name": "ca"}]}]
+    assert S.shared_names(instances) == {"token", "ca"}
+    consumers = {"a": (["age1a", "age1adm"], {"token"}), "b": (["age1b", "age1adm"], {"token", "ca"}),
+                 "c": (["age1c"], set())}
+    assert S.shared_recipients("token", consumers) == ["age1a", "age1adm", "age1b"]
+    assert S.shared_recipients("ca", consumers) == ["age1adm", "age1b"]
+    assert S.shared_recipients("nobody", consumers) == []
