@@ -223,11 +223,19 @@ def explain(var, action, path, rc, stderr, recipients=None, config=None):
 
 class SopsBackend(Backend):
     name = "sops"
+    title = "sops"
     suffix = SOPS_SUFFIX
 
+    @classmethod
+    def from_options(cls, options):
+        return cls(options)
+
     def __init__(self, options=None):
+        """OPTIONS: sops_binary, age_recipients (a list, for files no creation rule covers), config (a
+        .sops.yaml that applies everywhere), and the user's variables errors name: var (var_name), binary_var,
+        recipients_var, config_var."""
         options = options or {}
-        self.var = options.get("var") or "microvm_credentials_backend"
+        self.var = options.get("var") or options.get("var_name") or "microvm_credentials_backend"
         self.binary_var = options.get("binary_var") or "microvm_credentials_sops_binary"
         self.recipients_var = options.get("recipients_var") or "microvm_credentials_sops_recipients"
         self.config_var = options.get("config_var") or "microvm_credentials_sops_config"
