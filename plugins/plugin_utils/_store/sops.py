@@ -231,8 +231,9 @@ class SopsBackend(Backend):
         return cls(options)
 
     def __init__(self, options=None):
-        """OPTIONS: sops_binary, age_recipients (a list, for files no creation rule covers), config (a
-        .sops.yaml that applies everywhere), and the user's variables errors name: var (var_name), binary_var,
+        """OPTIONS: sops_binary, age_recipients (a list, for files no creation rule covers),
+        age_recipients_by_name (a shared store: the file NAME.sops to its own list), config (a .sops.yaml
+        that applies everywhere), and the user's variables errors name: var (var_name), binary_var,
         recipients_var, config_var."""
         options = options or {}
         self.var = options.get("var") or options.get("var_name") or "microvm_credentials_backend"
@@ -241,6 +242,7 @@ class SopsBackend(Backend):
         self.config_var = options.get("config_var") or "microvm_credentials_sops_config"
         self.sops_binary = options.get("sops_binary")
         self.age_recipients = options.get("age_recipients")
+        self.by_name = options.get("age_recipients_by_name")
         self.config = options.get("config")
         self._binary = None
         self._wanted = {}
@@ -300,15 +302,26 @@ class SopsBackend(Backend):
         if version < MIN_VERSION:
             raise StoreError("%s: %s is sops %s; the sops backend needs %s or later (--filename-override)"
                              % (self.binary_var, self.binary(), ".".join(map(str, version)), ".".join(map(str, MIN_VERSION))))
-        if self.age_recipients is not None:
-            if not isinstance(self.age_recipients, list):
-                raise StoreError("%s: must be a list of age public keys, got %r" % (self.recipients_var, self.age_recipients))
-            for i, key in enumerate(self.age_recipients):
+        for keys in [self.age_recipients] + list((self.by_name or {}).values()):
+            if keys is None:
+                continue
+            if not isinstance(keys, list):
+                raise StoreError("%s: must be a list of age public keys, got %r" % (self.recipients_var, keys))
+            for i, key in enumerate(keys):
                 if not isinstance(key, str) or not _AGE_RE.match(key):
                     raise StoreError("%s[%d]: %r is not an age public key (age1...) or an SSH public key"
                                      % (self.recipients_var, i, key))
         if self.config and not os.path.isfile(self.config):
             raise StoreError("%s: %s does not exist" % (self.config_var, self.config))
+
+    def _age_for(self, path):
+        """The recipients of PATH when no creation rule applies: its own in a shared store, else the variable's."""
+        if self.by_name is not None:
+            name = os.path.basename(path)
+            name = name[:-len(SOPS_SUFFIX)] if name.endswith(SOPS_SUFFIX) else name
+            if self.by_name.get(name):
+                return sorted(set(self.by_name[name]))
+        return self.age_recipients
 
     # --- the Backend interface -----------------------------------------------------
 
@@ -316,10 +329,10 @@ class SopsBackend(Backend):
         config, rules = self._config_rules(path)
         age = None
         if rules is None:
-            if not self.age_recipients:
+            age = self._age_for(path)
+            if not age:
                 raise StoreError("%s: no recipients for %s: list age public keys in %s, or give the inventory a %s "
                                  "with creation_rules" % (self.recipients_var, path, self.recipients_var, CONFIG_NAME))
-            age = self.age_recipients
         rc, out, err = self._run(encrypt_argv(self.binary(), path, config, age), path, value)
         if rc != 0:
             raise StoreError(explain(self.var, "encrypt", path, rc, err, config=config))
@@ -352,7 +365,8 @@ class SopsBackend(Backend):
     def _wanted_recipients(self, path):
         config, rules = self._config_rules(path)
         if rules is None:
-            return sorted(set(self.age_recipients)) if self.age_recipients else None
+            age = self._age_for(path)
+            return sorted(set(age)) if age else None
         try:
             rule = match_rule(rules, config, path)
         except re.error:  # Go syntax Python cannot read: let sops match it

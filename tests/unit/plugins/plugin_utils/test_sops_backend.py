@@ -340,3 +340,15 @@ def test_recipients_per_host_and_shared():
     assert S.shared_recipients("token", consumers) == ["age1a", "age1adm", "age1b"]
     assert S.shared_recipients("ca", consumers) == ["age1adm", "age1b"]
     assert S.shared_recipients("nobody", consumers) == []
+
+
+@real
+def test_shared_store_each_file_its_own_recipients(tmp_path, keys):
+    backend = S.SopsBackend({"age_recipients": [keys["a"]], "age_recipients_by_name": {"token": [keys["b"], keys["a"]]}})
+    backend.check()
+    path, data = _store_file(tmp_path, backend, "web", "token", VALUE)
+    assert backend.recipients(path, data) == sorted([keys["a"], keys["b"]]) == backend.wanted_recipients(path)
+    path, data = _store_file(tmp_path, backend, "web", "other", VALUE)
+    assert backend.recipients(path, data) == [keys["a"]]
+    with pytest.raises(StoreError, match=r"^microvm_credentials_sops_recipients\[0\]: 'nope' is not an age public key"):
+        S.SopsBackend({"age_recipients_by_name": {"token": ["nope"]}}).check()
