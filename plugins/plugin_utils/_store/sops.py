@@ -17,8 +17,9 @@ so ``sops -d ID.sops`` prints the value exactly, and ``sops updatekeys`` or
   (``SOPS_AGE_KEY_FILE``, ``SOPS_AGE_KEY``, ``SOPS_AGE_KEY_CMD``, its keys.txt).
 - ``.sops.yaml`` is looked for from the file's directory upwards (sops itself starts
   from its working directory, which for ansible-playbook is anywhere), and passed
-  with ``--config``. Without one, or when it has no ``creation_rules``, the
-  recipients come from ``microvm_credentials_sops_recipients``.
+  with ``--config`` (without one, an empty file: sops then takes none from the current
+  directory). Without one, or when it has no ``creation_rules``, the recipients come
+  from ``microvm_credentials_sops_recipients``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -251,15 +252,13 @@ class SopsBackend(Backend):
 
     # --- running sops -------------------------------------------------------------
 
-    def _run(self, argv, near, stdin):
-        """(rc, stdout, stderr) of ARGV fed STDIN through a pipe, run in the nearest existing directory of
-        the file NEAR (where sops would look for its configuration from, were it not given one)."""
-        cwd = os.path.dirname(os.path.abspath(near))
-        while not os.path.isdir(cwd):
-            cwd = os.path.dirname(cwd)
+    def _run(self, argv, stdin):
+        """(rc, stdout, stderr) of ARGV fed STDIN through a pipe. In the current directory, where the user's
+        SOPS_AGE_KEY_FILE may be relative to; sops is always given its configuration (--config), so it
+        never looks for one from there."""
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    cwd=cwd, close_fds=True)
+                                    close_fds=True)
         except OSError as exc:
             raise StoreError("%s: cannot run %s: %s" % (self.binary_var, argv[0], to_native(exc)))
         out, err = proc.communicate(stdin)
@@ -294,8 +293,7 @@ class SopsBackend(Backend):
 
     def check(self):
         """sops is there, new enough, and the recipients variable holds age public keys."""
-        rc, out, err = self._run([self.binary(), "--version", "--disable-version-check"],
-                                 os.path.join(os.getcwd(), "-"), b"")
+        rc, out, err = self._run([self.binary(), "--version", "--disable-version-check"], b"")
         version = parse_version(to_text(out, errors="surrogate_or_replace"))
         if rc != 0 or version is None:
             raise StoreError("%s: %s does not answer --version (%s)" % (self.binary_var, self.binary(), sops_message(err)))
@@ -333,7 +331,8 @@ class SopsBackend(Backend):
             if not age:
                 raise StoreError("%s: no recipients for %s: list age public keys in %s, or give the inventory a %s "
                                  "with creation_rules" % (self.recipients_var, path, self.recipients_var, CONFIG_NAME))
-        rc, out, err = self._run(encrypt_argv(self.binary(), path, config, age), path, value)
+        # Without a .sops.yaml above the file, an empty one: sops must not take one from the current directory.
+        rc, out, err = self._run(encrypt_argv(self.binary(), path, config or os.devnull, age), value)
         if rc != 0:
             raise StoreError(explain(self.var, "encrypt", path, rc, err, config=config))
         return out
@@ -343,7 +342,7 @@ class SopsBackend(Backend):
         if meta is None:
             raise StoreError("%s: secret store file %s is not a sops file; refusing to use or replace it" % (self.var, path))
         config, dummy = self._config_rules(path)
-        rc, out, err = self._run(decrypt_argv(self.binary(), path, config), path, data)
+        rc, out, err = self._run(decrypt_argv(self.binary(), path, config or os.devnull), data)
         if rc != 0:
             raise StoreError(explain(self.var, "decrypt", path, rc, err, metadata_recipients(meta), config))
         return out
@@ -398,10 +397,9 @@ class SopsBackend(Backend):
             probe = os.path.join(os.getcwd(), "probe" + SOPS_SUFFIX)
             argv = [self.binary(), "--config", os.devnull]
             encrypt = argv + ["encrypt"] + _TYPES + ["--age", ",".join(key), "--filename-override", probe, "/dev/stdin"]
-            rc, out, err = self._run(encrypt, probe, b"")
+            rc, out, err = self._run(encrypt, b"")
             if rc == 0:
-                rc, dummy, err = self._run(argv + ["decrypt"] + _TYPES + ["--filename-override", probe, "/dev/stdin"],
-                                           probe, out)
+                rc, dummy, err = self._run(argv + ["decrypt"] + _TYPES + ["--filename-override", probe, "/dev/stdin"], out)
             self._opens[key] = (rc, err)
         rc, err = self._opens[key]
         if rc != 0:

@@ -187,6 +187,21 @@ def test_round_trip_plain_sops_reads_it(tmp_path, keys, monkeypatch):
 
 
 @real
+def test_relative_key_file_and_a_foreign_sops_yaml_in_the_cwd(tmp_path, keys, monkeypatch):
+    """sops runs in the operator's directory (a relative SOPS_AGE_KEY_FILE works), and a .sops.yaml
+    there, not above the store, plays no part."""
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / ".sops.yaml").write_text("creation_rules:\n  - path_regex: ^nothing$\n    age: %s\n" % keys["b"])
+    shutil.copy(keys["a_file"], str(tmp_path / "cwd" / "mine.key"))
+    monkeypatch.chdir(str(tmp_path / "cwd"))
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", "mine.key")
+    backend = S.SopsBackend({"age_recipients": [keys["a"]]})
+    path, data = _store_file(tmp_path, backend, "web", "db", VALUE)
+    assert backend.recipients(path, data) == [keys["a"]]
+    assert backend.decrypt(path, data) == VALUE
+
+
+@real
 def test_value_only_on_pipes(tmp_path, keys):
     """A wrapper records sops's argv and environment: the value is in neither."""
     record = tmp_path / "record"
