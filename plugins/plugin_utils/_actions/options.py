@@ -46,6 +46,9 @@ COMMON_SPEC = _with_variable_names(dict(
     # A host path: never expanded on the controller (_config.check_credential_directory validates it).
     directory=dict(type="str", default="/var/lib/microvm-credentials"),
     key=dict(type="str", choices=list(KEYS), default="auto"),
+    # Checked by _store.backends.make_backend, which names the variable and the known backends.
+    backend=dict(type="str", default="vault"),
+    vault_id=dict(type="str"),
 ))
 
 

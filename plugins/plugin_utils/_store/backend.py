@@ -3,9 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The interface every store backend implements: one backend, one file (_store/vault.py, _store/sops.py).
+"""What a store backend is: how one kind of encrypted file is made and read.
 
-A backend only turns a value into file content and back; the store does every file operation."""
+One file per backend (vault.py, sops.py), listed in backends.py. A backend never
+touches the file system: the Store (store.py) reads and writes the files, and hands
+the backend bytes. Plaintext only ever lives in memory and pipes.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,31 +22,37 @@ class StoreError(AnsibleError):
 
 
 class Backend(object):
-    """How one kind of encrypted file is made and read."""
+    """The interface. NAME is the value of microvm_credentials_backend, SUFFIX the file suffix."""
 
-    name = None      # the value of microvm_credentials_backend: "vault", "sops"
-    suffix = None    # file suffix of an encrypted value: ".vault", ".sops"
+    name = None
+    title = None  # how errors name the encryption, e.g. ansible-vault
+    suffix = None
 
-    def check(self):
-        """Raise StoreError (message starts with the user's variable) when this backend cannot work at all."""
+    @classmethod
+    def from_options(cls, options):
+        """The backend for OPTIONS, the dict the action fills from its variables (see backends.make_backend)."""
         raise NotImplementedError
 
+    def check(self):
+        """Raise StoreError (naming the user's variable) when this backend cannot work at all here:
+        a missing tool, an unknown key id. Called before anything changes."""
+
     def encrypt(self, path, value):
-        """The file content (bytes) that holds VALUE (bytes) for the file PATH; plaintext only in memory and pipes."""
+        """The file content (bytes) that holds VALUE (bytes) for the file PATH (which may pick recipients)."""
         raise NotImplementedError
 
     def decrypt(self, path, data):
-        """The value (bytes) of DATA, the content of the file PATH; StoreError naming PATH otherwise."""
+        """The value (bytes) held by DATA, the content of the file PATH; StoreError naming PATH when no key opens it."""
         raise NotImplementedError
 
     def is_encrypted(self, data):
-        """True if DATA looks like a file of this backend (a plaintext file is refused, never replaced)."""
+        """True if DATA is a file of this backend: a plaintext file is refused, never replaced."""
         raise NotImplementedError
 
     def recipients(self, path, data):
-        """Who can open the file now (sorted list of str), without decrypting."""
-        raise NotImplementedError
+        """Who can open DATA now (sorted list of text), read without decrypting."""
+        return []
 
     def wanted_recipients(self, path):
         """Who should be able to open PATH under the current configuration (same form), or None if unknown."""
-        raise NotImplementedError
+        return None

@@ -3,230 +3,85 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The controller's secret store: one ansible-vault file per secret.
+"""The ansible-vault backend: one vault file per secret, whose plaintext is exactly the secret.
 
-Layout: ``STORE/INSTANCE/CREDENTIAL_ID.vault``, the plaintext being the secret bytes
-exactly, so ``ansible-vault view`` shows it and a git diff touches only the secret
-that changed. The shared store (secrets of ``scope: shared``) has no instance level:
-``SHARED_STORE/SHARED_NAME.vault``. Files are written atomically (temporary file, then
-rename), 0600 in 0700 directories.
-
-Beside each vault file, ``CREDENTIAL_ID.meta`` records in plain JSON what is not
-secret: the generator, a hash of its definition (never of the value), when the
-secret was created and last made anew, why, and by which run. An audit reads it
-without the vault password. A missing file (stores of older releases) is recorded
-on the next run; the vault file's modification time stands for its age until then.
+`ansible-vault view FILE` shows it. With microvm_credentials_vault_id set, new files
+are encrypted with that vault id's secret, so each host (or group) can have a vault
+password of its own; decryption tries the secrets Ansible was given.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
-import errno
-import json
-import os
-import re
-import tempfile
-
 from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_native
-from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
+from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret, parse_vaulttext_envelope
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import Backend, StoreError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store
+
+VAULT_ID_VAR = "microvm_credentials_vault_id"
+_NO_SECRET = "use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE"
 
 
-_TMP_RE = re.compile(r"^\.[A-Za-z0-9_.-]+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
-VAULT_SUFFIX = ".vault"
-META_SUFFIX = ".meta"
-META_VERSION = 1
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+class VaultBackend(Backend):
+    name = "vault"
+    title = "ansible-vault"
+    suffix = ".vault"
 
-
-def format_time(when):
-    """The metadata form of the aware datetime WHEN: UTC, microseconds, e.g. 2026-01-31T12:00:00.000000Z."""
-    return when.astimezone(datetime.timezone.utc).strftime(_TIME_FORMAT)
-
-
-def parse_time(text):
-    """The aware datetime of a metadata time, or None when TEXT is not one."""
-    try:
-        return datetime.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
-    except (TypeError, ValueError):
-        return None
-
-
-def run_id():
-    """Names this ansible-playbook run, the same in every fork: its main process and that
-    process's start time (a PID alone is reused). A secret is made anew at most once per run."""
-    parent = os.getppid()
-    try:
-        with open("/proc/%d/stat" % parent) as f:
-            start = f.read().rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
-    except (IOError, OSError, IndexError):
-        start = "?"
-    return "%d-%s" % (parent, start)
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-class StoreError(AnsibleError):
-    """The store cannot be read or written; never answered by regenerating."""
-
-
-def resolve_store_path(store, base_dir, var_name="microvm_credentials_store"):
-    """The absolute store path: a relative STORE is taken relative to BASE_DIR.
-
-    BASE_DIR is the inventory directory (else the playbook directory), never the
-    current directory: a store that silently moved with the cwd would be a new, empty
-    store, and every secret would be generated anew.
-    """
-    store = os.path.expanduser(store)
-    if not os.path.isabs(store):
-        if not base_dir:
-            raise StoreError("%s: %r is relative, and there is no inventory or playbook directory to resolve it against"
-                             % (var_name, store))
-        store = os.path.join(base_dir, store)
-    return os.path.normpath(store)
-
-
-class VaultStore:
-    def __init__(self, root, vault_secrets, var_name="microvm_credentials_store"):
-        self.root = root
+    def __init__(self, vault_secrets, vault_id=None, var_name="microvm_credentials_store"):
         self.vault_secrets = vault_secrets or []
+        self.vault_id = vault_id
         self.var_name = var_name
         self._vault = VaultLib(self.vault_secrets)
+
+    @classmethod
+    def from_options(cls, options):
+        return cls(options.get("vault_secrets"), options.get("vault_id"), options.get("var_name", "microvm_credentials_store"))
 
     def _error(self, message):
         return StoreError("%s: %s" % (self.var_name, message))
 
-    def path(self, instance, cred_id, suffix=VAULT_SUFFIX):
-        """The file of CRED_ID of INSTANCE (None: a shared secret, at the store's top level)."""
-        return os.path.join(self.root, instance or "", cred_id + suffix)
+    def check(self):
+        if self.vault_id and self.vault_id not in [vid for vid, dummy in self.vault_secrets]:
+            raise StoreError("%s: no vault secret with id %r was given (known: %s); %s"
+                             % (VAULT_ID_VAR, self.vault_id, ", ".join(sorted(set(v for v, s in self.vault_secrets))) or "none",
+                                _NO_SECRET))
 
-    def load(self, instance, cred_id):
-        """Return the stored secret bytes, or None when there is no such file."""
-        path = self.path(instance, cred_id)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except (IOError, OSError) as exc:
-            if exc.errno == errno.ENOENT:
-                return None
-            raise self._error("cannot read secret store file %s: %s" % (path, to_native(exc)))
-        if not is_encrypted(data):
-            raise self._error("secret store file %s is not ansible-vault encrypted; refusing to use or replace it" % path)
+    def is_encrypted(self, data):
+        return is_encrypted(data)
+
+    def encrypt(self, path, value):
         if not self.vault_secrets:
-            raise self._error("secret store file %s is vault encrypted but no vault secret was given "
-                              "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)" % path)
+            raise self._error("no vault secret to encrypt the secret store with (%s)" % _NO_SECRET)
+        self.check()
+        vault_id, secret = match_encrypt_secret(self.vault_secrets, encrypt_vault_id=self.vault_id or C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
+        return to_bytes(self._vault.encrypt(value, secret, vault_id=vault_id))
+
+    def decrypt(self, path, data):
+        if not self.vault_secrets:
+            raise self._error("secret store file %s is vault encrypted but no vault secret was given (%s)" % (path, _NO_SECRET))
         try:
             return self._vault.decrypt(data)
         except AnsibleError as exc:
             raise self._error("cannot decrypt secret store file %s (it is never regenerated implicitly; "
                               "restore it or rotate the secret explicitly): %s" % (path, to_native(exc)))
 
-    def sweep(self):
-        """Remove temporary files that runs killed while saving left behind.
-
-        Only files of processes that no longer exist: a concurrent run's file stays.
-        A leftover never replaced a secret (the rename did not happen), so nothing is lost.
-        """
-        removed = []
-        for dirpath, dummy, files in os.walk(self.root):
-            for name in files:
-                match = _TMP_RE.fullmatch(name)
-                if match and not _pid_alive(int(match.group(1))):
-                    path = os.path.join(dirpath, name)
-                    try:
-                        os.unlink(path)
-                    except OSError as exc:
-                        raise self._error("cannot remove the leftover temporary file %s: %s" % (path, to_native(exc)))
-                    removed.append(path)
-        return removed
-
-    def _encrypt(self, value):
-        if not self.vault_secrets:
-            raise self._error("no vault secret to encrypt the secret store with "
-                              "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)")
-        vault_id, secret = match_encrypt_secret(self.vault_secrets, encrypt_vault_id=C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
-        return self._vault.encrypt(value, secret, vault_id=vault_id)
-
-    def _write(self, path, data):
-        """Write DATA (bytes) to PATH atomically, 0600, creating the 0700 directories."""
-        for directory in (self.root, os.path.dirname(path)):
-            try:
-                os.makedirs(directory, 0o700)
-            except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise self._error("cannot create secret store directory %s: %s" % (directory, to_native(exc)))
+    def recipients(self, path, data):
         try:
-            # The PID in the name lets a later run tell a dead run's leftover from a live one's.
-            fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (os.path.basename(path), os.getpid()), suffix=".tmp",
-                                       dir=os.path.dirname(path))
-        except OSError as exc:
-            raise self._error("cannot write secret store file %s: %s" % (path, to_native(exc)))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.rename(tmp, path)
-        except OSError as exc:  # ENOSPC, EDQUOT, EIO...
-            _unlink_quietly(tmp)
-            raise self._error("cannot write secret store file %s: %s" % (path, to_native(exc)))
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-        return path
+            dummy, dummy, dummy, vault_id = parse_vaulttext_envelope(data)
+        except (AnsibleError, ValueError):
+            return []
+        return [vault_id or C.DEFAULT_VAULT_IDENTITY]
 
-    def save(self, instance, cred_id, value):
-        """Write VALUE (bytes) encrypted, atomically, replacing any previous file."""
-        return self._write(self.path(instance, cred_id), to_bytes(self._encrypt(value)))
+    def wanted_recipients(self, path):
+        return [self.vault_id] if self.vault_id else None
 
-    def load_meta(self, instance, cred_id):
-        """The metadata of a secret (a dict), or None when none is recorded or it is unreadable as such.
 
-        A secret whose vault file exists without metadata gets ``created`` and ``rotated``
-        from the vault file's modification time and ``estimated: true``.
-        """
-        path = self.path(instance, cred_id, META_SUFFIX)
-        try:
-            with open(path, "rb") as f:
-                meta = json.loads(f.read().decode("utf-8"))
-        except (IOError, OSError) as exc:
-            if exc.errno != errno.ENOENT:
-                raise self._error("cannot read secret store file %s: %s" % (path, to_native(exc)))
-            meta = None
-        except ValueError:  # not JSON: recorded anew, like a missing file
-            meta = None
-        if isinstance(meta, dict) and parse_time(meta.get("rotated")) is not None:
-            return meta
-        return self._estimated_meta(instance, cred_id)
+class VaultStore(Store):
+    """A Store of ansible-vault files."""
 
-    def _estimated_meta(self, instance, cred_id):
-        try:
-            mtime = os.stat(self.path(instance, cred_id)).st_mtime
-        except OSError:
-            return None
-        when = format_time(datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc))
-        return {"created": when, "rotated": when, "estimated": True}
-
-    def save_meta(self, instance, cred_id, meta):
-        """Record META (a dict of text, never a secret) beside the secret's vault file."""
-        data = json.dumps(dict(meta, version=META_VERSION), sort_keys=True, indent=1) + "\n"
-        return self._write(self.path(instance, cred_id, META_SUFFIX), data.encode("utf-8"))
+    def __init__(self, root, vault_secrets, var_name="microvm_credentials_store", vault_id=None):
+        Store.__init__(self, root, VaultBackend(vault_secrets, vault_id, var_name), var_name)
