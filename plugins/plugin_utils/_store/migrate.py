@@ -62,7 +62,7 @@ def migrate(src, dst, check_mode=False, key=None):
     dst.backend.check()
     # Read everything first: a file no key opens, or two files that disagree, stop the move before
     # anything changes.
-    plan = []
+    plan, probed = [], set()
     for entry in stored_entries(src.root, src.backend.suffix):
         old, new = src.path(*entry), dst.path(*entry)
         value = src.load(*entry)
@@ -71,6 +71,8 @@ def migrate(src, dst, check_mode=False, key=None):
                                                             _digest(key, value)):
             raise StoreError("%s: both %s and %s exist and hold different values: keep the right one, remove the other, "
                              "and run the move again" % (src.var_name, old, new))
+        if existing is None:
+            _check_round_trip(dst, new, probed)
         plan.append((entry, old, new, value, existing is not None))
     results = []
     for entry, old, new, value, written in plan:
@@ -79,13 +81,28 @@ def migrate(src, dst, check_mode=False, key=None):
             continue
         if not written:
             dst.save(entry[0], entry[1], value)
-            back = dst.load(*entry)
+            try:
+                back = dst.load(*entry)
+            except StoreError:
+                _remove(dst, new)
+                raise
             if back is None or not hmac.compare_digest(_digest(key, back), _digest(key, value)):
                 _remove(dst, new)
                 raise StoreError("%s: %s did not read back as the value of %s; the old file is kept" % (dst.var_name, new, old))
         _remove(src, old)
         results.append({"old": old, "new": new, "action": "finished" if written else "moved"})
     return results
+
+
+def _check_round_trip(dst, path, probed):
+    """Before anything changes: this operator can read back what DST writes to PATH (e.g. holds an age key
+    of its recipients), tried on an empty value, once per set of recipients."""
+    wanted = dst.backend.wanted_recipients(path)
+    marker = tuple(wanted) if wanted is not None else path
+    if marker in probed:
+        return
+    dst.backend.decrypt(path, dst.backend.encrypt(path, b""))
+    probed.add(marker)
 
 
 def _remove(store, path):

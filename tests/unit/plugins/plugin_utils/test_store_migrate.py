@@ -129,3 +129,17 @@ def test_a_file_that_does_not_read_back_keeps_the_old_one(tmp_path, key):
     with pytest.raises(StoreError, match=r"cluster\.sops did not read back as the value of .*cluster\.vault; the old file is kept"):
         migrate(vault, bad)
     assert os.path.exists(vault.path(None, "cluster")) and not os.path.exists(bad.path(None, "cluster"))
+
+
+def test_a_target_this_operator_cannot_read_stops_before_anything_changes(tmp_path, key, monkeypatch):
+    vault, dummy = filled(tmp_path, key)
+    other = tmp_path / "b.key"
+    subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
+    stranger = subprocess.run(["age-keygen", "-y", str(other)], check=True, capture_output=True, text=True).stdout.strip()
+    sops = Store(str(tmp_path), S.SopsBackend({"age_recipients": [stranger]}))
+    before = files(tmp_path)
+    written = os.stat(str(tmp_path)).st_mtime_ns  # a file made and removed again would change it
+    with pytest.raises(StoreError, match=r"no age key of yours opens .*cluster\.sops: it is encrypted to " + stranger):
+        migrate(vault, sops)
+    assert files(tmp_path) == before
+    assert os.stat(str(tmp_path)).st_mtime_ns == written
