@@ -18,6 +18,7 @@ validate = CREDENTIALS.validate
 def test_defaults():
     params = validate(GOOD)
     assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None, purge=True, lock_timeout=300,
+                          sops_recipients=[], sops_admins=[], sops_binary=None, sops_config=None, rekey=False,
                           var_name="microvm_instances", store_var_name="microvm_credentials_store", rotate_var_name="microvm_rotate",
                           directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
 
@@ -70,7 +71,7 @@ def test_every_variable_option_is_in_the_spec():
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
         instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None, var_name="microvm_instances",
-        store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
+        sops_recipients=[], sops_admins=[], sops_binary=None, sops_config=None, store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
 
 
 @pytest.mark.parametrize("args,message", [
