@@ -52,7 +52,7 @@ def run(inv, password, key_file, *args):
         env.pop("SOPS_AGE_KEY_FILE", None)
     env["HOME"] = str(inv.parent)  # no key of the machine's user takes part
     return subprocess.run([ANSIBLE_PLAYBOOK, "-i", str(inv), os.path.join(ROOT, "playbooks", "migrate_store.yml"),
-                           "--vault-password-file", str(password)] + list(args), env=env, capture_output=True, text=True)
+                           "--vault-password-file", str(password)] + list(args), env=env, capture_output=True, text=True, check=False)
 
 
 def snapshot(inv):

@@ -37,10 +37,11 @@ def check(slots, rekey, what):
     found = stale(slots)
     if found and not rekey:
         slot, now, wanted = found[0]
-        raise StoreError("%s: %s is encrypted to %s, but the configuration wants %s (%d such file%s): re-encrypt "
-                         "them with -e %s=true" % (slot.store.var_name, slot.store.path(slot.directory, slot.name),
-                                                  ", ".join(now) or "nobody", ", ".join(wanted), len(found),
-                                                  "" if len(found) == 1 else "s", REKEY_VAR))
+        path = slot.store.path(slot.directory, slot.name)
+        plural = "" if len(found) == 1 else "s"
+        raise StoreError("%s: %s is encrypted to %s, but the configuration wants %s (%d such file%s): re-encrypt them "
+                         "with -e %s=true" % (slot.store.var_name, path, ", ".join(now) or "nobody", ", ".join(wanted),
+                                              len(found), plural, REKEY_VAR))
     checked = set()
     for slot in slots:
         seen = slot.store.recipients(slot.directory, slot.name)

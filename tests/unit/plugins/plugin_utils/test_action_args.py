@@ -70,8 +70,9 @@ def test_every_variable_option_is_in_the_spec():
 
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
-        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None, var_name="microvm_instances",
-        sops_recipients=[], sops_admins=[], sops_binary=None, sops_config=None, store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
+        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None,
+        var_name="microvm_instances", sops_recipients=[], sops_admins=[], sops_binary=None, sops_config=None,
+        store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
 
 
 @pytest.mark.parametrize("args,message", [

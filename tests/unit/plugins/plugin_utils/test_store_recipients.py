@@ -33,8 +33,8 @@ real = pytest.mark.skipif(bool(_tools()), reason="sops or age-keygen missing: ru
 
 
 def test_shared_recipients_from_hostvars():
-    instances = {"web": {"kernel": "/k", "credentials": {"tok": {"scope": "shared", "generate": {"type": "hex"}},
-                                                          "db": {"generate": {"type": "hex"}}}}}
+    creds = {"tok": {"scope": "shared", "generate": {"type": "hex"}}, "db": {"generate": {"type": "hex"}}}
+    instances = {"web": {"kernel": "/k", "credentials": creds}}
     hostvars = {
         "a": {"microvm_instances": instances, "microvm_credentials_sops_recipients": ["age1a"],
               "microvm_credentials_sops_admins": ["age1adm"]},
