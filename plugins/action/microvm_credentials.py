@@ -28,6 +28,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import host_probe as _host_probe
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.backend_options import shared_by_name, shared_consumers
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import prompt as _prompt
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import CREDENTIALS, ArgumentError, variable
@@ -47,7 +48,8 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve impor
     resolve,
     systemd_time,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR, secret_labels, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store import recipients as _recipients
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR, secret_labels, slot_of, uses_shared
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store, resolve_store_path, run_id
 
@@ -113,7 +115,11 @@ class ActionModule(CredentialActionBase):
         if uses_shared(instances):
             shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
                                              SHARED_STORE_VAR)
-            shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR, writable=not self._task.check_mode)
+            by_name = None
+            if args["backend"] == "sops":
+                by_name = shared_by_name(shared_consumers(task_vars.get("hostvars") or {}, self._templar.template), args["sops_admins"])
+            shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR, by_name), SHARED_STORE_VAR,
+                           writable=not self._task.check_mode)
         asker = _prompt.Asker(self._answers, self._task.check_mode)
         return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id())
 
@@ -190,12 +196,24 @@ class ActionModule(CredentialActionBase):
         # Shared secrets are read, made and written under the shared store's lock too (taken
         # after this host's, never before, so two runs cannot wait for each other).
         with self._shared_lock(ctx, args):
+            result["store_rekeyed"] = self._check_recipients(ctx, instances, args, task_vars.get("inventory_hostname"))
             injected, public = self._resolve_all(instances, ctx, var_name)
             # 2. Persist new secrets on the controller (never in check mode).
             public_written = [] if self._task.check_mode else persist(ctx)
         for warning in ctx.warnings:
             display.warning(warning)
         return self._call_host(result, args, instances, injected, public, ctx, public_written, task_vars)
+
+    def _check_recipients(self, ctx, instances, args, host):
+        """Before anything changes: files encrypted to other recipients than wanted (an error, or
+        re-encrypted with rekey), and a key of this operator's for every stored file."""
+        slots = [slot_of(ctx.store, ctx.shared_store, i["name"], c) for i in instances for c in i["credentials"]
+                 if "generate" in c and "public_of" not in c]
+        try:
+            found = _recipients.check(slots, args["rekey"], "needed for host %s" % host)
+            return _recipients.rekey(found, self._task.check_mode)
+        except AnsibleError as exc:
+            raise AnsibleActionFail(to_native(exc))
 
     def _resolve_all(self, instances, ctx, var_name):
         """([Injected] of all instances, {instance: {cred_id: public half}})."""

@@ -33,7 +33,9 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instan
     normalize_instances,
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import has_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.backend_options import shared_by_name, shared_consumers
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store import recipients as _recipients
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import host_token, not_after_of, systemd_time
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import (
     SHARED_PREFIX,
@@ -151,7 +153,13 @@ class ActionModule(CredentialActionBase):
             shared = None
             if uses_shared(instances):
                 shared_path = shared_store_of(task_vars, self._templar)
-                shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR, writable=False)
+                by_name = None
+                if args["backend"] == "sops":
+                    by_name = shared_by_name(shared_consumers(task_vars.get("hostvars") or {}, self._templar.template),
+                                             args["sops_admins"])
+                shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR, by_name), SHARED_STORE_VAR, writable=False)
+            stale = _recipients.stale([slot_of(store, shared, i["name"], c) for i in instances for c in i["credentials"]
+                                       if "generate" in c and "public_of" not in c])
             rows, expected = self._controller(instances, (store, shared), store.token_key(), variable(args, "instances"),
                                               args["report_key"])
         except (ArgumentError, TransportError, ConfigError, AnsibleError) as exc:
@@ -175,6 +183,9 @@ class ActionModule(CredentialActionBase):
             orphaned=orphaned,
             prune=prune,
             table=_audit.table(rows),
+            # Files not encrypted to whom the configuration wants now: microvm_credentials_rekey re-encrypts them.
+            not_current=[dict(label=slot.label, path=slot.store.path(slot.directory, slot.name), recipients=now, wanted=wanted)
+                         for slot, now, wanted in stale],
         )
         return result
 

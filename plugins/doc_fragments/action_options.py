@@ -42,7 +42,8 @@ options:
     default: auto
   backend:
     description:
-      - How the store encrypts each secret. C(vault) keeps one ansible-vault file per secret.
+      - How the store encrypts each secret. C(vault) keeps one ansible-vault file per secret, C(sops) one
+        sops file per secret, encrypted to age recipients (O(sops_recipients), or a C(.sops.yaml)).
     type: str
     default: vault
     version_added: 0.2.0
@@ -53,5 +54,33 @@ options:
         given to ansible (C(--vault-id ID@SOURCE)).
       - Unset, Ansible's default vault identity is used, as C(ansible-vault encrypt) would.
     type: str
+    version_added: 0.2.0
+  sops_recipients:
+    description:
+      - With O(backend=sops), the age public keys this host's files are encrypted to (its
+        C(microvm_credentials_sops_recipients)), when no C(.sops.yaml) creation rule applies.
+      - A shared secret is encrypted to the union of the recipients of every host of the inventory
+        whose instances use it (read from their hostvars), plus O(sops_admins).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  sops_admins:
+    description: With O(backend=sops), age public keys added to the recipients of every file.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  sops_binary:
+    description:
+      - With O(backend=sops), the sops executable (3.9.0 or later). By default C(sops) on C(PATH), then
+        the binary of the controller Python's package C(sops-binary).
+    type: str
+    version_added: 0.2.0
+  sops_config:
+    description:
+      - With O(backend=sops), a C(.sops.yaml) whose creation rules apply to every file. By default the
+        nearest C(.sops.yaml) in or above each file's directory, when there is one.
+    type: path
     version_added: 0.2.0
 """

@@ -77,6 +77,14 @@ options:
     type: list
     elements: str
     default: []
+  rekey:
+    description:
+      - Re-encrypt the stored files that are not encrypted to whom the configuration wants now (after
+        recipients or vault ids changed). Without it, such a file stops the run before anything changes,
+        with an error naming it. The values stay the same.
+    type: bool
+    default: false
+    version_added: 0.2.0
   lock_timeout:
     description:
       - Seconds to wait for another run that holds the lock of the same O(store).
@@ -121,6 +129,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+store_rekeyed:
+  description: Stored secrets re-encrypted to their current recipients with O(rekey) (in check mode, those that would be).
+  returned: success
+  type: list
+  elements: str
+  sample: ["web/db-password", "shared:cluster-token"]
+  version_added: 0.2.0
 changed_instances:
   description: Instances whose credentials changed on the host; restart these.
   returned: always

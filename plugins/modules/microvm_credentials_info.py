@@ -90,6 +90,29 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+not_current:
+  description:
+    - Stored secrets whose files are not encrypted to whom the configuration wants now (other sops recipients,
+      another vault id). C(microvm_credentials_rekey=true) re-encrypts them.
+  returned: success
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  contains:
+    label:
+      description: C(INSTANCE/CREDENTIAL_ID) or C(shared:NAME).
+      type: str
+    path:
+      description: The file.
+      type: str
+    recipients:
+      description: Who can open it now.
+      type: list
+      elements: str
+    wanted:
+      description: Who should.
+      type: list
+      elements: str
 credentials:
   description: One entry per credential, configured or orphaned, sorted by instance and id.
   returned: success

@@ -6,7 +6,9 @@ collection manages (files, modes, hashes, unit states) and the controller store.
 """
 
 import copy
+import json
 import os
+import subprocess
 
 import pytest
 from harness import ROOT, instance
@@ -147,6 +149,10 @@ CASES = [
     ("max-age-bad", cred(max_age="90", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.max_age: must be a duration"),
     ("renew-before-too-long", cred(renew_before="400d", generate={"type": "tls", "days": 365}),
      "microvm_instances.bad.credentials.c.renew_before: must be shorter than"),
+    # store backends (the sops store's own cases: test_sops_store_bad_input below)
+    ("backend-unknown", None, "microvm_credentials_backend: unknown backend 'pass'"),
+    ("vault-id-unknown", None, "microvm_credentials_vault_id: no vault secret with id 'nope' was given"),
+    ("sops-missing", None, "microvm_credentials_backend: sops needs the sops binary, and /nonexistent/sops is not found"),
     # the audit (playbooks/audit.yml, see AUDIT_RUNS)
     ("audit-key-unknown", None, "microvm_credential_key: value of key must be one of: auto, host, tpm2, host+tpm2, got: tpm"),
     ("audit-prune-not-bool", None, "microvm_prune_store: must be true or false"),
@@ -166,6 +172,10 @@ TOP_VARS = {
     "key-tpm2-without-tpm": {"microvm_credential_key": "tpm2"},
     "prompt-answers-unknown": {"microvm_prompt_answers": {"base/nope": "x"}},
     "audit-key-unknown": {"microvm_credential_key": "tpm"},
+    "backend-unknown": {"microvm_credentials_backend": "pass"},
+    "vault-id-unknown": {"microvm_credentials_vault_id": "nope"},
+    "sops-missing": {"microvm_credentials_backend": "sops", "microvm_credentials_sops_binary": "/nonexistent/sops",
+                     "microvm_credentials_sops_recipients": ["age1qs7augahqxnyjasjj2yd4ahutzc8hrkuz0k0h4hr8n2jzt8tgueqgqalxh"]},
     # base left the inventory: its store entries are orphans a prune would delete.
     "audit-prune-not-bool": {"microvm_instances": {}},
     "share-overlap": {"microvm_instances": dict(BASE["microvm_instances"], bad=bad(shares=[{"tag": "d", "source": "/srv/bad"}]),
@@ -272,3 +282,68 @@ def test_relative_store_is_resolved_against_the_inventory(baseline):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert not os.path.exists(os.path.join(ROOT, ".microvm-credentials")), "a store appeared in the current directory"
     assert host.snapshot() == before_host and host.vault_values() == before_store
+
+
+SOPS = os.path.join(ROOT, ".venv", "bin", "sops")
+SOPS_CASES = [
+    ("sops-no-key", "microvm_credentials_sops_recipients: no age key of yours opens"),
+    ("sops-other-recipients", "microvm_credentials_rekey=true"),
+    ("sops-corrupt", "is corrupt or was altered"),
+    ("sops-no-matching-rule", "has creation_rules but none matches"),
+]
+
+
+def _age_key(tmp, name):
+    path = os.path.join(str(tmp), name + ".key")
+    subprocess.run(["age-keygen", "-o", path], check=True, capture_output=True)
+    return path, subprocess.run(["age-keygen", "-y", path], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _sops_file(path, recipient, value):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    out = subprocess.run([SOPS if os.path.exists(SOPS) else "sops", "--config", os.devnull, "encrypt", "--age", recipient,
+                          "--input-type", "binary", "--output-type", "binary", "--filename-override", path, "/dev/stdin"],
+                         input=value, check=True, capture_output=True).stdout
+    with open(path, "wb") as f:
+        f.write(out)
+
+
+def _files(root):
+    """The store's files but its lock and token key (dot files, which vault_values ignores too)."""
+    return dict((os.path.relpath(os.path.join(d, f), root), open(os.path.join(d, f), "rb").read())
+                for d, dummy, fs in os.walk(root) for f in fs if not f.startswith("."))
+
+
+@pytest.mark.parametrize("case_id,message", SOPS_CASES, ids=[c[0] for c in SOPS_CASES])
+def test_sops_store_bad_input(baseline, tmp_path, case_id, message):
+    """A sops store (the operator holds key a): each case fails naming the variable or the file, and
+    neither the host nor any store changes."""
+    host = baseline
+    key_a, pub_a = _age_key(tmp_path, "a")
+    key_b, pub_b = _age_key(tmp_path, "b")
+    root = os.path.join(str(tmp_path), "inventory-store")
+    store = os.path.join(root, "h")
+    path = os.path.join(store, "base", "app-token.sops")
+    _sops_file(path, pub_b if case_id == "sops-no-key" else pub_a, b"stored-token")
+    recipients = [pub_b] if case_id == "sops-no-key" else [pub_a]
+    if case_id == "sops-other-recipients":
+        recipients = [pub_a, pub_b]
+    if case_id == "sops-corrupt":
+        with open(path) as f:
+            doc = json.load(f)
+        head, rest = doc["data"].split("data:", 1)
+        doc["data"] = head + "data:" + ("A" if rest[0] != "A" else "B") + rest[1:]
+        with open(path, "w") as f:
+            json.dump(doc, f)
+    if case_id == "sops-no-matching-rule":
+        with open(os.path.join(root, ".sops.yaml"), "w") as f:
+            f.write("creation_rules:\n  - path_regex: ^elsewhere/\n    age: %s\n" % pub_a)
+    group_vars = with_bad(None, microvm_credentials_backend="sops", microvm_credentials_store=store,
+                          microvm_credentials_sops_recipients=recipients)
+    before_host, before_vault, before_sops = host.snapshot(), host.vault_values(), _files(root)
+    proc = host.playbook(group_vars, env={"SOPS_AGE_KEY_FILE": key_a, "HOME": str(tmp_path)})
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert message in proc.stdout, "error does not say %r:\n%s" % (message, proc.stdout[-3000:])
+    assert path in proc.stdout or case_id == "sops-no-matching-rule" and os.path.join(root, ".sops.yaml") in proc.stdout
+    assert host.snapshot() == before_host, "the host changed"
+    assert host.vault_values() == before_vault and _files(root) == before_sops, "a store changed"

@@ -17,6 +17,7 @@ from ansible.parsing.vault import is_encrypted
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Value
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.backend_options import backend_options
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backends import make_backend
 
 
@@ -53,6 +54,6 @@ class CredentialActionBase(ActionBase):
                 raise AnsibleActionFail("%s.src: cannot decrypt %s on the controller: %s" % (path, src, to_native(exc.message)))
         return Value(load=decrypt, source=source)
 
-    def _backend(self, args, var_name):
-        return make_backend(args["backend"], dict(vault_secrets=self._loader._vault.secrets, vault_id=args["vault_id"],
-                                                  var_name=var_name))
+    def _backend(self, args, var_name, by_name=None):
+        """The store's backend; BY_NAME: a shared store's sops recipients per shared name."""
+        return make_backend(args["backend"], backend_options(args, var_name, self._loader._vault.secrets, by_name))

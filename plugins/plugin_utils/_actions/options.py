@@ -42,6 +42,11 @@ COMMON_SPEC = dict(
     # Checked by _store.backends.make_backend, which names the variable and the known backends.
     backend=dict(type="str", default="vault"),
     vault_id=dict(type="str"),
+    # With backend sops (_store/sops.py and _actions/backend_options.py check them).
+    sops_recipients=dict(type="list", elements="str", default=[]),
+    sops_admins=dict(type="list", elements="str", default=[]),
+    sops_binary=dict(type="str"),
+    sops_config=dict(type="path"),
 )
 
 
@@ -103,6 +108,7 @@ CREDENTIALS = ActionOptions("microvm.credentials.microvm_credentials", dict(
     rotate=dict(type="list", elements="str", default=[]),
     purge=dict(type="bool", default=True),
     lock_timeout=dict(type="int", default=300),
+    rekey=dict(type="bool", default=False),
 ), _check_credentials)
 
 # Without a store, the audit reads the one the role would use (_store_location.store_of).

@@ -11,12 +11,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.sops import SopsBackend
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultBackend
 
 BACKEND_VAR = "microvm_credentials_backend"
 
 
-BACKENDS = dict((cls.name, cls) for cls in (VaultBackend,))
+BACKENDS = dict((cls.name, cls) for cls in (VaultBackend, SopsBackend))
 # Every file suffix a backend writes: the audit tells an orphan of any backend.
 SUFFIXES = tuple(sorted(cls.suffix for cls in BACKENDS.values()))
 

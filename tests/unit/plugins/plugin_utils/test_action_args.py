@@ -18,7 +18,8 @@ validate = CREDENTIALS.validate
 def test_defaults():
     params = validate(GOOD)
     assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault",
-                          vault_id=None, purge=True, lock_timeout=300)
+                          vault_id=None, purge=True, lock_timeout=300, sops_recipients=[], sops_admins=[], sops_binary=None,
+                          sops_config=None, rekey=False)
 
 
 def test_instances_are_left_to_the_configuration_check():
@@ -66,7 +67,7 @@ def test_no_option_renames_a_variable():
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
         instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None,
-        report_key=None)
+        report_key=None, sops_recipients=[], sops_admins=[], sops_binary=None, sops_config=None)
 
 
 @pytest.mark.parametrize("args,message", [
