@@ -186,7 +186,8 @@ def fmt(value):
 # --- 1 and 2: converges against the host container ------------------------------
 
 def credentials_spec(count):
-    """COUNT (1 or up to 5) credentials of mixed generators (no passlib: its hashes are slow on purpose)."""
+    """COUNT credentials of mixed generators (no passlib: its hashes are slow on purpose); past 5,
+    the five kinds again under numbered ids (api-key-2, ...)."""
     if count == 1:
         return {"app-token": {"name": "app.token", "generate": {"type": "hex"}}}
     kinds = [
@@ -196,7 +197,8 @@ def credentials_spec(count):
         ("tls-seed", {"generate": {"type": "bytes"}}),
         ("db-pass", {"generate": {"type": "password", "length": 32}}),
     ]
-    return dict(kinds[:count])
+    return dict((name if i < len(kinds) else "%s-%d" % (name, i // len(kinds) + 1), spec)
+                for i, (name, spec) in ((i, kinds[i % len(kinds)]) for i in range(count)))
 
 
 def group_vars(instances, secrets):
@@ -570,7 +572,7 @@ def noop_table(cases, pairs):
     t.add("no-op run: systemd-creds encrypt on the hosts", *([worst(c, "encrypt") for c in cases] + ["0"]))
     t.add("no-op run: values sent to the hosts", *([worst(c, "sent") for c in cases] + ["0"]))
     t.add("no-op run: changed tasks (recap, all hosts)", *([max(r["recap"]["changed"] for r in c.noops) for c in cases] + ["0"]))
-    t.add("credentials stored (all hosts)", *([len(c.names) * c.instances * c.secrets for c in cases] + [""]))
+    t.add("credentials stored (all hosts)", *([len(c.names) * c.instances * len(credentials_spec(c.secrets)) for c in cases] + [""]))
     t.add("first converge wall, s (one run)", *([c.first["wall"] for c in cases] + [""]))
     t.add("first converge controller CPU, s", *([c.first["cpu"] for c in cases] + [""]))
     for field, what in (("decryptions", "decryptions on the controller"), ("sent", "values sent"),
