@@ -96,10 +96,9 @@ class Source:
 
 def normalize_instance(name, spec):
     """The role's normalisation (plugin_utils/_schema/instances.py of the collection under test)."""
-    # pylint: disable-next=import-outside-toplevel
-    from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instance as normalize
+    from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import instances  # pylint: disable=import-outside-toplevel
 
-    return normalize(name, spec)
+    return instances.normalize_instance(name, spec)
 
 
 # --- helpers -------------------------------------------------------------------

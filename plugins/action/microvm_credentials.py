@@ -21,7 +21,6 @@ __metaclass__ = type
 import base64
 import contextlib
 import fnmatch
-import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
@@ -56,13 +55,25 @@ display = Display()
 HOST_MODULE = "microvm.credentials.microvm_credentials_host"
 
 
-def _host_credential(ctx, instance, name, value, not_after):
-    """What the host module gets for one credential, without its value: the token of its source.
-    NOT_AFTER (a datetime or None) becomes systemd-creds encrypt --not-after=@SECONDS."""
-    cred = {"instance": instance, "name": name, "token": host_token(ctx.token_key, value.source(), systemd_time(not_after))}
-    if not_after is not None:
-        cred["not_after"] = systemd_time(not_after)
-    return cred
+class Injected:
+    """One credential the host stores: its INSTANCE and guest NAME, its VALUE (a _resolve.Value,
+    decrypted only if the host needs it) and NOT_AFTER (an aware datetime or None)."""
+
+    def __init__(self, instance, name, value, not_after):
+        self.instance, self.name, self.value, self.not_after = instance, name, value, not_after
+
+    @property
+    def label(self):
+        return "%s/%s" % (self.instance, self.name)
+
+    def for_host(self, token_key):
+        """What the host module gets, without the value: the token of its source; NOT_AFTER as
+        systemd-creds encrypt --not-after=@SECONDS."""
+        cred = {"instance": self.instance, "name": self.name,
+                "token": host_token(token_key, self.value.source(), systemd_time(self.not_after))}
+        if self.not_after is not None:
+            cred["not_after"] = systemd_time(self.not_after)
+        return cred
 
 
 class ActionModule(CredentialActionBase):
@@ -101,10 +112,9 @@ class ActionModule(CredentialActionBase):
         if uses_shared(instances):
             shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
                                              SHARED_STORE_VAR)
-            shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR)
+            shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR, writable=not self._task.check_mode)
         asker = _prompt.Asker(self._answers, self._task.check_mode)
-        return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id(),
-                       token_key=store.token_key(create=not self._task.check_mode))
+        return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id())
 
     def _shared_lock(self, ctx, args):
         if ctx.shared_store is None:
@@ -113,13 +123,12 @@ class ActionModule(CredentialActionBase):
                          create=not self._task.check_mode)
 
     def _resolve(self, instance, ctx, var_name):
-        """Return ({cred_id: value}, {cred_id: end of its host credential}, {cred_id: public half}) for one normalised instance."""
+        """The _resolve.Resolved credentials of one normalised instance."""
         path = "%s.%s.credentials" % (var_name, instance["name"])
         try:
-            res = resolve(instance, path, ctx)
+            return resolve(instance, path, ctx)
         except (GenerateError, _prompt.PromptError) as exc:
             raise AnsibleActionFail(to_native(exc))
-        return res.values, res.not_after, res.public
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -170,28 +179,30 @@ class ActionModule(CredentialActionBase):
 
     def _sync(self, result, args, instances, rotate, store_path, store_var, var_name, task_vars):
         # 1. Resolve every value in memory and validate what the guests will get.
-        store = Store(store_path, self._backend(args, store_var), store_var)
+        store = Store(store_path, self._backend(args, store_var), store_var, writable=not self._task.check_mode)
         if not self._task.check_mode:
             store.sweep()  # leftovers of a run killed while saving
         ctx = self._context(store, args, instances, rotate, task_vars)
         # Shared secrets are read, made and written under the shared store's lock too (taken
         # after this host's, never before, so two runs cannot wait for each other).
         with self._shared_lock(ctx, args):
-            resolved, public = self._resolve_all(instances, ctx, var_name)
+            injected, public = self._resolve_all(instances, ctx, var_name)
             # 2. Persist new secrets on the controller (never in check mode).
             public_written = [] if self._task.check_mode else persist(ctx)
         for warning in ctx.warnings:
             display.warning(warning)
-        return self._call_host(result, args, instances, resolved, public, ctx, public_written, task_vars)
+        return self._call_host(result, args, instances, injected, public, ctx, public_written, task_vars)
 
     def _resolve_all(self, instances, ctx, var_name):
-        resolved, public = [], {}
+        """([Injected] of all instances, {instance: {cred_id: public half}})."""
+        injected, public = [], {}
         for instance in instances:
-            values, not_after, public[instance["name"]] = self._resolve(instance, ctx, var_name)
-            injected = [c for c in instance["credentials"] if c["inject"]]
-            self._check_oem_strings(instance, injected, values, var_name)
-            resolved.append((instance, values, not_after, injected))
-        return resolved, public
+            res = self._resolve(instance, ctx, var_name)
+            public[instance["name"]] = res.public
+            creds = [c for c in instance["credentials"] if c["inject"]]
+            self._check_oem_strings(instance, creds, res.values, var_name)
+            injected.extend(Injected(instance["name"], c["name"], res.values.entry(c["id"]), res.not_after.get(c["id"])) for c in creds)
+        return injected, public
 
     def _host(self, args, instances, credentials, task_vars):
         # The host's view only: no store path, no generator, no controller path.
@@ -200,19 +211,17 @@ class ActionModule(CredentialActionBase):
         with stdin_capable(self._connection):
             return self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
 
-    def _call_host(self, result, args, instances, resolved, public, ctx, public_written, task_vars):
+    def _call_host(self, result, args, instances, injected, public, ctx, public_written, task_vars):
         # 3. Tokens first; values only for what the host needs, in a second call.
-        injected = [(instance["name"], c["name"], values.entry(c["id"]), not_after.get(c["id"]))
-                    for instance, values, not_after, injected in resolved for c in injected]
-        credentials = [_host_credential(ctx, instance, name, value, not_after) for instance, name, value, not_after in injected]
+        credentials = [item.for_host(ctx.token_key) for item in injected]
         host = self._host(args, instances, credentials, task_vars)
         need = set(host.get("need") or [])
         sent = []
         if need and not host.get("failed") and not self._task.check_mode:
-            for cred, (instance, name, value, dummy) in zip(credentials, injected):
-                if "%s/%s" % (instance, name) in need:
-                    cred["value"] = base64.b64encode(value.get()).decode("ascii")
-                    sent.append("%s/%s" % (instance, name))
+            for cred, item in zip(credentials, injected):
+                if item.label in need:
+                    cred["value"] = base64.b64encode(item.value.get()).decode("ascii")
+                    sent.append(item.label)
             host = self._host(args, instances, credentials, task_vars)
             if host.get("need") and not host.get("failed"):
                 host = dict(failed=True, msg="the host's credentials changed during this run (%s); run again"

@@ -21,6 +21,7 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.parsing.vault import match_encrypt_secret
+from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import INFO, ArgumentError, variable
@@ -32,11 +33,19 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instan
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import has_public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import host_token, not_after_of, systemd_time
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR, shared_store_of, slot_of, store_of, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import (
+    SHARED_PREFIX,
+    SHARED_STORE_VAR,
+    shared_store_of,
+    slot_of,
+    store_of,
+    uses_shared,
+)
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store, resolve_store_path
 
 HOST_MODULE = "microvm.credentials.microvm_credentials_info_host"
+display = Display()
 
 
 class ActionModule(CredentialActionBase):
@@ -125,12 +134,12 @@ class ActionModule(CredentialActionBase):
             check_pipe(self._connection)
             instances = normalize_instances(args["instances"], variable(args, "instances"))
             check_credential_directory(args["directory"], instances, variable(args, "directory"))
-            store = Store(self._store(args, task_vars), self._backend(args, variable(args, "store")), variable(args, "store"))
+            store = Store(self._store(args, task_vars), self._backend(args, variable(args, "store")), variable(args, "store"), writable=False)
             shared = None
             if uses_shared(instances):
                 shared_path = shared_store_of(task_vars, self._templar)
-                shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR)
-            rows, expected = self._controller(instances, (store, shared), store.token_key(create=False), variable(args, "instances"))
+                shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR, writable=False)
+            rows, expected = self._controller(instances, (store, shared), store.token_key(), variable(args, "instances"))
         except (ArgumentError, TransportError, ConfigError, AnsibleError) as exc:
             raise AnsibleActionFail(to_native(exc))
         host = self._host(args, instances, expected, task_vars)
@@ -139,13 +148,37 @@ class ActionModule(CredentialActionBase):
             return result
         configured = dict((i["name"], set(c["id"] for c in i["credentials"] if "public_of" not in c)) for i in instances)
         rows = _audit.ordered(_audit.join_host(rows, host["credentials"]) + self._orphan_rows(store, configured))
+        orphaned, prune = _audit.orphan_labels(store.root, configured), _audit.prune_paths(store.root, configured)
+        shared_root, claimed = self._shared_claims(task_vars)
+        if claimed is not None:
+            orphaned += [SHARED_PREFIX + name for name in _audit.shared_orphans(shared_root, claimed)]
+            prune += _audit.shared_prune_paths(shared_root, claimed)
         result.update(
             changed=False,
             credentials=rows,
             units=host["units"],
             directory_state=host["directory_state"],
-            orphaned=_audit.orphan_labels(store.root, configured),
-            prune=_audit.prune_paths(store.root, configured),
+            orphaned=orphaned,
+            prune=prune,
             table=_audit.table(rows),
         )
         return result
+
+    def _shared_claims(self, task_vars):
+        """(the shared store, the shared names every host of the inventory claims), or (None, None)
+        when a host's microvm_instances cannot be read: then no shared entry is called orphaned."""
+        try:
+            shared_root = shared_store_of(task_vars, self._templar)
+        except AnsibleError:
+            return None, None
+        claimed = set()
+        hostvars = task_vars.get("hostvars") or {}
+        for name in (task_vars.get("groups") or {}).get("all", []):
+            try:
+                spec = self._templar.template(hostvars[name].get("microvm_instances"))
+                for instance in normalize_instances(spec or {}, "hostvars[%s].microvm_instances" % name):
+                    claimed.update(c["shared_name"] for c in instance["credentials"] if c.get("scope") == "shared")
+            except (AnsibleError, ConfigError, KeyError) as exc:
+                display.warning("the audit lists no orphaned shared secrets: %s" % to_native(exc))
+                return None, None
+        return shared_root, claimed

@@ -54,20 +54,4 @@ options:
       - Unset, Ansible's default vault identity is used, as C(ansible-vault encrypt) would.
     type: str
     version_added: 0.2.0
-  var_name:
-    description: Name of the variable O(instances) came from, used in error messages.
-    type: str
-    default: microvm_instances
-  store_var_name:
-    description: Name of the variable O(store) came from, used in error messages.
-    type: str
-    default: microvm_credentials_store
-  directory_var_name:
-    description: Name of the variable O(directory) came from, used in error messages.
-    type: str
-    default: microvm_credential_directory
-  key_var_name:
-    description: Name of the variable O(key) came from, used in error messages.
-    type: str
-    default: microvm_credential_key
 """

@@ -14,11 +14,12 @@ short_description: Read a secret from the controller store of microvm.credential
 version_added: 0.1.0
 description:
   - Returns the value of a credential that the C(microvm.credentials.microvm) role generated and
-    stored, vault encrypted, as C(STORE/INSTANCE/CREDENTIAL_ID.vault), for use in other roles
-    (an application's configuration, a database user on another host).
+    stored, encrypted by the host's C(microvm_credentials_backend), as C(STORE/INSTANCE/CREDENTIAL_ID.vault)
+    (or the backend's suffix), for use in other roles (an application's configuration, a database user on
+    another host).
   - "A secret of C(scope: shared) is read with the term C(shared:NAME), from C(SHARED_STORE/NAME.vault)."
-  - Decrypting needs the vault password of the play (C(--vault-password-file), C(--vault-id) or
-    C(ANSIBLE_VAULT_PASSWORD_FILE)).
+  - With the C(vault) backend, decrypting needs the vault password of the play (C(--vault-password-file),
+    C(--vault-id) or C(ANSIBLE_VAULT_PASSWORD_FILE)).
   - Never generates anything; a missing secret is an error.
   - B(The value is a plaintext secret.) Ansible cannot hide it by itself, see the notes.
 author:
@@ -78,8 +79,10 @@ import base64
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import location_of
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backends import make_backend
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import host_var, location_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store
 
 
 def _encode(term, value, encoding):
@@ -98,8 +101,16 @@ class LookupModule(LookupBase):
         values = []
         for term in terms:
             root, instance, cred_id = location_of(term, variables, self._templar, self.get_option)
-            store = VaultStore(root, self._loader._vault.secrets)
-            value = store.load(instance, cred_id)
+            host = self.get_option("host")
+            try:
+                # The host's own backend, as the role reads its store.
+                backend = make_backend(host_var(variables, self._templar, "microvm_credentials_backend", "vault", host),
+                                       dict(vault_secrets=self._loader._vault.secrets,
+                                            vault_id=host_var(variables, self._templar, "microvm_credentials_vault_id", None, host) or None))
+                store = Store(root, backend)
+                value = store.load(instance, cred_id)
+            except StoreError as exc:
+                raise AnsibleLookupError("%s: %s" % (term, exc))
             if value is None:
                 raise AnsibleLookupError("%s: no secret at %s (has the role run for its host?)" % (term, store.path(instance, cred_id)))
             values.append(_encode(term, value, self.get_option("encoding")))

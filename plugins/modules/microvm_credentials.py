@@ -16,16 +16,21 @@ version_added: 0.1.0
 description:
   - Validates O(instances) (the C(microvm_instances) inventory variable) on the controller, before
     anything changes anywhere.
-  - Reads each credential's secret from the controller's ansible-vault encrypted store, generating and
+  - Reads each credential's secret from the controller's encrypted store (O(backend)), generating and
     storing it there the first time only. Secrets are never regenerated implicitly; list them in
-    O(rotate) to replace them.
-  - Checks that every instance's credentials fit its hypervisor's SMBIOS OEM string limits.
-  - Encrypts all credentials of the host with C(systemd-creds encrypt) into O(directory), in one
-    module call per host, passing values on stdin only. A credential whose encrypted file already
-    decrypts to the same value, and was sealed with the same O(key), is left alone; a changed O(key)
-    re-encrypts every credential.
+    O(rotate) to replace them. A stored secret is decrypted only when it must be made anew, checked
+    anew (its input, definition or public half changed), or sent to the host.
+  - Checks that every instance's credentials fit its hypervisor's SMBIOS OEM string limits (from each
+    value's recorded size, without decrypting it).
+  - Digests first. The host gets one token per credential, a keyed digest of the encrypted file the
+    value is read from (never of the value), and answers which credentials it lacks - missing, made
+    from another token, sealed with another O(key), or changed on the host. Only those are decrypted
+    and sent, in a second module call, on stdin only, and encrypted with C(systemd-creds encrypt) into
+    O(directory). A converge that changes nothing makes one host call, decrypts nothing and sends no
+    value.
   - Ownership. The manifest C(DIRECTORY/.microvm-credentials.json) (0600) lists the instance directories
-    and C(.cred) files the module created, with the key each was sealed with; only those are ever
+    and C(.cred) files the module created, with the key each was sealed with, the token it was made from
+    and the file's SHA-256; only those are ever
     rewritten or removed. A missing O(directory) is created 0700 (missing parents 0755). An existing one
     without a manifest is used only if it is empty, and its mode is left as it is; one that holds anything
     else is refused before any change.
@@ -33,7 +38,7 @@ description:
     removed on the next run (not in check mode) and listed in C(swept).
   - This is an action plugin. Its part on the host is the internal module
     C(microvm.credentials.microvm_credentials_host), which it calls with the host's view only
-    (the credential directory, key, purge, instance names and the values to encrypt), never a
+    (the credential directory, key, purge, instance names, tokens and the values it needs), never a
     controller path or a generator.
 author:
   - microvm.credentials maintainers (!UNKNOWN)
@@ -51,7 +56,8 @@ requirements:
   - systemd-creds (systemd 250 or later) on the host.
   - libpass (which provides the C(passlib) module) on the controller for C(passlib) generators, and the
     Python package C(bcrypt) for the C(bcrypt) scheme.
-  - A vault secret on the controller (C(--vault-password-file), C(--vault-id) or E(ANSIBLE_VAULT_PASSWORD_FILE)).
+  - With O(backend=vault), a vault secret on the controller (C(--vault-password-file), C(--vault-id) or
+    E(ANSIBLE_VAULT_PASSWORD_FILE)) to make or read a secret; a converge that changes nothing needs none.
 extends_documentation_fragment:
   - microvm.credentials.action_options
 options:
@@ -71,10 +77,6 @@ options:
     type: list
     elements: str
     default: []
-  rotate_var_name:
-    description: Name of the variable O(rotate) came from, used in error messages.
-    type: str
-    default: microvm_rotate
   lock_timeout:
     description:
       - Seconds to wait for another run that holds the lock of the same O(store).
@@ -169,13 +171,20 @@ missing_hypervisors:
   type: list
   elements: str
   sample: ["qemu"]
-fingerprints:
-  description:
-    - Size and SHA-256 of each injected credential, keyed C(INSTANCE/NAME), so tests and
-      operators can compare what a guest saw without seeing a value.
+sent:
+  description: Credentials whose value went to the host in this run, as C(INSTANCE/NAME) (names only).
+  returned: success
+  type: list
+  elements: str
+decryptions:
+  description: How many stored or C(src) values this run decrypted on the controller (0 in a converge that changes nothing).
+  returned: success
+  type: int
+tampered:
+  description: Credentials whose C(.cred) file was deleted or changed on the host since it was written; they are written again.
   returned: always
-  type: dict
-  sample: {"web/db.password": {"size": 24, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}
+  type: list
+  elements: str
 public:
   description:
     - Public halves of key-pair credentials (C(ssh), C(wireguard), C(tls), C(ca), C(command) with C(public_output)),

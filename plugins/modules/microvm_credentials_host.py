@@ -115,7 +115,7 @@ swept:
 need:
   description:
     - Credentials, as C(INSTANCE/NAME), that must be (re)written and whose value was not sent. When it is
-      not empty, nothing was changed (in check mode: what would be written).
+      not empty, nothing was changed (in check mode, what would be written).
   returned: always
   type: list
   elements: str

@@ -129,6 +129,29 @@ def orphans(store_root, configured):
     return found
 
 
+def _shared_entries(shared_root):
+    """{name: [file names]} of the shared store, which has no instance level."""
+    entries = {}
+    names = sorted(os.listdir(shared_root)) if os.path.isdir(shared_root) else []
+    for fname in names:
+        if fname.startswith(".") or not os.path.isfile(os.path.join(shared_root, fname)):
+            continue
+        for suffix in SUFFIXES + (META_SUFFIX, PUBLIC_SUFFIX):
+            if fname.endswith(suffix) and len(fname) > len(suffix):
+                entries.setdefault(fname[:-len(suffix)], []).append(fname)
+    return entries
+
+
+def shared_orphans(shared_root, claimed):
+    """Names in the shared store that no host of the inventory claims (CLAIMED: a set of names), sorted."""
+    return sorted(name for name in _shared_entries(shared_root) if name not in claimed)
+
+
+def shared_prune_paths(shared_root, claimed):
+    entries = _shared_entries(shared_root)
+    return [os.path.join(shared_root, f) for name in shared_orphans(shared_root, claimed) for f in entries[name]]
+
+
 def orphan_labels(store_root, configured):
     """INSTANCE/* for an instance left the inventory, INSTANCE/ID for a credential."""
     labels = []

@@ -27,6 +27,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -65,9 +66,12 @@ class Value:
     limits are checked without the value.
     """
 
-    def __init__(self, data=None, load=None, slot=None, source=None, shape=None):
+    def __init__(self, data=None, load=None, slot=None, source=None, shape=None, made=False):
         self._data, self._load, self.slot, self._source = data, load, slot, source
         self.shape = shape if shape is not None or data is None else shape_of(data)
+        # A value made in this run: its slot's file is the old one until persist() writes it (never in check mode).
+        self._old_file = slot.token() if made else None
+        self._made = made
 
     def get(self):
         if self._data is None:
@@ -77,7 +81,12 @@ class Value:
 
     def source(self):
         """The digest of the value's source; for a stored value, of its file as it is now."""
-        return self.slot.token() if self.slot is not None else self._source
+        if self.slot is None:
+            return self._source
+        token = self.slot.token()
+        if self._made and token == self._old_file:
+            return "unwritten"  # check mode: no host holds a value made from this
+        return token
 
     def placeholder(self):
         """Bytes of the value's shape (size, text or not): encoded and limited exactly like the value."""
@@ -155,9 +164,8 @@ class Context:
     answer to a prompt; NOW an aware datetime; RUN names this run (_vault_store.run_id).
     """
 
-    def __init__(self, store, shared_store=None, rotated=None, read_src=None, ask=None, now=None, run=None, token_key=None):
+    def __init__(self, store, shared_store=None, rotated=None, read_src=None, ask=None, now=None, run=None):
         self.store, self.shared_store = store, shared_store
-        self.token_key = token_key if token_key is not None else b"microvm.credentials unkeyed"
         self.rotated = rotated or (lambda label: False)
         self.read_src, self.ask = read_src, ask
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
@@ -168,8 +176,10 @@ class Context:
         self.warnings = []
         self.shared_made = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
 
-    def keyed(self, obj):
-        return keyed(self.token_key, obj)
+    @property
+    def token_key(self):
+        """The key of the host's tokens: its own store's."""
+        return self.store.token_key()
 
     def slot(self, instance, cred):
         return slot_of(self.store, self.shared_store, instance, cred)
@@ -248,10 +258,11 @@ def _shape(meta):
     return None
 
 
-def _check_record(ctx, definition, input_sources, public):
+def _check_record(slot, definition, input_sources, public):
     """What the last full check (_generators.current) saw: while the definition, the inputs' sources
-    and the public half are the same, the stored value still fits, and nothing is decrypted to say so."""
-    return ctx.keyed([definition, input_sources, public and hashlib.sha256(public).hexdigest()])
+    and the public half are the same, the stored value still fits, and nothing is decrypted to say so.
+    Keyed by the key of the slot's own store, so every host reads a shared secret's record alike."""
+    return keyed(slot.store.token_key(), [definition, input_sources, public and hashlib.sha256(public).hexdigest()])
 
 
 class _Deps:
@@ -293,7 +304,7 @@ def _generated(ctx, cred, slot, deps, inputs, sources, path):
     pair, checked = None, False
     if reason is None:
         public = slot.load_public()
-        checked = meta.get("check") == _check_record(ctx, definition, sources(), public)
+        checked = meta.get("check") == _check_record(slot, definition, sources(), public)
         if checked:
             pair = (stored, public)
         else:
@@ -302,11 +313,14 @@ def _generated(ctx, cred, slot, deps, inputs, sources, path):
             reason = "stale" if pair is None else None
     if pair is None:
         made = _make(ctx, slot, spec, deps, path)
-        pair = (Value(data=made[0], slot=slot), made[1])
+        pair = (Value(data=made[0], slot=slot, made=True), made[1])
         ctx.reasons[slot.label] = reason
     new_meta = _meta(ctx, cred, meta, definition, reason)
-    # Recorded at persist time, once the inputs' files are written: what this value was checked against.
-    record = lambda: _check_record(ctx, definition, sources(), pair[1])  # noqa: E731
+
+    def record():
+        # At persist time, once the inputs' files are written: what this value was checked against.
+        return _check_record(slot, definition, sources(), pair[1])
+
     if reason is not None or not checked or new_meta != meta or _shape(meta) is None:
         ctx.writes[slot.label] = (slot, pair[0] if reason is not None else None, new_meta, meta, pair[0], record)
     if pair[1] is not None:
@@ -340,7 +354,7 @@ def resolve(instance, path, ctx):
             continue
         ids = graph[cred_id]
         inputs = [(dep in resolved.new, resolved.times[dep]) for dep in ids]
-        sources = lambda ids=ids: _input_sources(resolved, ids)  # noqa: E731
+        sources = functools.partial(_input_sources, resolved, ids)
         pair, new, meta = _generated(ctx, cred, ctx.slot(instance["name"], cred), _Deps(resolved, ids), inputs, sources, cpath)
         resolved.times[cred_id] = _rotated_at(meta)
         if cred["not_after"] is not None:

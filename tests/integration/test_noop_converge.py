@@ -16,7 +16,7 @@ import binascii
 import json
 
 import pytest
-from harness import instance, recap
+from harness import instance
 from leak_scanner import ansiballz_parts
 
 CREDS = {

@@ -103,3 +103,28 @@ def test_not_after_makes_the_host_refuse_the_credential_after_then(hosts):
     assert hv1.sh("systemd-creds decrypt --name=expiring --timestamp=@%d %s - >/dev/null && echo ok" % (end - 60, path)).strip() == "ok"
     refused = hv1.sh("systemd-creds decrypt --name=expiring --timestamp=@%d %s - 2>&1; echo rc=$?" % (end + 60, path), check=False)
     assert "rc=1" in refused, refused
+
+
+def audit(hv1, *args):
+    proc = hv1.converge(None, *args, playbook="playbooks/audit.yml", env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"})
+    out = json.loads(proc.stdout[proc.stdout.index("{"):])
+    return [t["hosts"] for p in out["plays"] for t in p["tasks"] if t["task"]["name"] == "Audit the credentials of this host"][0]
+
+
+def test_the_audit_finds_shared_secrets_and_prunes_only_unclaimed_ones(hosts, tmp_path):
+    hv1, hv2 = hosts
+    run(hv1, tmp_path)
+    shared = os.path.join(hv1.inventory, ".microvm-credentials-shared")
+    # A shared secret no host claims any more (as after removing its last consumer).
+    with open(os.path.join(shared, "cluster.vault"), "rb") as src, open(os.path.join(shared, "ghost.vault"), "wb") as dst:
+        dst.write(src.read())
+    results = audit(hv1)
+    for host in (hv1, hv2):
+        rows = dict(((r["instance"], r["id"]), r) for r in results[host.name]["credentials"])
+        for inst in ("web", "db"):
+            assert rows[(inst, "token")]["host"] == rows[(inst, "join")]["host"] == "in-sync"
+            assert rows[(inst, "token")]["rotated"] is not None and rows[(inst, "token")]["fingerprint"].startswith("hmac:")
+        assert results[host.name]["orphaned"] == ["shared:ghost"]
+        assert results[host.name]["prune"] == [os.path.join(shared, "ghost.vault")]
+    audit(hv1, "-e", "microvm_prune_store=true")
+    assert sorted(os.listdir(shared)) == [".token-key", "cluster.meta", "cluster.vault", "join.meta", "join.vault"]

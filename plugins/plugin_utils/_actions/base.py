@@ -56,4 +56,3 @@ class CredentialActionBase(ActionBase):
     def _backend(self, args, var_name):
         return make_backend(args["backend"], dict(vault_secrets=self._loader._vault.secrets, vault_id=args["vault_id"],
                                                   var_name=var_name))
-

@@ -9,8 +9,7 @@ Each action has an ActionOptions: its argument spec, which its docs-only module
 documents (the options both actions take in the doc fragment
 microvm.credentials.action_options), and the validation of a task's arguments. Most
 options hold a user's variable (the role passes microvm_instances,
-microvm_credentials_store, ...): an error names that variable, taken from the
-matching *_var_name option.
+microvm_credentials_store, ...): an error names that variable (VARIABLES).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,24 +21,18 @@ from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS
 
-# Option -> (the option naming its variable, that variable's usual name).
+# Option -> the role variable it holds, which errors name.
 VARIABLES = {
-    "instances": ("var_name", "microvm_instances"),
-    "store": ("store_var_name", "microvm_credentials_store"),
-    "rotate": ("rotate_var_name", "microvm_rotate"),
-    "directory": ("directory_var_name", "microvm_credential_directory"),
-    "key": ("key_var_name", "microvm_credential_key"),
+    "instances": "microvm_instances",
+    "store": "microvm_credentials_store",
+    "rotate": "microvm_rotate",
+    "directory": "microvm_credential_directory",
+    "key": "microvm_credential_key",
 }
 
 
-def _with_variable_names(spec):
-    """SPEC and the *_var_name option of each of its options that holds a user's variable."""
-    names = [VARIABLES[option] for option in spec if option in VARIABLES]
-    return dict(spec, **dict((name, dict(type="str", default=default)) for name, default in names))
-
-
 # The options of both actions (plugins/doc_fragments/action_options.py documents them).
-COMMON_SPEC = _with_variable_names(dict(
+COMMON_SPEC = dict(
     # _config.normalize_instances validates it, naming the path of each error (a null is no instance).
     instances=dict(type="raw", required=True),
     store=dict(type="path"),
@@ -49,7 +42,7 @@ COMMON_SPEC = _with_variable_names(dict(
     # Checked by _store.backends.make_backend, which names the variable and the known backends.
     backend=dict(type="str", default="vault"),
     vault_id=dict(type="str"),
-))
+)
 
 
 class ArgumentError(ValueError):
@@ -57,11 +50,9 @@ class ArgumentError(ValueError):
 
 
 def variable(params, option):
-    """The user's variable OPTION came from (the option itself when none does)."""
-    if option not in VARIABLES:
-        return option
-    name_option, default = VARIABLES[option]
-    return params.get(name_option) or default
+    """The user's variable OPTION came from (the option itself when none does). PARAMS is kept for
+    the callers' symmetry with the validated options."""
+    return VARIABLES.get(option, option)
 
 
 class ActionOptions(object):
@@ -105,14 +96,14 @@ def _check_credentials(params):
         raise ArgumentError("lock_timeout: must be a number of seconds, 0 or more, got %d" % params["lock_timeout"])
 
 
-CREDENTIALS = ActionOptions("microvm.credentials.microvm_credentials", _with_variable_names(dict(
+CREDENTIALS = ActionOptions("microvm.credentials.microvm_credentials", dict(
     COMMON_SPEC,
     store=dict(COMMON_SPEC["store"], required=True),
     shared_store=dict(type="path"),
     rotate=dict(type="list", elements="str", default=[]),
     purge=dict(type="bool", default=True),
     lock_timeout=dict(type="int", default=300),
-)), _check_credentials)
+), _check_credentials)
 
 # Without a store, the audit reads the one the role would use (_store_location.store_of).
 INFO = ActionOptions("microvm.credentials.microvm_credentials_info", COMMON_SPEC)

@@ -133,6 +133,15 @@ def shared_store_of(variables, templar, shared_store=None, host=None):
     return os.path.join(base, SHARED_STORE_DIR)
 
 
+def host_var(variables, templar, name, default=None, host=None):
+    """The (templated) variable NAME of HOST (default: the current host), or DEFAULT."""
+    host = host or variables.get("inventory_hostname")
+    host_vars = (variables.get("hostvars") or {}).get(host) or {}
+    if name in host_vars:
+        return templar.template(host_vars[name])
+    return variables.get(name, default) if host == variables.get("inventory_hostname") else default
+
+
 def location_of(term, variables, templar, options):
     """Return (store root, instance or None, name) of a lookup TERM; OPTIONS(name) reads the lookup's options."""
     instance, name = split_term(term)

@@ -117,11 +117,13 @@ class Store:
     """The secrets under ROOT, encrypted by BACKEND (see backend.py). VAR_NAME names the store
     in errors. DECRYPTIONS counts the values this store decrypted (a no-op converge decrypts none)."""
 
-    def __init__(self, root, backend, var_name="microvm_credentials_store"):
+    def __init__(self, root, backend, var_name="microvm_credentials_store", writable=True):
         self.root = root
         self.backend = backend
         self.var_name = var_name
+        self.writable = writable  # False in check mode and for the audit: nothing is written, not even the token key
         self.decryptions = 0
+        self._token_key = None
 
     def _error(self, message):
         return StoreError("%s: %s" % (self.var_name, message))
@@ -173,10 +175,15 @@ class Store:
         path = self.path(instance, cred_id)
         return self.backend.recipients(path, data), self.backend.wanted_recipients(path)
 
-    def token_key(self, create=True):
+    def token_key(self):
         """The key of the digests this store gives out (tokens for the host, check records): random,
         made once, kept in ROOT/.token-key. It guards digests of plaintext src files against lookups;
-        it opens nothing. Without CREATE (check mode) a missing key is drawn for this run only."""
+        it opens nothing. In a store that is not writable a missing key is drawn for this run only."""
+        if self._token_key is None:
+            self._token_key = self._load_token_key()
+        return self._token_key
+
+    def _load_token_key(self):
         path = os.path.join(self.root, TOKEN_KEY)
         data = self._read(path)
         if data is not None and re.fullmatch(b"[0-9a-f]{64}\n?", data):
@@ -184,7 +191,7 @@ class Store:
         if data is not None:
             raise self._error("%s is not a token key this collection wrote; remove it (every credential is then sent once)" % path)
         key = os.urandom(32)
-        if create:
+        if self.writable:
             self._write(path, key.hex().encode("ascii") + b"\n")
         return key
 

@@ -83,5 +83,5 @@ class VaultBackend(Backend):
 class VaultStore(Store):
     """A Store of ansible-vault files."""
 
-    def __init__(self, root, vault_secrets, var_name="microvm_credentials_store", vault_id=None):
-        Store.__init__(self, root, VaultBackend(vault_secrets, vault_id, var_name), var_name)
+    def __init__(self, root, vault_secrets, var_name="microvm_credentials_store", vault_id=None, writable=True):
+        Store.__init__(self, root, VaultBackend(vault_secrets, vault_id, var_name), var_name, writable)

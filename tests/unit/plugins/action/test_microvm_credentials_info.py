@@ -98,7 +98,7 @@ def test_the_host_gets_its_view_only():
         return {}
 
     plugin._execute_module = execute_module
-    args = {"directory": "/var/lib/microvm-credentials", "key": "host", "store": "/srv/store", "var_name": "my_instances"}
+    args = {"directory": "/var/lib/microvm-credentials", "key": "host", "store": "/srv/store"}
     expected = [{"instance": "web", "name": "db.password", "token": host_token(TOKEN_KEY, "x", None)}]
     plugin._host(args, instances(), expected, {})
     assert sent == {"module_name": "microvm.credentials.microvm_credentials_info_host", "module_args": {

@@ -17,9 +17,8 @@ validate = CREDENTIALS.validate
 
 def test_defaults():
     params = validate(GOOD)
-    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None, purge=True, lock_timeout=300,
-                          var_name="microvm_instances", store_var_name="microvm_credentials_store", rotate_var_name="microvm_rotate",
-                          directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
+    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault",
+                          vault_id=None, purge=True, lock_timeout=300)
 
 
 def test_instances_are_left_to_the_configuration_check():
@@ -34,15 +33,12 @@ def test_directory_is_a_host_path_never_expanded_here():
 
 @pytest.mark.parametrize("args,message", [
     (dict(GOOD, key="tpm"), "microvm_credential_key: value of key must be one of: auto, host, tpm2, host+tpm2, got: tpm"),
-    (dict(GOOD, key="tpm", key_var_name="my_key"), "my_key: value of key must be one of"),
     (dict(GOOD, rotate={"a": 1}), "microvm_rotate: "),
-    (dict(GOOD, rotate={"a": 1}, rotate_var_name="my_rotate"), "my_rotate: "),
     (dict(GOOD, purge="maybe"), "purge: "),
     (dict(GOOD, lock_timeout="soon"), "lock_timeout: "),
     (dict(GOOD, lock_timeout=-1), "lock_timeout: must be a number of seconds, 0 or more, got -1"),
     ({"instances": {}}, "microvm_credentials_store: missing required arguments: store"),
     (dict(GOOD, store=""), "microvm_credentials_store is required"),
-    (dict(GOOD, store=None, store_var_name="my_store"), "my_store is required"),
     (dict(GOOD, colour="blue"), "Unsupported parameters for (microvm.credentials.microvm_credentials): colour."),
 ])
 def test_errors_name_the_users_variable(args, message):
@@ -58,24 +54,22 @@ def test_first_bad_option_in_spec_order_is_named():
 
 def test_variable_of_an_option():
     assert variable({}, "store") == "microvm_credentials_store"
-    assert variable({"store_var_name": "s"}, "store") == "s"
+    assert variable({}, "key") == "microvm_credential_key"
     assert variable({}, "lock_timeout") == "lock_timeout"
 
 
-def test_every_variable_option_is_in_the_spec():
-    assert set(["var_name", "store_var_name", "directory_var_name", "key_var_name"]) <= set(COMMON_SPEC)
-    assert "rotate_var_name" in CREDENTIALS.spec
+def test_no_option_renames_a_variable():
+    # Errors name the role's variables; no caller ever passed other names.
+    assert not [o for o in CREDENTIALS.spec if o.endswith("var_name")] and not [o for o in COMMON_SPEC if o.endswith("var_name")]
 
 
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
-        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None, var_name="microvm_instances",
-        store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
+        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None)
 
 
 @pytest.mark.parametrize("args,message", [
     ({"instances": {}, "key": "tpm"}, "microvm_credential_key: value of key must be one of: auto, host, tpm2, host+tpm2, got: tpm"),
-    ({"instances": {}, "key": "tpm", "key_var_name": "my_key"}, "my_key: value of key must be one of"),
     ({}, "microvm_instances: missing required arguments: instances"),
     ({"instances": {}, "rotate": []}, "Unsupported parameters for (microvm.credentials.microvm_credentials_info): rotate."),
 ])

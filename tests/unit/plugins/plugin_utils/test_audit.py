@@ -109,3 +109,11 @@ def test_join_host_and_table():
                                 "in-sync", "pending"]
     assert lines[3].split()[:3] == ["web", "(stale)", "[orphaned]"]
     assert len(set(len(line.split("hmac:")[0]) for line in lines[1:2] + [lines[0].replace("FINGERPRINT", "hmac:")])) == 1
+
+
+def test_shared_orphans_are_the_names_no_host_claims(tmp_path):
+    for name in ("cluster.vault", "cluster.meta", "ghost.vault", "ghost.meta", ".token-key", ".ghost.vault.123.x.tmp"):
+        (tmp_path / name).write_text("x")
+    assert _audit.shared_orphans(str(tmp_path), {"cluster"}) == ["ghost"]
+    assert sorted(_audit.shared_prune_paths(str(tmp_path), {"cluster"})) == [str(tmp_path / "ghost.meta"), str(tmp_path / "ghost.vault")]
+    assert _audit.shared_orphans(str(tmp_path / "absent"), set()) == []

@@ -165,3 +165,13 @@ def test_a_changed_input_file_is_checked_by_decrypting(store):
     store.decryptions = 0
     resolve(instance(), PATH, Context(store, read_src=lambda src, path: b"from " + src.encode()))
     assert store.decryptions == 0  # checked once, recorded
+
+
+def test_a_value_made_but_not_written_has_a_source_no_host_holds(store):
+    run(store)
+    ctx = Context(store, rotated=lambda label: label == "web/wg", read_src=lambda src, path: b"from " + src.encode())
+    res = resolve(instance(), PATH, ctx)  # check mode: nothing is persisted
+    old = store.token("web", "wg")
+    assert res.values.entry("wg").source() == "unwritten" and res.values.entry("pw").source() == store.token("web", "pw")
+    persist(ctx)
+    assert res.values.entry("wg").source() == store.token("web", "wg") != old

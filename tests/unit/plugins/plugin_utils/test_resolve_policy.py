@@ -53,7 +53,7 @@ def test_a_shared_secret_is_one_value_for_all_instances_and_hosts(tmp_path):
     ctx2, res2 = hv2.run(instances(app=TOKEN))
     assert res1["web"].values["token"] == res1["db"].values["token"] == res2["app"].values["token"]
     assert ctx1.reasons == {"shared:cluster": "created"} and ctx2.reasons == {}
-    assert sorted(os.listdir(str(tmp_path / "shared"))) == ["cluster.meta", "cluster.vault"]
+    assert sorted(os.listdir(str(tmp_path / "shared"))) == [".token-key", "cluster.meta", "cluster.vault"]
     assert not os.path.exists(str(tmp_path / "hv1" / "web"))
 
 
@@ -192,3 +192,16 @@ def test_not_after_counts_from_when_the_value_was_made(tmp_path):
     assert res["web"].not_after == {"k": T0 + datetime.timedelta(days=45)}
     ctx, res = hv1.run(spec, now=T0 + datetime.timedelta(days=31))
     assert ctx.reasons == {"web/k": "max_age"} and res["web"].not_after == {"k": T0 + datetime.timedelta(days=76)}
+
+
+def test_a_shared_secret_checked_by_one_host_is_not_decrypted_by_the_next(tmp_path):
+    hv1, hv2 = Host(tmp_path, "hv1"), Host(tmp_path, "hv2")
+    spec = {"pw": {"scope": "shared", "shared_name": "pw", "inject": False, "generate": {"type": "password"}},
+            "hash": {"scope": "shared", "shared_name": "hash", "generate": {"type": "passlib", "password_of": "pw"}}}
+    hv1.run(instances(web=spec))
+    hv2.run(instances(app=spec))
+    hv1.shared.decryptions = hv2.shared.decryptions = 0
+    hv1.run(instances(web=spec))
+    hv2.run(instances(app=spec))
+    # The check records are keyed by the shared store's key, the same for every host.
+    assert hv1.shared.decryptions == hv2.shared.decryptions == 0
