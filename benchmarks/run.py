@@ -5,15 +5,17 @@
 
 """Benchmarks of microvm.credentials: prints figures, never fails on a threshold.
 
-    python3 benchmarks/run.py [--quick] [--only 1,2,3,4]      (or: make bench)
+    python3 benchmarks/run.py [--quick] [--only 1,2,3,4,5]    (or: make bench)
 
 1. host round trips of one converge (module executions, podman processes), 1x1 vs Nx5,
    and an idempotent rerun against a one-task ansible.builtin.ping playbook (benchmarks/ping.yml)
 2. idempotent rerun wall time, 1x1 vs Nx5
 3. launcher overhead (microvm-launch exec NAME up to the hypervisor's execv), 1 vs 64 credentials
 4. guest boot to credentials (QEMU TCG), 0 vs 8 credentials
+5. the no-op rerun against ping for 1 host x 10x5, 1 host x 50x10 and 8 hosts x 10x5 (-f 8), the
+   decryptions (controller and hosts) and values sent per no-op run, and the first converge
 
-See benchmarks/README.md for what each figure means. 1 and 2 use the integration
+See benchmarks/README.md for what each figure means. 1, 2 and 5 use the integration
 harness of tests/integration/harness.py (a systemd host container from the podman
 image of `make images`, playbooks/site.yml run as a user would); 3 and 4 run the
 launcher directly on this machine.
@@ -22,6 +24,7 @@ launcher directly on this machine.
 from __future__ import absolute_import, division, print_function
 
 import argparse
+import concurrent.futures
 import json
 import os
 import platform
@@ -138,6 +141,15 @@ def changed_tasks(output):
     return changed
 
 
+def recap(output):
+    """harness.recap summed over every host of the last PLAY RECAP."""
+    tail = output[output.rindex("PLAY RECAP"):] if "PLAY RECAP" in output else output
+    rows = [harness.recap(line) for line in tail.splitlines() if "ok=" in line]
+    if not rows:
+        return harness.recap(output)  # fails, showing the output
+    return dict((key, sum(r[key] for r in rows)) for key in rows[0])
+
+
 def run_text(argv):
     try:
         return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
@@ -173,7 +185,8 @@ def fmt(value):
 # --- 1 and 2: converges against the host container ------------------------------
 
 def credentials_spec(count):
-    """COUNT (1 or up to 5) credentials of mixed generators (no passlib: its hashes are slow on purpose)."""
+    """COUNT credentials of mixed generators (no passlib: its hashes are slow on purpose); past 5,
+    the five kinds again under numbered ids (api-key-2, ...)."""
     if count == 1:
         return {"app-token": {"name": "app.token", "generate": {"type": "hex"}}}
     kinds = [
@@ -183,7 +196,8 @@ def credentials_spec(count):
         ("tls-seed", {"generate": {"type": "bytes"}}),
         ("db-pass", {"generate": {"type": "password", "length": 32}}),
     ]
-    return dict(kinds[:count])
+    return dict((name if i < len(kinds) else "%s-%d" % (name, i // len(kinds) + 1), spec)
+                for i, (name, spec) in ((i, kinds[i % len(kinds)]) for i in range(count)))
 
 
 def group_vars(instances, secrets):
@@ -193,15 +207,18 @@ def group_vars(instances, secrets):
 
 
 class Case:
-    """One host container configured with INSTANCES x SECRETS."""
+    """HOSTS host containers (one inventory, one controller store), each configured with
+    INSTANCES x SECRETS; playbooks run with FORKS (-f) when given."""
 
-    def __init__(self, label, instances, secrets, workdir):
-        self.label, self.instances, self.secrets = label, instances, secrets
+    def __init__(self, label, instances, secrets, workdir, hosts=1, forks=None):
+        self.label, self.instances, self.secrets, self.forks = label, instances, secrets, forks
         self.name = "mvc-bench-%s-%s" % (label, uuid.uuid4().hex[:6])
+        self.names = [self.name] if hosts == 1 else ["%s-%d" % (self.name, i) for i in range(hosts)]
         self.tmp = os.path.join(workdir, self.name)
         os.makedirs(self.tmp)
         self.vars = group_vars(instances, secrets)
-        self.host = None
+        self.hosts = []
+        self.host = None  # the first host: its Host object holds the inventory and the vault password
         self.state = {}
         self.counts = {}
         self.first_wall = None
@@ -210,15 +227,31 @@ class Case:
         self.not_idempotent = []
 
     def start(self):
-        harness.start_container(self.name)
-        self.host = harness.Host(self.name, self.tmp)
-        self.host.write_inventory(self.vars)
+        # In parallel: each container waits for its systemd to come up.
+        with concurrent.futures.ThreadPoolExecutor(len(self.names)) as pool:
+            list(pool.map(harness.start_container, self.names))
+        for name in self.names[1:]:
+            os.makedirs(os.path.join(self.tmp, name))
+        self.hosts = [harness.Host(name, self.tmp if i == 0 else os.path.join(self.tmp, name))
+                      for i, name in enumerate(self.names)]
+        self.host = self.hosts[0]
+        self.write_inventory()
+
+    def write_inventory(self):
+        """Host.write_inventory for all the hosts of the case: one group, one group_vars."""
+        inventory = self.host.inventory
+        os.makedirs(os.path.join(inventory, "group_vars"), exist_ok=True)
+        with open(os.path.join(inventory, "hosts.yml"), "w") as f:
+            yaml.safe_dump({"microvm_hosts": {"hosts": dict((h.name, h.connection_vars()) for h in self.hosts)}}, f)
+        with open(os.path.join(inventory, "group_vars", "all.yml"), "w") as f:
+            yaml.safe_dump(self.vars, f)
 
     def stop(self):
-        try:
-            harness.remove_container(self.name)
-        except AssertionError as exc:
-            log("WARNING %s" % exc)
+        for name in self.names:
+            try:
+                harness.remove_container(name)
+            except AssertionError as exc:
+                log("WARNING %s" % exc)
 
     def converge(self, instrumented, label):
         """Run playbooks/site.yml once; return (wall seconds, recap, counts or None)."""
@@ -242,18 +275,19 @@ class Case:
         changed = changed_tasks(proc.stdout)
         if changed:
             self.not_idempotent.append("%s: %s" % (label, "; ".join(changed)))
-        return (wall, cpu), harness.recap(proc.stdout), counts
+        return (wall, cpu), recap(proc.stdout), counts
 
     def playbook(self, *args, **kw):
         """playbooks/site.yml of the collection under test, through the harness's Host.playbook."""
         env = dict(kw.pop("env", None) or {}, ANSIBLE_COLLECTIONS_PATH=Source.base)
         playbook = kw.pop("playbook", Source.path("playbooks", "site.yml"))
-        return self.host.playbook(None, *args, playbook=playbook, env=env, timeout=3600)
+        forks = ("-f", str(self.forks)) if self.forks else ()
+        return self.host.playbook(None, *(forks + args), playbook=playbook, env=env, timeout=3600)
 
-    def ping(self):
+    def ping(self, env=None):
         """Wall seconds of benchmarks/ping.yml: one task, same inventory, connection and become."""
         start = time.perf_counter()
-        proc = self.playbook(playbook=Source.path("benchmarks", "ping.yml"))
+        proc = self.playbook(playbook=Source.path("benchmarks", "ping.yml"), env=env)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError("ping playbook of %s failed:\n%s" % (self.label, proc.stdout[-6000:]))
@@ -273,7 +307,7 @@ class Case:
         with open(files["podman"], "rb") as f:
             calls = [c.decode(errors="replace") for c in f.read().split(b"\0") if c]
         with open(files["results"]) as f:
-            tasks = json.load(f)[self.name]["tasks"]
+            tasks = json.load(f)[self.host.name]["tasks"]
         run = [t for t in tasks if t["status"] != "skipped"]
         host_side = [t for t in run if t["action"] not in CONTROLLER_ACTIONS]
         return {
@@ -391,6 +425,178 @@ def add_ping_rows(table, cases, pairs):
             "%.2f/%.2f" % (p, r[0]) for p, r in zip(case.ping_walls, case.rerun_walls))))
     table.notes.append("ping: benchmarks/ping.yml (gather_facts: false, become: true, one ansible.builtin.ping task)"
                        " with the same inventory, connection and environment as the rerun")
+
+
+# --- 5: the no-op rerun against ping, and what it decrypts and sends ----------------
+
+SEALING_LOG = "/run/bench-systemd-creds.log"  # RAM: the host's systemd-creds calls (verbs only)
+# systemd-creds wrapped first on the host's PATH (as tests/integration/test_noop_converge.py does).
+SEALING_WRAPPER = r"""
+set -e
+cat > /usr/local/sbin/systemd-creds <<'EOS'
+#!/bin/sh
+echo "$1" >> %s
+exec /usr/bin/systemd-creds "$@"
+EOS
+chmod 0755 /usr/local/sbin/systemd-creds
+""" % SEALING_LOG
+
+
+class NoopCase(Case):
+    """A Case whose every run (site.yml and ping.yml alike) is counted by bench_count (no podman
+    wrapper: it adds no process), and whose hosts log their systemd-creds calls."""
+
+    def __init__(self, *args, **kw):
+        super(NoopCase, self).__init__(*args, **kw)
+        self.first = None
+        self.pings, self.noops = [], []
+
+    def start(self):
+        super(NoopCase, self).start()
+        for host in self.hosts:
+            host.sh(SEALING_WRAPPER)
+
+    def run(self, label, playbook=None):
+        """One counted run: {"wall", "cpu", "recap", "changed", "hosts" (bench_count's JSON)}."""
+        results = os.path.join(self.tmp, "results-%s.json" % label)
+        env = {"BENCH_COUNT_FILE": results, "ANSIBLE_CALLBACK_PLUGINS": os.path.join(BENCH, "callback_plugins"),
+               "ANSIBLE_CALLBACKS_ENABLED": "bench_count"}
+        cpu0, start = children_cpu(), time.perf_counter()
+        proc = self.playbook(env=env, playbook=playbook or Source.path("playbooks", "site.yml"))
+        wall, cpu = time.perf_counter() - start, children_cpu() - cpu0
+        if proc.returncode != 0:
+            raise RuntimeError("%s of %s failed:\n%s" % (label, self.label, proc.stdout[-6000:]))
+        with open(results) as f:
+            hosts = json.load(f)
+        return {"wall": wall, "cpu": cpu, "recap": recap(proc.stdout), "changed": changed_tasks(proc.stdout), "hosts": hosts}
+
+    def sealing(self):
+        """{host: {"encrypt": n, "decrypt": n}} of systemd-creds since the last call (the log is emptied)."""
+        def read(host):
+            verbs = host.sh("cat %s 2>/dev/null || true; rm -f %s" % (SEALING_LOG, SEALING_LOG)).split()
+            return host.name, {"encrypt": verbs.count("encrypt"), "decrypt": verbs.count("decrypt")}
+        with concurrent.futures.ThreadPoolExecutor(len(self.hosts)) as pool:
+            return dict(pool.map(read, self.hosts))
+
+    def site_run(self, label):
+        """A counted site.yml run plus the systemd-creds calls it made on each host."""
+        result = self.run(label)
+        result["sealing"] = self.sealing()
+        return result
+
+
+def per_host(run, field):
+    """[N per host] of a counted site.yml run: controller "decryptions", values "sent",
+    host systemd-creds "encrypt" and "decrypt"."""
+    out = []
+    for name in sorted(run["sealing"]):
+        if field in ("encrypt", "decrypt"):
+            out.append(run["sealing"][name][field])
+        else:
+            out.append(run["hosts"].get(name, {}).get("credentials", {}).get(field, float("nan")))
+    return out
+
+
+def spread(values):
+    """N for one host; 'N each' or 'MIN..MAX per host, total T' for several."""
+    if len(values) == 1:
+        return fmt(values[0])
+    if min(values) == max(values):
+        return "%s each, total %s" % (fmt(values[0]), fmt(sum(values)))
+    return "%s..%s per host, total %s" % (fmt(min(values)), fmt(max(values)), fmt(sum(values)))
+
+
+def bench_noop(opts, workdir, tables):
+    pairs = 3 if opts.quick else 5
+    big, fleet = (20, 4) if opts.quick else (50, 8)
+    small = NoopCase("1h10x5", 10, 5, workdir)
+    large = NoopCase("1h%dx10" % big, big, 10, workdir)
+    many = NoopCase("%dh10x5" % fleet, 10, 5, workdir, hosts=fleet, forks=fleet)
+    cases = (small, large, many)
+    ping_yml = Source.path("benchmarks", "ping.yml")
+    try:
+        for case in cases:
+            log("starting %d host container(s) %s" % (len(case.names), case.name))
+            case.start()
+        for case in cases:
+            # Warm-up: the first podman exec into a fresh container and cold caches would count otherwise.
+            case.run("warm-up", playbook=ping_yml)
+        for case in cases:
+            log("%s: first converge" % case.label)
+            case.first = case.site_run("first")
+            log("%s: first converge %.1fs, recap %s" % (case.label, case.first["wall"], case.first["recap"]))
+        for i in range(pairs):
+            for case in cases:
+                case.pings.append(case.run("ping%d" % i, playbook=ping_yml))
+                case.noops.append(case.site_run("noop%d" % i))
+                noop = case.noops[-1]
+                if noop["recap"]["changed"]:
+                    log("%s: WARNING no-op rerun %d changed %d task(s): %s" % (case.label, i + 1, noop["recap"]["changed"], noop["changed"]))
+                log("%s: ping %.2fs, no-op rerun %d: %.2fs (controller CPU %.2fs), decryptions %s, host decrypts %s"
+                    % (case.label, case.pings[-1]["wall"], i + 1, noop["wall"], noop["cpu"],
+                       sum(per_host(noop, "decryptions")), sum(per_host(noop, "decrypt"))))
+    finally:
+        for case in cases:
+            case.stop()
+    tables.append(noop_table(cases, pairs))
+
+
+def noop_table(cases, pairs):
+    small, large, many = cases
+    t = Table("5. No-op rerun against ping on the same hosts, and what it decrypts and sends (paired, median of %d)" % pairs,
+              ["hosts x instances x secrets"] + ["%d x %dx%d%s" % (len(c.names), c.instances, c.secrets,
+                                                                   ", -f %d" % c.forks if c.forks else "") for c in cases] + ["target"])
+
+    def med(case, runs, key):
+        return median([r[key] for r in getattr(case, runs)])
+
+    def worst(case, field):
+        """The most any no-op run did, summed over the case's hosts."""
+        return max(sum(per_host(r, field)) for r in case.noops)
+
+    noop = [med(c, "noops", "wall") for c in cases]
+    ping = [med(c, "pings", "wall") for c in cases]
+    t.add("no-op rerun wall, s", *(noop + [""]))
+    t.add("ping wall, s", *(ping + [""]))
+    t.add("no-op rerun / ping", *(["%.2f" % ratio(n, p) for n, p in zip(noop, ping)] + ["<= 1.5 each"]))
+    t.add("no-op rerun wall / %s's" % small.label, "1.00", "%.2f" % ratio(noop[1], noop[0]), "%.2f" % ratio(noop[2], noop[0]),
+          "%s <= 1.10" % large.label)
+    t.add("(no-op / ping) / %s's" % small.label, "1.00", "%.2f" % ratio(noop[1] / ping[1], noop[0] / ping[0]),
+          "%.2f" % ratio(noop[2] / ping[2], noop[0] / ping[0]), "")
+    t.add("no-op rerun controller CPU, s", *([med(c, "noops", "cpu") for c in cases] + [""]))
+    t.add("ping controller CPU, s", *([med(c, "pings", "cpu") for c in cases] + [""]))
+    t.add("no-op run: decryptions on the controller (all hosts, most of %d runs)" % pairs,
+          *([worst(c, "decryptions") for c in cases] + ["0"]))
+    t.add("no-op run: systemd-creds decrypt on the hosts", *([worst(c, "decrypt") for c in cases] + ["0"]))
+    t.add("no-op run: systemd-creds encrypt on the hosts", *([worst(c, "encrypt") for c in cases] + ["0"]))
+    t.add("no-op run: values sent to the hosts", *([worst(c, "sent") for c in cases] + ["0"]))
+    t.add("no-op run: changed tasks (recap, all hosts)", *([max(r["recap"]["changed"] for r in c.noops) for c in cases] + ["0"]))
+    t.add("credentials stored (all hosts)", *([len(c.names) * c.instances * len(credentials_spec(c.secrets)) for c in cases] + [""]))
+    t.add("first converge wall, s (one run)", *([c.first["wall"] for c in cases] + [""]))
+    t.add("first converge controller CPU, s", *([c.first["cpu"] for c in cases] + [""]))
+    for field, what in (("decryptions", "decryptions on the controller"), ("sent", "values sent"),
+                        ("encrypt", "systemd-creds encrypt on the host"), ("decrypt", "systemd-creds decrypt on the host")):
+        t.add("first converge: %s" % what, *([spread(per_host(c.first, field)) for c in cases] + [""]))
+    for case in cases:
+        t.notes.append("%s pairs, ping/no-op rerun s: %s" % (case.label, ", ".join(
+            "%.2f/%.2f" % (p["wall"], n["wall"]) for p, n in zip(case.pings, case.noops))))
+    for case in cases:
+        mid = sorted(case.noops, key=lambda r: r["wall"])[len(case.noops) // 2]
+        host = mid["hosts"][case.host.name]["tasks"]
+        t.notes.append("slowest tasks of the %s median no-op rerun (%s; task start to its result): %s" % (
+            case.label, "first host" if len(case.names) > 1 else "the host", "; ".join(
+                "%s %.2fs" % (task["task"], task["seconds"]) for task in sorted(host, key=lambda x: -x["seconds"])[:3])))
+    for case in cases:
+        for i, run in enumerate(case.noops):
+            if run["changed"]:
+                t.notes.append("WARNING %s no-op rerun %d changed: %s" % (case.label, i + 1, "; ".join(run["changed"])))
+    t.notes.append("decryptions: the credentials action's result (`decryptions`: store, shared store and src files; `sent`),"
+                   " read by benchmarks/callback_plugins/bench_count.py from the registered result (the task keeps no_log)")
+    t.notes.append("host: systemd-creds wrapped in /usr/local/sbin on every host container, logging its verb;"
+                   " instances have autostart: false (no VM boots)")
+    t.notes.append("every run, ping included, has bench_count enabled; the ping of a case uses its -f; targets are issue 15's,"
+                   " not asserted")
+    return t
 
 
 # --- 3 and 4: the launcher on this machine ---------------------------------------
@@ -673,22 +879,23 @@ def header(opts):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quick", action="store_true",
-                        help="fewer repetitions: 10 instances instead of 50, 5 launcher runs, 1 boot each")
-    parser.add_argument("--only", default="1,2,3,4", help="comma separated figures to run, e.g. --only 3 or --only 1,2")
+                        help="fewer repetitions: 10 instances instead of 50, 5 launcher runs, 1 boot each;"
+                             " figure 5: 20x10 and 4 hosts, 3 pairs")
+    parser.add_argument("--only", default="1,2,3,4,5", help="comma separated figures to run, e.g. --only 3 or --only 1,2")
     parser.add_argument("--rev", metavar="REV",
                         help="benchmark this git revision (git archive) instead of a copy of the work tree, e.g. --rev HEAD")
     opts = parser.parse_args()
     try:
         opts.only = set(int(n) for n in opts.only.split(",") if n.strip())
     except ValueError:
-        parser.error("--only takes figure numbers 1-4, e.g. --only 3,4")
-    if not opts.only or not opts.only <= {1, 2, 3, 4}:
-        parser.error("--only takes figure numbers 1-4, e.g. --only 3,4")
+        parser.error("--only takes figure numbers 1-5, e.g. --only 3,4")
+    if not opts.only or not opts.only <= {1, 2, 3, 4, 5}:
+        parser.error("--only takes figure numbers 1-5, e.g. --only 3,4")
 
-    if opts.only & {1, 2}:
+    if opts.only & {1, 2, 5}:
         missing = harness.requirements_missing()
         if missing:
-            parser.error("figures 1 and 2 need the host container: " + missing)
+            parser.error("figures 1, 2 and 5 need the host container: " + missing)
     if 4 in opts.only and not os.path.exists(os.path.join(harness.CACHE, "guest", "root.img")):
         parser.error("figure 4 needs the guest image in %s/guest (make images)" % harness.CACHE)
 
@@ -708,6 +915,9 @@ def main():
         if 4 in opts.only:
             log("guest boots")
             bench_boot(opts, workdir, tables)
+        if 5 in opts.only:
+            log("no-op reruns")
+            bench_noop(opts, workdir, tables)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     for t in tables:

@@ -10,10 +10,18 @@ and ANSIBLE_CALLBACKS_ENABLED=bench_count; writes one JSON document to
 $BENCH_COUNT_FILE at the end of the playbook:
 
     {"HOST": {"tasks": [{"task": NAME, "action": ACTION, "status": ok|changed|failed|skipped,
-                         "items": N or null, "seconds": S}, ...]}}
+                         "items": N or null, "seconds": S}, ...],
+              "credentials": {"decryptions": N, "sent": N}}}
 
 Loop items are counted through v2_runner_item_on_*: each item of a loop task is
 one module execution on the host (unless skipped).
+
+"credentials" (only for hosts that ran the role's credentials task) holds two
+non-secret fields of that task's result: how many stored values the controller
+decrypted and how many values went to the host. The task has no_log, so a callback
+only sees a censored result; the fields are read from the variable the role
+registers (REGISTERED), which Ansible keeps uncensored for later tasks. Nothing
+else of that result is copied.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,6 +33,9 @@ import os
 import time
 
 from ansible.plugins.callback import CallbackBase
+
+# roles/microvm/tasks/credentials.yml: register of the microvm_credentials task.
+REGISTERED = "__microvm_credentials"
 
 DOCUMENTATION = r"""
 name: bench_count
@@ -48,6 +59,10 @@ class CallbackModule(CallbackBase):
         self._hosts = {}
         self._items = {}
         self._started = {}
+        self._variables = None
+
+    def v2_playbook_on_play_start(self, play):
+        self._variables = play.get_variable_manager()
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._started[task._uuid] = time.time()
@@ -93,7 +108,21 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_unreachable(self, result):
         self._record(result, "unreachable")
 
+    def _credentials(self):
+        """{host: {"decryptions": N, "sent": N}} from the registered credentials results."""
+        # Registered results live in the variable manager's non-persistent facts (no public reader
+        # short of templating every host's variables).
+        facts = getattr(self._variables, "_nonpersistent_fact_cache", None) or {}
+        out = {}
+        for host, values in facts.items():
+            result = values.get(REGISTERED)
+            if isinstance(result, dict) and "decryptions" in result:
+                out[host] = {"decryptions": result["decryptions"], "sent": len(result.get("sent") or ())}
+        return out
+
     def v2_playbook_on_stats(self, stats):
+        for host, counts in self._credentials().items():
+            self._hosts.setdefault(host, {"tasks": []})["credentials"] = counts
         path = os.environ.get("BENCH_COUNT_FILE")
         if path:
             with open(path, "w") as f:
