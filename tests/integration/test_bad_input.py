@@ -136,6 +136,12 @@ CASES = [
      "microvm_instances.bad.credentials.c.prompt: needs an answer typed at a terminal"),
     ("prompt-answers-unknown", None, "microvm_prompt_answers['base/nope']: is not a prompted credential of this host"),
     ("max-age-bad", cred(max_age="90", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.max_age: must be a duration"),
+    ("max-age-huge", cred(max_age="999999999w", generate={"type": "hex"}),
+     "microvm_instances.bad.credentials.c.max_age: must be at most 100 years"),
+    ("renew-before-huge", cred(renew_before="999999999w", generate={"type": "tls"}),
+     "microvm_instances.bad.credentials.c.renew_before: must be at most 100 years"),
+    ("not-after-huge", cred(max_age="1d", not_after="999999999w", generate={"type": "hex"}),
+     "microvm_instances.bad.credentials.c.not_after: must be at most 100 years"),
     ("renew-before-too-long", cred(renew_before="400d", generate={"type": "tls", "days": 365}),
      "microvm_instances.bad.credentials.c.renew_before: must be shorter than"),
     # the audit (playbooks/audit.yml, see AUDIT_RUNS)
