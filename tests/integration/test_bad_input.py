@@ -72,6 +72,9 @@ CASES = [
     ("command-silent", cred(generate={"type": "command", "argv": ["printf", ""]}), "microvm_instances.bad.credentials.c.generate: printf printed nothing"),
     ("command-timeout", cred(generate={"type": "command", "argv": ["sleep", "30"], "timeout": 1}),
      "microvm_instances.bad.credentials.c.generate: sleep did not finish"),
+    # a daemon in its own session holding stdout: without the fix the run outlives the harness's timeout
+    ("command-daemon-timeout", cred(generate={"type": "command", "argv": ["sh", "-c", "setsid sleep 1000 & printf x"], "timeout": 2}),
+     "microvm_instances.bad.credentials.c.generate: sh did not finish within 2 seconds"),
     ("tls-ca-not-a-ca", bad({"pw": {"generate": {"type": "password"}}, "c": {"generate": {"type": "tls", "ca": "pw"}}}),
      "microvm_instances.bad.credentials.c.generate.ca"),
     # wrong types and values
