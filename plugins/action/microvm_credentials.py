@@ -15,7 +15,6 @@ __metaclass__ = type
 
 import base64
 import contextlib
-import fnmatch
 import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
@@ -24,7 +23,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt, _rotate
 from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import CREDENTIALS, ArgumentError, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
@@ -33,7 +32,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._config import
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
-from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels, src_labels, uses_shared
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import SHARED_STORE_VAR
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path, run_id
@@ -85,9 +84,6 @@ class ActionModule(ActionBase):
             path = paths[exc.index] if exc.index is not None else ipath + (".credentials" if injected else ".oem_strings")
             raise AnsibleActionFail("%s: %s" % (path, exc))
 
-    def _rotated(self, patterns, label):
-        return any(fnmatch.fnmatchcase(label, p) for p in patterns)
-
     def _read_src(self, src, path):
         try:
             source = self._find_needle("files", src)
@@ -108,7 +104,7 @@ class ActionModule(ActionBase):
                                              SHARED_STORE_VAR)
             shared = VaultStore(shared_path, self._loader._vault.secrets, SHARED_STORE_VAR)
         asker = _prompt.Asker(self._answers, self._task.check_mode)
-        return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id())
+        return Context(store, shared, lambda label: _rotate.rotated(rotate, label), self._read_src, asker, run=run_id())
 
     def _shared_lock(self, ctx, args):
         if ctx.shared_store is None:
@@ -129,8 +125,9 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         try:
+            _rotate.check_list(self._task.args.get("rotate"), variable(self._task.args, "rotate"))
             args = CREDENTIALS.validate(self._task.args)
-        except ArgumentError as exc:
+        except (ArgumentError, ConfigError) as exc:
             raise AnsibleActionFail(to_native(exc))
         var_name, store_var, rotate_var = variable(args, "instances"), variable(args, "store"), variable(args, "rotate")
         rotate = args["rotate"]
@@ -148,11 +145,10 @@ class ActionModule(ActionBase):
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
 
-        known = set(secret_labels(instances))
-        for pattern in rotate:
-            if not fnmatch.filter(known, pattern):
-                raise AnsibleActionFail("%s: %r matches no credential of this host (known: %s)"
-                                        % (rotate_var, pattern, ", ".join(sorted(known)) or "none"))
+        try:
+            _rotate.check_patterns(rotate, secret_labels(instances), src_labels(instances), rotate_var)
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
 
         # The host must be able to take the credentials before any secret is generated.
         host_probe = self._probe_host(instances, args["directory"], args["key"], var_name)

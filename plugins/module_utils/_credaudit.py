@@ -26,23 +26,27 @@ def digest(key, value):
     return hmac.new(key, value, hashlib.sha256).hexdigest()
 
 
-def compare(expected, owned, key, current_digest):
+def compare(expected, owned, key, current_digest, exists=None):
     """{(instance, name): STATE} for the EXPECTED digests ({instance: {name: digest}}).
 
-    STATE is in-sync, missing (the host does not hold it), rekey (sealed with another
-    key than KEY) or differs (another value, or it cannot be decrypted). Credentials
-    the host holds (OWNED, from its manifest) for no expected name are host-only.
+    STATE is in-sync, missing (the host does not hold it: not in its manifest, or its file
+    is gone, EXISTS(instance, name) false), rekey (sealed with another key than KEY) or
+    differs (another value, or it cannot be decrypted). Credentials the host holds (OWNED,
+    from its manifest) for no expected name are host-only.
     """
     changes = plan(expected, owned, key, current_digest)
     write, rekey = set(changes["write"]), set(changes["rekey"])
+    exists = exists or (lambda instance, name: True)
     states = {}
     for instance in expected:
         for name in expected[instance]:
             item = (instance, name)
-            if item in rekey:
+            if item in write and (name not in owned.get(instance, {}) or not exists(instance, name)):
+                states[item] = "missing"
+            elif item in rekey:
                 states[item] = "rekey"
             elif item in write:
-                states[item] = "missing" if name not in owned.get(instance, {}) else "differs"
+                states[item] = "differs"
             else:
                 states[item] = "in-sync"
     for item in changes["remove"]:

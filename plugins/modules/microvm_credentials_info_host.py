@@ -99,6 +99,7 @@ directory_state:
 """
 
 import binascii
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
@@ -173,7 +174,10 @@ def main():
                                             binary_data=True, encoding=None)
         return digest(hmac_key, out) if rc == 0 else None
 
-    states = compare(expected, owned, key, current_digest)
+    def exists(instance, name):
+        return os.path.lexists(cred_path(directory, instance, name))
+
+    states = compare(expected, owned, key, current_digest, exists)
     units = unit_states(module, sorted(set(expected) | set(owned)))
     credentials = []
     for (instance, name), cred_state in sorted(states.items()):

@@ -89,6 +89,8 @@ CASES = [
     ("instance-name", None, "microvm_instances.Bad"),
     ("instances-not-mapping", None, "microvm_instances"),
     ("rotate-unknown", None, "microvm_rotate"),
+    ("rotate-string", None, "microvm_rotate: must be a list of patterns"),
+    ("rotate-src", cred(src="files/bad.pem"), "microvm_rotate: 'bad/c' names only src credentials"),
     # a trailing newline or another control character in a name or value
     ("instance-name-newline", None, "microvm_instances['bad\\\\n']"),
     ("id-newline", bad({"c\n": {"generate": {"type": "hex"}}}), "microvm_instances.bad.credentials['c\\\\n']"),
@@ -158,6 +160,8 @@ AFFECTED_QEMU = "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)"
 # Cases that are not (only) a bad instance: the variables they set or replace.
 TOP_VARS = {
     "rotate-unknown": {"microvm_rotate": ["base/nope"]},
+    "rotate-string": {"microvm_rotate": "base/app-token"},
+    "rotate-src": {"microvm_rotate": ["bad/c"]},
     "directory-relative": {"microvm_credential_directory": "var/lib/microvm-credentials"},
     "directory-trailing-newline": {"microvm_credential_directory": "/var/lib/microvm-credentials\n"},
     "directory-path-too-long": {"microvm_credential_directory": "/var/lib/" + "/".join(["d" * 250] * 16)},

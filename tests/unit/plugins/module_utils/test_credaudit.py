@@ -32,3 +32,18 @@ def test_compare_follows_the_rewrite_rule():
         ("web", "stale"): "host-only",
         ("removed", "x"): "host-only",
     }
+
+
+def test_a_deleted_file_is_missing_not_differs():
+    """The manifest still lists it, but its .cred file is gone (deleted on the host)."""
+    expected = {"web": {"gone": digest(KEY, b"a"), "gone-old-key": digest(KEY, b"b"), "here": digest(KEY, b"c")}}
+    owned = {"web": {"gone": "auto", "gone-old-key": "host", "here": "auto"}}
+
+    def current(instance, name):
+        return digest(KEY, b"c") if name == "here" else None
+
+    assert compare(expected, owned, "auto", current, lambda instance, name: name == "here") == {
+        ("web", "gone"): "missing",
+        ("web", "gone-old-key"): "missing",
+        ("web", "here"): "in-sync",
+    }
