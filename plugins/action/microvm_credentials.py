@@ -23,7 +23,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt, _rotate
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt, _rotate, _store_placement
 from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import CREDENTIALS, ArgumentError, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
@@ -106,6 +106,21 @@ class ActionModule(ActionBase):
         asker = _prompt.Asker(self._answers, self._task.check_mode)
         return Context(store, shared, lambda label: _rotate.rotated(rotate, label), self._read_src, asker, run=run_id())
 
+    @staticmethod
+    def _check_store_places(args, store_path, store_var, instances, task_vars):
+        """Stores outside what Ansible reads as inventory, and the shared store apart from this host's."""
+        read_dirs = _store_placement.read_as_inventory(task_vars.get("inventory_dir"), task_vars.get("playbook_dir"),
+                                                       task_vars.get("ansible_inventory_sources"))
+        try:
+            _store_placement.check_outside_inventory(store_path, store_var, read_dirs)
+            if uses_shared(instances):
+                shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
+                                                 SHARED_STORE_VAR)
+                _store_placement.check_outside_inventory(shared_path, SHARED_STORE_VAR, read_dirs)
+                _store_placement.check_apart(store_path, store_var, shared_path, SHARED_STORE_VAR)
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
+
     def _shared_lock(self, ctx, args):
         if ctx.shared_store is None:
             return contextlib.nullcontext()
@@ -150,12 +165,13 @@ class ActionModule(ActionBase):
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
 
-        # The host must be able to take the credentials before any secret is generated.
-        host_probe = self._probe_host(instances, args["directory"], args["key"], var_name)
-
         # A relative store belongs to the inventory, never to the current directory.
         task_vars = task_vars or {}
         store_path = resolve_store_path(args["store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"), store_var)
+        self._check_store_places(args, store_path, store_var, instances, task_vars)
+
+        # The host must be able to take the credentials before any secret is generated.
+        host_probe = self._probe_host(instances, args["directory"], args["key"], var_name)
         # One run at a time per store, from the first read to the host's answer: a second run
         # then reads what the first stored instead of generating its own values.
         with StoreLock(store_path, args["lock_timeout"], store_var, create=not self._task.check_mode):

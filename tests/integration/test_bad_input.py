@@ -110,6 +110,14 @@ CASES = [
     ("directory-relative", None, "microvm_credential_directory"),
     ("directory-trailing-newline", None, "microvm_credential_directory"),
     ("store-unusable", None, "microvm_credentials_store: cannot open the lock file /dev/null/.store.lock"),
+    ("store-in-inventory", None, "microvm_credentials_store: INVENTORY/secrets/HOST is inside INVENTORY, which Ansible reads as inventory"),
+    ("store-in-group-vars", None, "microvm_credentials_store: INVENTORY/group_vars/all/HOST is inside INVENTORY"),
+    ("shared-store-in-inventory", cred(scope="shared", generate={"type": "hex"}),
+     "microvm_credentials_shared_store: INVENTORY/shared is inside INVENTORY, which Ansible reads as inventory"),
+    ("shared-store-is-host-store", cred(scope="shared", generate={"type": "hex"}),
+     "microvm_credentials_shared_store: STORE and microvm_credentials_store (STORE) are the same directory or one is inside the other"),
+    ("shared-store-holds-host-store", cred(scope="shared", generate={"type": "hex"}),
+     "microvm_credentials_shared_store: INVENTORY/.microvm-credentials and microvm_credentials_store (STORE) are the same"),
     # passlib: crypt hashes only, and bcrypt's 72 bytes
     ("passlib-plaintext", bad({"pw": {"inject": False, "generate": {"type": "password"}},
                                "c": {"generate": {"type": "passlib", "scheme": "plaintext", "password_of": "pw"}}}),
@@ -166,6 +174,11 @@ TOP_VARS = {
     "directory-trailing-newline": {"microvm_credential_directory": "/var/lib/microvm-credentials\n"},
     "directory-path-too-long": {"microvm_credential_directory": "/var/lib/" + "/".join(["d" * 250] * 16)},
     "store-unusable": {"microvm_credentials_store": "/dev/null/store"},
+    "store-in-inventory": {"microvm_credentials_store": "secrets/{{ inventory_hostname }}"},
+    "store-in-group-vars": {"microvm_credentials_store": "group_vars/all/{{ inventory_hostname }}"},
+    "shared-store-in-inventory": {"microvm_credentials_shared_store": "shared"},
+    "shared-store-is-host-store": {"microvm_credentials_shared_store": ".microvm-credentials/{{ inventory_hostname }}"},
+    "shared-store-holds-host-store": {"microvm_credentials_shared_store": ".microvm-credentials"},
     "directory-foreign": {"microvm_credential_directory": os.path.dirname(os.path.dirname(FOREIGN))},
     "key-tpm2-without-tpm": {"microvm_credential_key": "tpm2"},
     "prompt-answers-unknown": {"microvm_prompt_answers": {"base/nope": "x"}},
@@ -229,10 +242,13 @@ def test_bad_input_is_rejected_before_any_change(baseline, tmp_path, case_id, sp
     else:
         proc = host.playbook(group_vars)
     assert proc.returncode != 0, proc.stdout[-3000:]
+    variable = variable.replace("INVENTORY", host.inventory).replace("STORE", host.store).replace("HOST", host.name)
     assert variable in proc.stdout, "error does not name %s:\n%s" % (variable, proc.stdout[-3000:])
     assert host.snapshot() == before_host, "the host changed"
     assert host.vault_values() == before_store, "the controller store changed"
     assert not os.path.exists(shared_store) or os.listdir(shared_store) == [], "the shared store changed"
+    for left in ("secrets", "shared", "group_vars/all"):
+        assert not os.path.exists(os.path.join(host.inventory, left)), "a store appeared inside the inventory"
 
 
 def test_undecryptable_store_fails_loudly_and_never_regenerates(baseline):
