@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import base64
 import contextlib
+import functools
 import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
@@ -23,7 +24,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _prompt, _rotate, _store_placement
+from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _play, _prompt, _rotate, _shared_check, _store_placement
 from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import CREDENTIALS, ArgumentError, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
     ConfigError,
@@ -121,6 +122,40 @@ class ActionModule(ActionBase):
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
 
+    def _check_shared_declarations(self, args, instances, others, var_name, task_vars):
+        """This host's declarations of shared secrets ({name: Declaration}), after checking that the
+        play's other hosts that share its shared store declare them the same way."""
+        host = task_vars.get("inventory_hostname")
+        mine = _shared_check.declarations(host, instances, var_name)
+        if not mine:
+            return mine
+        shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
+                                         SHARED_STORE_VAR)
+        theirs = dict((other, _shared_check.declarations(other, insts, var_name)) for other, insts in others.items()
+                      if insts and _play.same_shared_store(task_vars, other, shared_path, self._templar))
+        try:
+            _shared_check.check_hosts(mine, theirs)
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
+        return mine
+
+    def _check_recorded_declarations(self, ctx, var_name, task_vars):
+        """Under the shared store's lock, before anything is made: the definitions earlier runs
+        recorded agree with this host's, and what this host declares is recorded with its secrets."""
+        if ctx.shared_store is None or not self._declared:
+            return
+        recorded = dict((name, ctx.shared_store.load_meta(None, name)) for name in self._declared)
+
+        def current_of(host):
+            insts = _play.instances_of(task_vars, host, var_name, self._templar)
+            return None if insts is None else _shared_check.declarations(host, insts, var_name)
+        try:
+            _shared_check.check_recorded(self._declared, recorded, current_of, lambda name: ctx.rotated("shared:" + name))
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
+        ctx.declared = dict(("shared:" + name, functools.partial(_shared_check.record, declaration=d))
+                            for name, d in self._declared.items())
+
     def _shared_lock(self, ctx, args):
         if ctx.shared_store is None:
             return contextlib.nullcontext()
@@ -153,8 +188,13 @@ class ActionModule(ActionBase):
         try:
             instances = normalize_instances(args["instances"], var_name)
             check_credential_directory(args["directory"], instances, variable(args, "directory"))
-            self._answers = _prompt.check_answers(self._templar.template((task_vars or {}).get(_prompt.ANSWERS_VAR)),
-                                                  prompted_labels(instances))
+            task_vars = task_vars or {}
+            others = dict((host, _play.instances_of(task_vars, host, var_name, self._templar))
+                          for host in _play.other_play_hosts(task_vars))
+            # Answers are given to every host: those of the play's other hosts are ignored here.
+            play_prompted = set(label for insts in others.values() if insts for label in prompted_labels(insts))
+            self._answers = _prompt.check_answers(self._templar.template(task_vars.get(_prompt.ANSWERS_VAR)),
+                                                  prompted_labels(instances), play_prompted)
             if uses_shared(instances) and not args["shared_store"]:
                 raise ConfigError(SHARED_STORE_VAR, "is required: the controller directory of the shared secrets")
         except ConfigError as exc:
@@ -166,9 +206,9 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(to_native(exc))
 
         # A relative store belongs to the inventory, never to the current directory.
-        task_vars = task_vars or {}
         store_path = resolve_store_path(args["store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"), store_var)
         self._check_store_places(args, store_path, store_var, instances, task_vars)
+        self._declared = self._check_shared_declarations(args, instances, others, var_name, task_vars)
 
         # The host must be able to take the credentials before any secret is generated.
         host_probe = self._probe_host(instances, args["directory"], args["key"], var_name)
@@ -189,6 +229,7 @@ class ActionModule(ActionBase):
         # Shared secrets are read, made and written under the shared store's lock too (taken
         # after this host's, never before, so two runs cannot wait for each other).
         with self._shared_lock(ctx, args):
+            self._check_recorded_declarations(ctx, var_name, task_vars)
             resolved, public = self._resolve_all(instances, ctx, var_name)
             # 2. Persist new secrets on the controller (never in check mode).
             public_written = [] if self._task.check_mode else persist(ctx)

@@ -100,6 +100,7 @@ class Context:
         self.reasons = {}  # label: why it was made anew
         self.warnings = []
         self.shared_made = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
+        self.declared = {}  # label: f(recorded declarations or None) -> those to record (_shared_check.record)
 
     def slot(self, instance, cred):
         if cred.get("scope") == "shared":
@@ -195,6 +196,8 @@ def _generated(ctx, cred, slot, deps, inputs, path):
         pair = _make(ctx, slot, spec, deps, path)
         ctx.reasons[slot.label] = reason
     new_meta = _meta(ctx, cred, meta, definition, reason)
+    if slot.label in ctx.declared:  # who declares a shared secret, and how (_shared_check)
+        new_meta = dict(new_meta, declared=ctx.declared[slot.label](meta.get("declared") if meta and reason is None else None))
     if reason is not None or new_meta != meta:
         ctx.writes[slot.label] = (slot, pair[0] if reason is not None else None, new_meta)
     if pair[1] is not None:

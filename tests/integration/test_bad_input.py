@@ -147,7 +147,8 @@ CASES = [
     ("prompt-no-terminal", cred(prompt="Token"), "microvm_instances.bad.credentials.c.prompt: needs an answer typed at a terminal"),
     ("prompt-shared-no-terminal", cred(scope="shared", prompt="Token"),
      "microvm_instances.bad.credentials.c.prompt: needs an answer typed at a terminal"),
-    ("prompt-answers-unknown", None, "microvm_prompt_answers['base/nope']: is not a prompted credential of this host"),
+    ("prompt-answers-unknown", None, "microvm_prompt_answers['base/nope']: is not a prompted credential of any host of the play"),
+    ("prompt-answer-newline-only", cred(prompt="Token"), "microvm_prompt_answers['bad/c']: must be a non-empty string"),
     ("max-age-bad", cred(max_age="90", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.max_age: must be a duration"),
     ("max-age-huge", cred(max_age="999999999w", generate={"type": "hex"}),
      "microvm_instances.bad.credentials.c.max_age: must be at most 100 years"),
@@ -182,6 +183,7 @@ TOP_VARS = {
     "directory-foreign": {"microvm_credential_directory": os.path.dirname(os.path.dirname(FOREIGN))},
     "key-tpm2-without-tpm": {"microvm_credential_key": "tpm2"},
     "prompt-answers-unknown": {"microvm_prompt_answers": {"base/nope": "x"}},
+    "prompt-answer-newline-only": {"microvm_prompt_answers": {"bad/c": "\n"}},
     "audit-key-unknown": {"microvm_credential_key": "tpm"},
     # base left the inventory: its store entries are orphans a prune would delete.
     "audit-prune-not-bool": {"microvm_instances": {}},
