@@ -88,6 +88,15 @@ def alive(pid):
         return False
 
 
+def dies(pid):
+    """True once PID is gone: SIGKILL is sent, its delivery and the reaping are the kernel's and init's."""
+    for dummy in range(100):
+        if not alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def started(path):
     """Shell: wait until the background process wrote its PID to PATH."""
     return 'while [ ! -s "%s" ]; do sleep 0.1; done' % path
@@ -120,7 +129,7 @@ def test_timeout_holds_when_a_daemon_keeps_the_output_open(tmp_path):
     try:
         assert not worker.is_alive(), "the run waited for the daemon holding its output"
         assert "did not finish within 1 seconds and was killed" in str(outcome[0])
-        assert not alive(pid), "the daemon holding the output survived"
+        assert dies(pid), "the daemon holding the output survived"
     finally:
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -146,12 +155,7 @@ def test_leftovers_in_the_group_are_killed_after_a_normal_exit(tmp_path):
     pidfile = tmp_path / "child.pid"
     script = 'sh -c \'echo $$ > "%s"; exec sleep 3600\' </dev/null >/dev/null 2>&1 & %s; printf ok' % (pidfile, started(pidfile))
     assert run(PATH, ["sh", "-c", script]) == b"ok"
-    pid = daemon_pid(pidfile)
-    for dummy in range(50):  # SIGKILL is sent; its delivery is the kernel's
-        if not alive(pid):
-            break
-        time.sleep(0.1)
-    assert not alive(pid)
+    assert dies(daemon_pid(pidfile))
 
 
 def test_read_only_leftovers_are_removed():
