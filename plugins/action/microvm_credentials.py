@@ -33,7 +33,15 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._config import
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
-from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, prompted_labels, resolve, secret_labels, src_labels, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import (
+    Context,
+    persist,
+    prompted_labels,
+    resolve,
+    secret_labels,
+    src_labels,
+    uses_shared,
+)
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import SHARED_STORE_VAR
 from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path, run_id
