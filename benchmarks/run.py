@@ -92,8 +92,8 @@ class Source:
 
 
 def normalize_instance(name, spec):
-    """The role's normalisation (plugin_utils/_config.py of the collection under test)."""
-    from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instance as normalize  # pylint: disable=import-outside-toplevel
+    """The role's normalisation (plugin_utils/_schema/instances.py of the collection under test)."""
+    from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instance as normalize  # pylint: disable=import-outside-toplevel
 
     return normalize(name, spec)
 

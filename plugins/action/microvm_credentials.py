@@ -6,7 +6,12 @@
 """Controller half of microvm.credentials.microvm_credentials (see the module for docs).
 
 Order matters: validate everything (config, values, SMBIOS limits) first, then write
-new secrets to the vault store, then make one module call on the host.
+new secrets to the store, then call the host.
+
+Digests first: the host is sent, per credential, a token (a keyed digest of the
+encrypted file it is made from, never of the value) and answers which credentials it
+needs. Only those are decrypted and sent, in a second call. A converge that changes
+nothing decrypts nothing and sends no value.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,54 +25,51 @@ import hashlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _host_probe, _play, _prompt, _rotate, _shared_check, _store_placement
-from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import CREDENTIALS, ArgumentError, variable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import host_probe as _host_probe
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import play as _play
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import rotate as _rotate
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import prompt as _prompt
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import CREDENTIALS, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
     check_credential_directory,
     normalize_instances,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
-from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import shared as _shared_check
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store import placement as _store_placement
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.lock import StoreLock
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import (
     Context,
+    host_token,
     persist,
     prompted_labels,
     resolve,
-    secret_labels,
-    src_labels,
-    uses_shared,
+    systemd_time,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import SHARED_STORE_VAR
-from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path, run_id
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR, secret_labels, src_labels, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store, resolve_store_path, run_id
 
 display = Display()
 
 HOST_MODULE = "microvm.credentials.microvm_credentials_host"
 
 
-def _host_credential(instance, name, value, not_after):
-    """What the host module gets for one credential; NOT_AFTER (a datetime or None) becomes
-    systemd-creds encrypt --not-after=@SECONDS."""
-    cred = {"instance": instance, "name": name, "value": base64.b64encode(value).decode("ascii")}
+def _host_credential(ctx, instance, name, value, not_after):
+    """What the host module gets for one credential, without its value: the token of its source.
+    NOT_AFTER (a datetime or None) becomes systemd-creds encrypt --not-after=@SECONDS."""
+    cred = {"instance": instance, "name": name, "token": host_token(ctx.token_key, value.source(), systemd_time(not_after))}
     if not_after is not None:
-        cred["not_after"] = "@%d" % int(not_after.timestamp())
+        cred["not_after"] = systemd_time(not_after)
     return cred
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-
-    def _is_pipelining_enabled(self, module_style, wrap_async=False):
-        # The module's arguments carry secrets: they go on stdin, whatever the configuration or
-        # ANSIBLE_KEEP_REMOTE_FILES say, and never into a file on the host (see _transport).
-        return module_style == "new" and not wrap_async
-
+class ActionModule(CredentialActionBase):
     def _probe_host(self, instances, directory, key, var_name):
         """What the host can do (TPM2, hypervisor versions, directory ownership), from one command."""
         res = self._low_level_execute_command(_host_probe.build_command(instances, directory))
@@ -87,23 +89,12 @@ class ActionModule(ActionBase):
         paths = ["%s.credentials.%s" % (ipath, c["public_of"] + ".inject_public" if "public_of" in c else c["id"]) for c in injected]
         paths += ["%s.oem_strings[%d]" % (ipath, i) for i in range(len(instance["oem_strings"]))]
         try:
-            build_oem_strings([(c["name"], values[c["id"]], c["binary"]) for c in injected], instance["oem_strings"],
-                              instance["hypervisor"])
+            # Placeholders of each value's size and kind: the limits hold without decrypting anything.
+            build_oem_strings([(c["name"], values.entry(c["id"]).placeholder(), c["binary"]) for c in injected],
+                              instance["oem_strings"], instance["hypervisor"])
         except OemStringError as exc:
             path = paths[exc.index] if exc.index is not None else ipath + (".credentials" if injected else ".oem_strings")
             raise AnsibleActionFail("%s: %s" % (path, exc))
-
-    def _read_src(self, src, path):
-        try:
-            source = self._find_needle("files", src)
-            real = self._loader.get_real_file(source, decrypt=True)  # vault encrypted files work too
-            try:
-                with open(real, "rb") as f:
-                    return f.read()
-            finally:
-                self._loader.cleanup_tmp_file(real)
-        except AnsibleError as exc:
-            raise AnsibleActionFail("%s.src: cannot read %s on the controller: %s" % (path, src, to_native(exc.message)))
 
     def _context(self, store, args, instances, rotate, task_vars):
         # Only hosts with shared secrets touch the shared store and its lock.
@@ -111,9 +102,10 @@ class ActionModule(ActionBase):
         if uses_shared(instances):
             shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
                                              SHARED_STORE_VAR)
-            shared = VaultStore(shared_path, self._loader._vault.secrets, SHARED_STORE_VAR)
+            shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR)
         asker = _prompt.Asker(self._answers, self._task.check_mode)
-        return Context(store, shared, lambda label: _rotate.rotated(rotate, label), self._read_src, asker, run=run_id())
+        return Context(store, shared, lambda label: _rotate.rotated(rotate, label), self._read_src, asker, run=run_id(),
+                       token_key=store.token_key(create=not self._task.check_mode))
 
     @staticmethod
     def _check_store_places(args, store_path, store_var, instances, task_vars):
@@ -212,14 +204,18 @@ class ActionModule(ActionBase):
             _rotate.check_patterns(rotate, secret_labels(instances), src_labels(instances), rotate_var)
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
-
         # A relative store belongs to the inventory, never to the current directory.
         store_path = resolve_store_path(args["store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"), store_var)
         self._check_store_places(args, store_path, store_var, instances, task_vars)
         self._declared = self._check_shared_declarations(args, instances, others, var_name, task_vars)
 
+        try:
+            self._backend(args, store_var)  # the backend can work here (its tools, its key ids)
+        except AnsibleError as exc:
+            raise AnsibleActionFail(to_native(exc))
         # The host must be able to take the credentials before any secret is generated.
         host_probe = self._probe_host(instances, args["directory"], args["key"], var_name)
+
         # One run at a time per store, from the first read to the host's answer: a second run
         # then reads what the first stored instead of generating its own values.
         with StoreLock(store_path, args["lock_timeout"], store_var, create=not self._task.check_mode):
@@ -230,7 +226,7 @@ class ActionModule(ActionBase):
 
     def _sync(self, result, args, instances, rotate, store_path, store_var, var_name, task_vars):
         # 1. Resolve every value in memory and validate what the guests will get.
-        store = VaultStore(store_path, self._loader._vault.secrets, store_var)
+        store = Store(store_path, self._backend(args, store_var), store_var)
         if not self._task.check_mode:
             store.sweep()  # leftovers of a run killed while saving
         ctx = self._context(store, args, instances, rotate, task_vars)
@@ -254,28 +250,39 @@ class ActionModule(ActionBase):
             resolved.append((instance, values, not_after, injected))
         return resolved, public
 
-    def _call_host(self, result, args, instances, resolved, public, ctx, public_written, task_vars):
-        # 3. One module call on the host for all credentials of all instances.
-        credentials = [
-            _host_credential(instance["name"], c["name"], values[c["id"]], not_after.get(c["id"]))
-            for instance, values, not_after, injected in resolved for c in injected
-        ]
+    def _host(self, args, instances, credentials, task_vars):
         # The host's view only: no store path, no generator, no controller path.
         module_args = dict(directory=args["directory"], key=args["key"], purge=args["purge"],
                            _instances=[i["name"] for i in instances], _credentials=credentials)
         with stdin_capable(self._connection):
-            host = self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
+            return self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
+
+    def _call_host(self, result, args, instances, resolved, public, ctx, public_written, task_vars):
+        # 3. Tokens first; values only for what the host needs, in a second call.
+        injected = [(instance["name"], c["name"], values.entry(c["id"]), not_after.get(c["id"]))
+                    for instance, values, not_after, injected in resolved for c in injected]
+        credentials = [_host_credential(ctx, instance, name, value, not_after) for instance, name, value, not_after in injected]
+        host = self._host(args, instances, credentials, task_vars)
+        need = set(host.get("need") or [])
+        sent = []
+        if need and not host.get("failed") and not self._task.check_mode:
+            for cred, (instance, name, value, dummy) in zip(credentials, injected):
+                if "%s/%s" % (instance, name) in need:
+                    cred["value"] = base64.b64encode(value.get()).decode("ascii")
+                    sent.append("%s/%s" % (instance, name))
+            host = self._host(args, instances, credentials, task_vars)
+            if host.get("need") and not host.get("failed"):
+                host = dict(failed=True, msg="the host's credentials changed during this run (%s); run again"
+                            % ", ".join(host["need"]))
         result.update(host)
         if host.get("failed"):
             return result
+        result["sent"] = sent  # credentials whose value went to the host in this run (names only)
+        result["decryptions"] = ctx.store.decryptions + (ctx.shared_store.decryptions if ctx.shared_store else 0) + self._src_decryptions
         result["generated"] = sorted(ctx.reasons)  # in check mode: what would be
         result["rotated"] = dict((label, reason) for label, reason in ctx.reasons.items() if reason != "created")
         result["changed"] = bool(host.get("changed")) or bool(result["generated"]) or bool(public_written)
         # Not secret: other hosts' templates use them (the role sets the fact microvm_public).
         result["public"] = dict(("%s/%s" % (instance, cred_id), half.decode("utf-8"))
                                 for instance, halves in public.items() for cred_id, half in halves.items())
-        result["fingerprints"] = dict(
-            ("%s/%s" % (instance["name"], c["name"]), {"size": len(values[c["id"]]), "sha256": hashlib.sha256(values[c["id"]]).hexdigest()})
-            for instance, values, dummy, injected in resolved for c in injected
-        )
         return result

@@ -5,43 +5,41 @@
 
 """Controller half of microvm.credentials.microvm_credentials_info (see the module for docs).
 
-Reads the vault store (never writes), sends the host HMAC digests under a key drawn
-for this run (on stdin, as the credentials module sends its secrets), and joins the
-host's answer into one row per credential.
+Reads the store (never writes) and sends the host, per credential, the token a converge
+would send (never a value or a digest of one); the host compares it with its manifest
+without decrypting anything. Joins the host's answer into one row per credential.
+Fingerprints of secrets need their values: the audit decrypts them, a converge does not.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import binascii
-import os
+import hashlib
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.parsing.vault import match_encrypt_secret
 
-from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule as CredentialsAction
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import digest
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
-from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import INFO, ArgumentError, variable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import INFO, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
     check_credential_directory,
     normalize_instances,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import has_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import store_of
-from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import has_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import host_token, not_after_of, systemd_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR, shared_store_of, slot_of, store_of, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store, resolve_store_path
 
 HOST_MODULE = "microvm.credentials.microvm_credentials_info_host"
 
 
-class ActionModule(CredentialsAction):
-    """Inherits the forced stdin transport and the reading of src files."""
+class ActionModule(CredentialActionBase):
 
     def _fingerprint_key(self):
         secrets = self._loader._vault.secrets
@@ -50,42 +48,50 @@ class ActionModule(CredentialsAction):
         dummy, secret = match_encrypt_secret(secrets, encrypt_vault_id=C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
         return _audit.fingerprint_key(secret.bytes)
 
-    def _credential(self, instance, cred, creds, store, fp_key, path):
-        """(row, value or None) of one configured credential."""
+    def _credential(self, instance, cred, creds, stores, fp_key, path):
+        """(row, value or None, source digest or None) of one configured credential."""
         name = instance["name"]
         if "public_of" in cred:
-            parent = creds[cred["public_of"]]
-            value = load_public(store.root, name, parent["id"])
-            fingerprint = value and _audit.public_fingerprint(parent["generate"]["type"], value)
-            return _audit.row(name, cred["id"], cred["name"], "public", _audit.public_times(store.root, name, parent["id"]),
-                              fingerprint), value
+            parent = slot_of(stores[0], stores[1], name, creds[cred["public_of"]])
+            value = parent.load_public()
+            fingerprint = value and _audit.public_fingerprint(creds[cred["public_of"]]["generate"]["type"], value)
+            times = _audit.public_times(parent.store.root, parent.directory, parent.name)
+            return (_audit.row(name, cred["id"], cred["name"], "public", times, fingerprint), value,
+                    value and hashlib.sha256(value).hexdigest())
         if "src" in cred:
-            value = self._read_src(cred["src"], "%s.%s" % (path, cred["id"]))
-            return _audit.row(name, cred["id"], cred["name"], "src", None, fp_key and _audit.secret_fingerprint(fp_key, value)), value
-        spec = cred["generate"]
-        value = store.load(name, cred["id"])
-        public = load_public(store.root, name, cred["id"]) if has_public(spec) else None
+            src = self._read_src(cred["src"], "%s.%s" % (path, cred["id"]))
+            value = src.get()
+            return (_audit.row(name, cred["id"], cred["name"], "src", None, fp_key and _audit.secret_fingerprint(fp_key, value)),
+                    value, src.source())
+        spec, slot = cred["generate"], slot_of(stores[0], stores[1], name, cred)
+        value = slot.load()
+        public = slot.load_public() if has_public(spec) else None
         if public is not None:
             fingerprint = _audit.public_fingerprint(spec["type"], public)
         else:
             fingerprint = value is not None and fp_key and _audit.secret_fingerprint(fp_key, value) or None
-        return _audit.row(name, cred["id"], cred["name"], spec["type"], _audit.stored_times(store, name, cred["id"]),
-                          fingerprint), value
+        return (_audit.row(name, cred["id"], cred["name"], spec["type"], _audit.stored_times(slot.store, slot.directory, slot.name),
+                           fingerprint), value, slot.token())
 
-    def _controller(self, instances, store, hmac_key, var_name):
-        """(rows, expected digests for the host) of the configured credentials."""
+    def _controller(self, instances, stores, token_key, var_name):
+        """(rows, expected tokens for the host) of the configured credentials."""
         fp_key = self._fingerprint_key()
         rows, expected = [], []
         for instance in instances:
             creds = dict((c["id"], c) for c in instance["credentials"])
             for cred in instance["credentials"]:
-                row, value = self._credential(instance, cred, creds, store, fp_key, "%s.%s.credentials" % (var_name, instance["name"]))
+                row, value, source = self._credential(instance, cred, creds, stores, fp_key, "%s.%s.credentials" % (var_name, instance["name"]))
                 if value is None:
                     row["host"] = "not-stored"
                 elif not cred["inject"]:
                     row["host"], row["name"] = "not-injected", None
                 else:
-                    expected.append({"instance": instance["name"], "name": cred["name"], "digest": digest(hmac_key, value)})
+                    meta = None
+                    if cred.get("not_after") is not None:
+                        slot = slot_of(stores[0], stores[1], instance["name"], cred)
+                        meta = slot.load_meta()
+                    not_after = systemd_time(not_after_of(cred, meta))
+                    expected.append({"instance": instance["name"], "name": cred["name"], "token": host_token(token_key, source, not_after)})
                 rows.append(row)
         return rows, expected
 
@@ -103,15 +109,15 @@ class ActionModule(CredentialsAction):
                                       variable(args, "store"))
         return store_of(task_vars, self._templar)
 
-    def _host(self, args, instances, expected, hmac_key, task_vars):
+    def _host(self, args, instances, expected, task_vars):
         """The host module's answer, given the host's view only."""
         module_args = dict(directory=args["directory"], key=args["key"], _instances=[i["name"] for i in instances],
-                           _hmac_key=to_native(binascii.hexlify(hmac_key)), _expected=expected)
+                           _expected=expected)
         with stdin_capable(self._connection):
             return self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
 
     def run(self, tmp=None, task_vars=None):
-        result = super(CredentialsAction, self).run(tmp, task_vars)  # ActionBase's: the credentials run is not ours
+        result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
         try:
@@ -119,12 +125,15 @@ class ActionModule(CredentialsAction):
             check_pipe(self._connection)
             instances = normalize_instances(args["instances"], variable(args, "instances"))
             check_credential_directory(args["directory"], instances, variable(args, "directory"))
-            store = VaultStore(self._store(args, task_vars), self._loader._vault.secrets, variable(args, "store"))
-            hmac_key = os.urandom(32)
-            rows, expected = self._controller(instances, store, hmac_key, variable(args, "instances"))
+            store = Store(self._store(args, task_vars), self._backend(args, variable(args, "store")), variable(args, "store"))
+            shared = None
+            if uses_shared(instances):
+                shared_path = shared_store_of(task_vars, self._templar)
+                shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR), SHARED_STORE_VAR)
+            rows, expected = self._controller(instances, (store, shared), store.token_key(create=False), variable(args, "instances"))
         except (ArgumentError, TransportError, ConfigError, AnsibleError) as exc:
             raise AnsibleActionFail(to_native(exc))
-        host = self._host(args, instances, expected, hmac_key, task_vars)
+        host = self._host(args, instances, expected, task_vars)
         if host.get("failed"):
             result.update(host)
             return result

@@ -21,7 +21,7 @@ import contextlib
 from ansible import constants as C
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import TransportError, check_pipe, stdin_capable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
 
 
 class ActionModule(ActionBase):

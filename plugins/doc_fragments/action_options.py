@@ -10,7 +10,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # The options microvm_credentials and microvm_credentials_info both take
-    # (plugin_utils/_action_args.py COMMON_SPEC).
+    # (plugin_utils/_actions/options.py COMMON_SPEC).
     DOCUMENTATION = r"""
 options:
   instances:
@@ -40,6 +40,20 @@ options:
     type: str
     choices: [auto, host, tpm2, host+tpm2]
     default: auto
+  backend:
+    description:
+      - How the store encrypts each secret. C(vault) keeps one ansible-vault file per secret.
+    type: str
+    default: vault
+    version_added: 0.2.0
+  vault_id:
+    description:
+      - With O(backend=vault), the vault id whose secret encrypts new and rotated secrets, so that
+        each host or group can have a vault password of its own. It must be one of the vault ids
+        given to ansible (C(--vault-id ID@SOURCE)).
+      - Unset, Ansible's default vault identity is used, as C(ansible-vault encrypt) would.
+    type: str
+    version_added: 0.2.0
   var_name:
     description: Name of the variable O(instances) came from, used in error messages.
     type: str

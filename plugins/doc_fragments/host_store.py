@@ -10,7 +10,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # The host's view of its credential store, which both internal host modules take
-    # (module_utils/_credstore.py HOST_STORE_SPEC).
+    # (module_utils/_host/credstore.py HOST_STORE_SPEC).
     DOCUMENTATION = r"""
 options:
   directory:

@@ -49,7 +49,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, host_view, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, host_view, normalize_instances
 
 
 def instances_config(instances, var_name="microvm_instances"):

@@ -56,8 +56,8 @@ _raw:
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import location_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public, public_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import location_of
 
 
 class LookupModule(LookupBase):

@@ -78,8 +78,8 @@ import base64
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import location_of
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import location_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 
 def _encode(term, value, encoding):

@@ -155,7 +155,7 @@ swept:
   elements: str
 host_probe:
   description:
-    - What the host reported before anything was generated or written (see C(plugin_utils/_host_probe.py)).
+    - What the host reported before anything was generated or written (see C(plugin_utils/_actions/host_probe.py)).
     - C(hypervisors) maps each hypervisor binary used to its kind and the first line of its C(--version),
       null when the binary is missing.
   returned: always

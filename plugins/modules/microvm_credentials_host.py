@@ -18,8 +18,11 @@ description:
     its payload on stdin; a task that names it directly fails. Use that action (or the
     C(microvm.credentials.microvm) role).
   - Encrypts each credential in O(_credentials) with C(systemd-creds encrypt) into
-    C(DIRECTORY/INSTANCE/NAME.cred), passing values on stdin only. A credential whose encrypted file
-    already decrypts to the same value, and was sealed with the same O(key), is left alone.
+    C(DIRECTORY/INSTANCE/NAME.cred), passing values on stdin only.
+  - Decides without decrypting anything. A credential whose manifest entry has the same
+    O(_credentials[].token) and O(key), and whose file still has the digest recorded when it was
+    written, is left alone. For every other one the action must send O(_credentials[].value); when
+    a needed value is missing, nothing changes and RV(need) lists them.
   - Only what the manifest C(DIRECTORY/.microvm-credentials.json) lists is rewritten or removed; see
     P(microvm.credentials.microvm_credentials#module).
   - It gets the host's view only, never a controller path or how a secret is generated.
@@ -60,10 +63,15 @@ options:
         description: Credential name in the guest.
         type: str
         required: true
-      value:
-        description: Base64 of the secret value.
+      token:
+        description:
+          - The controller's keyed digest of what the value is made from (never of the value). A
+            credential whose recorded token, key and file digest match is left alone.
         type: str
         required: true
+      value:
+        description: Base64 of the secret value; sent only for the credentials the host needs.
+        type: str
       not_after:
         description: C(systemd-creds encrypt --not-after=), as C(@SECONDS); the host refuses the credential after it.
         type: str
@@ -104,25 +112,38 @@ swept:
   returned: always
   type: list
   elements: str
+need:
+  description:
+    - Credentials, as C(INSTANCE/NAME), that must be (re)written and whose value was not sent. When it is
+      not empty, nothing was changed (in check mode: what would be written).
+  returned: always
+  type: list
+  elements: str
+tampered:
+  description: Credentials, as C(INSTANCE/NAME), whose file was deleted or changed on the host since it was written.
+  returned: always
+  type: list
+  elements: str
 """
 
 import base64
 import fcntl
+import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
     HOST_STORE_SPEC,
     MANIFEST,
     VARIABLE,
     CredStoreError,
     atomic_write,
     cred_path,
-    decrypt_argv,
     diff_lines,
     directory_state,
     encrypt_argv,
+    file_sha256,
     foreign_targets,
     load_manifest,
     make_directory,
@@ -168,13 +189,15 @@ def needs_chmod(directory, manifest):
 
 
 def seal(module, systemd_creds, directory, instance, name, value, key, not_after):
+    """Encrypt VALUE into the credential's file; return the new file's SHA-256."""
     rc, blob, err = module.run_command(encrypt_argv(systemd_creds, name, key, not_after), data=value, binary_data=True, encoding=None)
     if rc != 0:
         module.fail_json(msg="systemd-creds encrypt failed for %s/%s: %s" % (instance, name, to_native(err).strip()))
     atomic_write(cred_path(directory, instance, name), blob)
+    return hashlib.sha256(blob).hexdigest()
 
 
-def apply(module, systemd_creds, directory, manifest, changes, desired, key, not_after):
+def apply(module, systemd_creds, directory, manifest, changes, values, tokens, key, not_after):
     """Write and remove, with the manifest listing every file before it exists."""
     if not os.path.isdir(directory):
         make_directory(directory)
@@ -188,10 +211,11 @@ def apply(module, systemd_creds, directory, manifest, changes, desired, key, not
         if not os.path.isdir(path):
             os.mkdir(path, 0o700)
         os.chmod(path, 0o700)
-    for instance, name in changes["write"]:
-        seal(module, systemd_creds, directory, instance, name, desired[instance][name], key, not_after.get((instance, name)))
-    removed_dirs = remove_owned(directory, changes, desired)
-    save_manifest(directory, manifest_after(manifest, changes, key, removed_dirs))
+    written = {}
+    for item in changes["write"]:
+        written[item] = seal(module, systemd_creds, directory, item[0], item[1], values[item], key, not_after.get(item))
+    removed_dirs = remove_owned(directory, changes, tokens)
+    save_manifest(directory, manifest_after(manifest, changes, key, removed_dirs, dict((i, tokens[i[0]][i[1]]) for i in written), written))
 
 
 def main():
@@ -206,7 +230,8 @@ def main():
             _credentials=dict(type="list", elements="dict", required=True, options=dict(
                 instance=dict(type="str", required=True),
                 name=dict(type="str", required=True),
-                value=dict(type="str", required=True, no_log=True),
+                token=dict(type="str", required=True, no_log=False),
+                value=dict(type="str", no_log=True),
                 not_after=dict(type="str"),
             )),
         ),
@@ -215,22 +240,20 @@ def main():
     directory, key = module.params["directory"], module.params["key"]
     systemd_creds = module.get_bin_path("systemd-creds", required=True)
 
-    desired = dict((name, {}) for name in module.params["_instances"])
+    desired = dict((name, {}) for name in module.params["_instances"])  # instance: {name: token}
+    values = {}
     for cred in module.params["_credentials"]:
-        desired.setdefault(cred["instance"], {})[cred["name"]] = base64.b64decode(cred["value"])
+        desired.setdefault(cred["instance"], {})[cred["name"]] = cred["token"]
+        if cred["value"] is not None:
+            values[(cred["instance"], cred["name"])] = base64.b64decode(cred["value"])
 
     manifest = open_store(module, directory)
-
-    def read_current(instance, name):
-        rc, out, dummy = module.run_command(decrypt_argv(systemd_creds, name, cred_path(directory, instance, name)),
-                                            binary_data=True, encoding=None)
-        return out if rc == 0 else None
 
     owned = manifest["instances"]
     if not module.params["purge"]:
         # Keep what is no longer configured: only configured credentials are looked at.
         owned = dict((i, dict((n, k) for n, k in owned.get(i, {}).items() if n in desired[i])) for i in desired)
-    changes = plan(desired, owned, key, read_current)
+    changes = plan(desired, owned, key, lambda instance, name: file_sha256(cred_path(directory, instance, name)))
     foreign = foreign_targets(directory, manifest["instances"], changes["write"])
     if foreign:
         module.fail_json(msg="%s: %s was not created by this collection (it is not in the manifest %s); move it away"
@@ -242,17 +265,19 @@ def main():
         changed_instances=sorted(set(i for i, dummy in changes["write"] + changes["remove"])),
         removed=["%s/%s" % c for c in changes["remove"]],
         rekeyed=["%s/%s" % c for c in changes["rekey"]],
+        tampered=["%s/%s" % c for c in changes["tampered"]],
         swept=swept,
+        need=["%s/%s" % c for c in changes["write"] if c not in values],
     )
     if module._diff:
         result["diff"] = diff_lines(desired, changes, key)
-    if module.check_mode or not changed:
+    if module.check_mode or not changed or result["need"]:
         module.exit_json(**result)
 
     for path in swept:
         os.unlink(path)
     not_after = dict(((c["instance"], c["name"]), c["not_after"]) for c in module.params["_credentials"])
-    apply(module, systemd_creds, directory, manifest, changes, desired, key, not_after)
+    apply(module, systemd_creds, directory, manifest, changes, values, desired, key, not_after)
     module.exit_json(**result)
 
 

@@ -16,10 +16,11 @@ version_added: 0.1.0
 description:
   - Internal. Only the action P(microvm.credentials.microvm_credentials_info#module) calls this module, with
     its payload on stdin; a task that names it directly fails. Use that action (or C(playbooks/audit.yml)).
-  - Decrypts each credential the host holds in O(directory) in memory and says whether its HMAC-SHA256 under
-    O(_hmac_key) is the digest in O(_expected), by the rule by which
-    P(microvm.credentials.microvm_credentials#module) decides to rewrite a credential; and whether the
-    running C(microvm@INSTANCE.service) started before the credential file was last written.
+  - Says of each credential the host holds in O(directory) whether it was made from the token in
+    O(_expected), sealed with O(key) and left as written, by the rule by which
+    P(microvm.credentials.microvm_credentials#module) decides to rewrite a credential (nothing is
+    decrypted); and whether the running C(microvm@INSTANCE.service) started before the credential
+    file was last written.
   - It gets the host's view only, never a value, a controller path or how a secret is generated.
 author:
   - microvm.credentials maintainers (!UNKNOWN)
@@ -31,16 +32,12 @@ attributes:
     support: N/A
     description: Nothing changes, so there is no diff.
 requirements:
-  - systemd-creds (systemd 250 or later) and systemctl.
+  - systemctl.
 extends_documentation_fragment:
   - microvm.credentials.host_store
 options:
-  _hmac_key:
-    description: Internal. The run's random HMAC key, hex.
-    type: str
-    required: true
   _expected:
-    description: Internal. The digests of the controller's values of the injected credentials.
+    description: Internal. The controller's tokens of the injected credentials (keyed digests of their sources).
     type: list
     elements: dict
     required: true
@@ -53,8 +50,8 @@ options:
         description: Credential name in the guest.
         type: str
         required: true
-      digest:
-        description: HMAC-SHA256 of the value under O(_hmac_key), hex.
+      token:
+        description: The token the converge sends for this credential.
         type: str
         required: true
 seealso:
@@ -98,22 +95,19 @@ directory_state:
   type: str
 """
 
-import binascii
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import compare, digest
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.audit import compare
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
     HOST_STORE_SPEC,
     CredStoreError,
     cred_path,
     cred_written,
-    decrypt_argv,
     directory_state,
+    file_sha256,
     load_manifest,
 )
-from ansible_collections.microvm.credentials.plugins.module_utils._unitstate import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.unitstate import (
     instance_units,
     restart_pending,
     systemctl_show_args,
@@ -121,15 +115,15 @@ from ansible_collections.microvm.credentials.plugins.module_utils._unitstate imp
 
 
 def expected_digests(params):
-    """{instance: {name: digest}}, with every instance of the host, also those without credentials."""
+    """{instance: {name: token}}, with every instance of the host, also those without credentials."""
     expected = dict((name, {}) for name in params["_instances"])
     for cred in params["_expected"]:
-        expected.setdefault(cred["instance"], {})[cred["name"]] = cred["digest"]
+        expected.setdefault(cred["instance"], {})[cred["name"]] = cred["token"]
     return expected
 
 
 def held(module, directory):
-    """(state of DIRECTORY, {instance: {name: key}} its manifest lists)."""
+    """(state of DIRECTORY, {instance: {name: entry}} its manifest lists)."""
     state, dummy = directory_state(directory)
     if state != "managed":
         return state, {}
@@ -154,30 +148,19 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             HOST_STORE_SPEC,
-            _hmac_key=dict(type="str", required=True, no_log=True),
             _expected=dict(type="list", elements="dict", required=True, options=dict(
                 instance=dict(type="str", required=True),
                 name=dict(type="str", required=True),
-                digest=dict(type="str", required=True, no_log=True),
+                token=dict(type="str", required=True, no_log=False),
             )),
         ),
         supports_check_mode=True,
     )
     directory, key = module.params["directory"], module.params["key"]
-    hmac_key = binascii.unhexlify(module.params["_hmac_key"])
-    systemd_creds = module.get_bin_path("systemd-creds", required=True)
     expected = expected_digests(module.params)
     state, owned = held(module, directory)
 
-    def current_digest(instance, name):
-        rc, out, dummy = module.run_command(decrypt_argv(systemd_creds, name, cred_path(directory, instance, name)),
-                                            binary_data=True, encoding=None)
-        return digest(hmac_key, out) if rc == 0 else None
-
-    def exists(instance, name):
-        return os.path.lexists(cred_path(directory, instance, name))
-
-    states = compare(expected, owned, key, current_digest, exists)
+    states = compare(expected, owned, key, lambda instance, name: file_sha256(cred_path(directory, instance, name)))
     units = unit_states(module, sorted(set(expected) | set(owned)))
     credentials = []
     for (instance, name), cred_state in sorted(states.items()):

@@ -178,7 +178,7 @@ purged:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.microvm.credentials.plugins.module_utils._host_files import converge
+from ansible_collections.microvm.credentials.plugins.module_utils._host.converge import converge
 
 
 def main():

@@ -16,7 +16,7 @@ host; neither the fingerprint nor the digest lets anyone guess a value:
   a changed fingerprint is a changed value.
 - Key pairs are fingerprinted by their public half, as the tools that use them do.
 - The host gets HMAC digests under a key drawn at random for each run (see
-  module_utils/_credaudit.py): they travel on stdin and mean nothing in any other run.
+  module_utils/_host/audit.py): they travel on stdin and mean nothing in any other run.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,15 +30,16 @@ import os
 import ssl
 import time
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import SUFFIX as PUBLIC_SUFFIX
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import META_SUFFIX, VAULT_SUFFIX, parse_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import SUFFIX as PUBLIC_SUFFIX
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backends import SUFFIXES
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import META_SUFFIX, parse_time
 
 FINGERPRINT_SALT = b"microvm.credentials audit fingerprint"
 FINGERPRINT_ITERATIONS = 100000
 FINGERPRINT_BYTES = 8
 DAY = 86400.0
 # A state of the host's copy that needs a converge to fix.
-OUT_OF_SYNC = ("differs", "missing", "rekey")
+OUT_OF_SYNC = ("differs", "missing", "rekey", "tampered")
 
 
 # -- store metadata -------------------------------------------------------------
@@ -51,8 +52,8 @@ def _mtime(path):
 
 
 def stored_times(store, instance, cred_id):
-    """{"created": SECONDS, "rotated": SECONDS} of a secret in STORE (a VaultStore), or None when
-    it is not stored: from its metadata, read without decrypting (see VaultStore.load_meta)."""
+    """{"created": SECONDS, "rotated": SECONDS} of a secret in STORE (a Store), or None when
+    it is not stored: from its metadata, read without decrypting (see Store.load_meta)."""
     meta = store.load_meta(instance, cred_id)
     if meta is None:
         return None
@@ -63,7 +64,7 @@ def stored_times(store, instance, cred_id):
 
 def public_times(store_root, instance, cred_id):
     """The same for a public half: its .pub file's modification time."""
-    written = _mtime(os.path.join(store_root, instance, cred_id + PUBLIC_SUFFIX))
+    written = _mtime(os.path.join(store_root, instance or "", cred_id + PUBLIC_SUFFIX))
     return None if written is None else {"created": written, "rotated": written}
 
 
@@ -108,7 +109,7 @@ def _store_entries(store_root):
             continue
         ids = entries.setdefault(instance, {})
         for fname in sorted(os.listdir(path)):
-            for suffix in (VAULT_SUFFIX, META_SUFFIX, PUBLIC_SUFFIX):
+            for suffix in SUFFIXES + (META_SUFFIX, PUBLIC_SUFFIX):
                 if fname.endswith(suffix) and not fname.startswith(".") and len(fname) > len(suffix):
                     ids.setdefault(fname[:-len(suffix)], []).append(fname)
     return entries

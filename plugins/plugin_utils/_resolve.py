@@ -27,58 +27,124 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import hashlib
+import hmac
+import json
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _generators, _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import CERTIFICATE_KINDS, definition_hash
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import format_time, parse_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, order
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import CERTIFICATE_KINDS, definition_hash
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import label_of, slot_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import format_time, parse_time
 
 
-class Slot:
-    """Where one secret lives: STORE, its DIRECTORY (the instance; None for a shared secret) and NAME.
+def _is_text(data):
+    return b"\x00" not in data and _utf8(data)
 
-    LABEL names it in microvm_rotate and in reports: INSTANCE/CREDENTIAL_ID or shared:NAME.
+
+def _utf8(data):
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def shape_of(data):
+    """What the SMBIOS checks need to know of a value without holding it: its size and whether it is text."""
+    return {"size": len(data), "text": _is_text(data)}
+
+
+class Value:
+    """One credential's value, decrypted only when asked for (``get``).
+
+    SOURCE is a digest of what the value is read from, known without decrypting: the
+    encrypted store file (after this run's writes: see ``source``), a public half, or a
+    src file's bytes. SHAPE ({size, text}) is known from the metadata, so the SMBIOS
+    limits are checked without the value.
     """
 
-    def __init__(self, store, directory, name, label):
-        self.store, self.directory, self.name, self.label = store, directory, name, label
+    def __init__(self, data=None, load=None, slot=None, source=None, shape=None):
+        self._data, self._load, self.slot, self._source = data, load, slot, source
+        self.shape = shape if shape is not None or data is None else shape_of(data)
 
-    def load(self):
-        return self.store.load(self.directory, self.name)
+    def get(self):
+        if self._data is None:
+            self._data = self._load()
+            self.shape = shape_of(self._data)
+        return self._data
 
-    def load_public(self):
-        return load_public(self.store.root, self.directory, self.name)
+    def source(self):
+        """The digest of the value's source; for a stored value, of its file as it is now."""
+        return self.slot.token() if self.slot is not None else self._source
 
-    def load_meta(self):
-        return self.store.load_meta(self.directory, self.name)
-
-
-def label_of(instance, cred):
-    """How microvm_rotate and reports name the secret of CRED: INSTANCE/CREDENTIAL_ID or shared:NAME."""
-    if cred.get("scope") == "shared":
-        return "shared:" + cred["shared_name"]
-    return "%s/%s" % (instance, cred["id"])
-
-
-def secret_labels(instances):
-    """The labels of the stored secrets (src included) of the normalised INSTANCES, each once."""
-    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if "public_of" not in c))
+    def placeholder(self):
+        """Bytes of the value's shape (size, text or not): encoded and limited exactly like the value."""
+        if self.shape is None:
+            self.get()
+        return (b"a" if self.shape["text"] else b"\x00") * self.shape["size"]
 
 
-def src_labels(instances):
-    """The labels of the src credentials of the normalised INSTANCES."""
-    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if "src" in c))
+class Values:
+    """{credential id: bytes}, decrypting each value on first access; ``entry(id)`` is its Value."""
 
+    def __init__(self):
+        self._entries = {}
 
-def uses_shared(instances):
-    """True if a credential of the normalised INSTANCES has scope shared."""
-    return any(c.get("scope") == "shared" for i in instances for c in i["credentials"])
+    def __setitem__(self, cred_id, value):
+        self._entries[cred_id] = value if isinstance(value, Value) else Value(data=value)
+
+    def __getitem__(self, cred_id):
+        return self._entries[cred_id].get()
+
+    def __contains__(self, cred_id):
+        return cred_id in self._entries
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self):
+        return len(self._entries)
+
+    def entry(self, cred_id):
+        return self._entries[cred_id]
+
+    def __eq__(self, other):
+        return dict((k, self[k]) for k in self) == dict((k, other[k]) for k in other)
+
+    def __ne__(self, other):
+        return not self == other
 
 
 def prompted_labels(instances):
     return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"]
                       if c.get("generate", {}).get("type") == "prompt"))
+
+
+def keyed(key, obj):
+    """HMAC-SHA256 (hex) of the JSON of OBJ under the store's token KEY: digests that leave the
+    store are keyed, so a digest of a short or chosen value cannot be looked up."""
+    return hmac.new(key, json.dumps(obj, sort_keys=True).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def host_token(key, source, not_after):
+    """What the host records of a credential: made from SOURCE (a digest of where the value is read
+    from), to be refused after NOT_AFTER (systemd-creds --not-after, or None). The converge and the
+    audit compute it alike."""
+    return keyed(key, [source, not_after])
+
+
+def not_after_of(cred, meta):
+    """The end of the host credential of CRED (an aware datetime), counted from when its value was made."""
+    if cred.get("not_after") is None or meta is None:
+        return None
+    return parse_time(meta["rotated"]) + datetime.timedelta(seconds=cred["not_after"])
+
+
+def systemd_time(when):
+    """WHEN as systemd-creds --not-after takes it: @SECONDS; None stays None."""
+    return None if when is None else "@%d" % int(when.timestamp())
 
 
 class Context:
@@ -89,23 +155,25 @@ class Context:
     answer to a prompt; NOW an aware datetime; RUN names this run (_vault_store.run_id).
     """
 
-    def __init__(self, store, shared_store=None, rotated=None, read_src=None, ask=None, now=None, run=None):
+    def __init__(self, store, shared_store=None, rotated=None, read_src=None, ask=None, now=None, run=None, token_key=None):
         self.store, self.shared_store = store, shared_store
+        self.token_key = token_key if token_key is not None else b"microvm.credentials unkeyed"
         self.rotated = rotated or (lambda label: False)
         self.read_src, self.ask = read_src, ask
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.run = run
-        self.writes = {}  # label: (slot, value or None to record metadata only, metadata)
+        self.writes = {}  # label: (slot, new Value or None, metadata, stored metadata, Value, check record function)
         self.publics = {}  # label: (slot, public half)
         self.reasons = {}  # label: why it was made anew
         self.warnings = []
         self.shared_made = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
-        self.declared = {}  # label: f(recorded declarations or None) -> those to record (_shared_check.record)
+        self.declared = {}  # label: f(recorded declarations or None) -> those to record (_schema.shared.record)
+
+    def keyed(self, obj):
+        return keyed(self.token_key, obj)
 
     def slot(self, instance, cred):
-        if cred.get("scope") == "shared":
-            return Slot(self.shared_store, None, cred["shared_name"], label_of(instance, cred))
-        return Slot(self.store, instance, cred["id"], label_of(instance, cred))
+        return slot_of(self.store, self.shared_store, instance, cred)
 
 
 class Resolved:
@@ -114,7 +182,8 @@ class Resolved:
     the host credential of those with not_after (an aware datetime)."""
 
     def __init__(self):
-        self.values, self.public, self.new, self.times, self.not_after = {}, {}, [], {}, {}
+        self.values, self.public, self.new, self.times, self.not_after = Values(), {}, [], {}, {}
+        self.sources = {}  # credential id: the digest of its source, as inputs of dependents record it
 
     def pair(self, cred_id):
         return self.values[cred_id], self.public.get(cred_id)
@@ -174,32 +243,75 @@ def _meta(ctx, cred, meta, definition, reason):
             "reason": reason, "run": ctx.run}
 
 
-def _generated(ctx, cred, slot, deps, inputs, path):
-    """((secret, public), new, metadata) of a generated or prompted credential."""
+def _shape(meta):
+    if meta and isinstance(meta.get("size"), int) and isinstance(meta.get("text"), bool):
+        return {"size": meta["size"], "text": meta["text"]}
+    return None
+
+
+def _check_record(ctx, definition, input_sources, public):
+    """What the last full check (_generators.current) saw: while the definition, the inputs' sources
+    and the public half are the same, the stored value still fits, and nothing is decrypted to say so."""
+    return ctx.keyed([definition, input_sources, public and hashlib.sha256(public).hexdigest()])
+
+
+class _Deps:
+    """{input id: (secret, public)} of one credential, decrypting an input only when a generator reads it."""
+
+    def __init__(self, resolved, ids):
+        self.resolved, self.ids = resolved, ids
+
+    def __getitem__(self, dep):
+        if dep not in self.ids:
+            raise KeyError(dep)
+        return self.resolved.pair(dep)
+
+
+def _input_sources(resolved, ids):
+    return dict((dep, resolved.values.entry(dep).source()) for dep in ids)
+
+
+def _generated(ctx, cred, slot, deps, inputs, sources, path):
+    """((Value, public), new, metadata) of a generated or prompted credential.
+
+    SOURCES() gives the sources of its inputs ({id: digest}); DEPS their values, read only
+    when the value is made, or checked because something it was checked against changed.
+    """
     if slot.label in ctx.shared_made:
         return ctx.shared_made[slot.label]
     spec = cred["generate"]
     definition = definition_hash(spec)
     meta = slot.load_meta()  # without decrypting: None when nothing is stored
+    stored = None
     if meta is not None and _rotating(ctx, slot, meta):
         # Never read: an explicit rotation is the way out of an unreadable stored value.
-        secret, reason = None, "rotate"
+        reason = "rotate"
+    elif not slot.exists():
+        meta, reason = None, "created"
     else:
-        secret = slot.load()
-        meta = meta if secret is not None else None
-        reason = "created" if secret is None else _reason(ctx, cred, slot, meta, definition, inputs, path)
-    pair = None
+        stored = Value(load=slot.load, slot=slot, shape=_shape(meta))
+        reason = _reason(ctx, cred, slot, meta, definition, inputs, path)
+    pair, checked = None, False
     if reason is None:
-        pair = _generators.current(spec, secret, slot.load_public(), deps, path)
-        reason = "stale" if pair is None else None
+        public = slot.load_public()
+        checked = meta.get("check") == _check_record(ctx, definition, sources(), public)
+        if checked:
+            pair = (stored, public)
+        else:
+            current = _generators.current(spec, stored.get(), public, deps, path)
+            pair = None if current is None else (stored, current[1])
+            reason = "stale" if pair is None else None
     if pair is None:
-        pair = _make(ctx, slot, spec, deps, path)
+        made = _make(ctx, slot, spec, deps, path)
+        pair = (Value(data=made[0], slot=slot), made[1])
         ctx.reasons[slot.label] = reason
     new_meta = _meta(ctx, cred, meta, definition, reason)
-    if slot.label in ctx.declared:  # who declares a shared secret, and how (_shared_check)
+    if slot.label in ctx.declared:  # who declares a shared secret, and how (_schema.shared)
         new_meta = dict(new_meta, declared=ctx.declared[slot.label](meta.get("declared") if meta and reason is None else None))
-    if reason is not None or new_meta != meta:
-        ctx.writes[slot.label] = (slot, pair[0] if reason is not None else None, new_meta)
+    # Recorded at persist time, once the inputs' files are written: what this value was checked against.
+    record = lambda: _check_record(ctx, definition, sources(), pair[1])  # noqa: E731
+    if reason is not None or not checked or new_meta != meta or _shape(meta) is None:
+        ctx.writes[slot.label] = (slot, pair[0] if reason is not None else None, new_meta, meta, pair[0], record)
     if pair[1] is not None:
         ctx.publics[slot.label] = (slot, pair[1])
     outcome = (pair, reason is not None, new_meta)
@@ -212,7 +324,8 @@ def resolve(instance, path, ctx):
     """Return the Resolved credentials of the normalised INSTANCE.
 
     PATH is the variable path of its credentials; CTX the run's Context, which collects
-    what to persist. Raises _generators.GenerateError or ConfigError.
+    what to persist. Raises _generators.GenerateError or ConfigError. Nothing is decrypted
+    here unless a value must be made or checked anew: see Value and _check_record.
     """
     creds = dict((cred["id"], cred) for cred in instance["credentials"])
     graph = graph_of(instance["credentials"])
@@ -220,18 +333,21 @@ def resolve(instance, path, ctx):
     for cred_id in order(path, graph):
         cred, cpath = creds[cred_id], "%s.%s" % (path, cred_id)
         if "public_of" in cred:
-            resolved.values[cred_id] = resolved.public[cred["public_of"]]
+            half = resolved.public[cred["public_of"]]
+            resolved.values[cred_id] = Value(data=half, source=hashlib.sha256(half).hexdigest())
             continue
         if "src" in cred:
-            resolved.values[cred_id] = ctx.read_src(cred["src"], cpath)
+            src = ctx.read_src(cred["src"], cpath)
+            resolved.values[cred_id] = src if isinstance(src, Value) else Value(data=src, source=hashlib.sha256(src).hexdigest())
             resolved.times[cred_id] = None
             continue
-        deps = dict((dep, resolved.pair(dep)) for dep in graph[cred_id])
-        inputs = [(dep in resolved.new, resolved.times[dep]) for dep in graph[cred_id]]
-        pair, new, meta = _generated(ctx, cred, ctx.slot(instance["name"], cred), deps, inputs, cpath)
+        ids = graph[cred_id]
+        inputs = [(dep in resolved.new, resolved.times[dep]) for dep in ids]
+        sources = lambda ids=ids: _input_sources(resolved, ids)  # noqa: E731
+        pair, new, meta = _generated(ctx, cred, ctx.slot(instance["name"], cred), _Deps(resolved, ids), inputs, sources, cpath)
         resolved.times[cred_id] = _rotated_at(meta)
         if cred["not_after"] is not None:
-            resolved.not_after[cred_id] = parse_time(meta["rotated"]) + datetime.timedelta(seconds=cred["not_after"])
+            resolved.not_after[cred_id] = not_after_of(cred, meta)
         resolved.values[cred_id] = pair[0]
         if pair[1] is not None:
             resolved.public[cred_id] = pair[1]
@@ -245,9 +361,14 @@ def persist(ctx):
     halves that changed. Returns the labels of the public halves written."""
     # In the order they were resolved, inputs before their dependents: a run killed part-way
     # never leaves a dependent (a hash) stored without the input it was made from.
-    for slot, value, meta in ctx.writes.values():
-        if value is not None:
-            slot.store.save(slot.directory, slot.name, value)
-        slot.store.save_meta(slot.directory, slot.name, meta)
-    return [label for label, (slot, half) in sorted(ctx.publics.items())
-            if save_public(slot.store.root, slot.directory, slot.name, half)]
+    # Public halves first: the check record of a key pair covers its public half as written.
+    publics = [label for label, (slot, half) in sorted(ctx.publics.items()) if slot.store.save_public(slot.directory, slot.name, half)]
+    for slot, new, meta, old_meta, value, record in ctx.writes.values():
+        if new is not None:
+            slot.store.save(slot.directory, slot.name, new.get())
+        meta = dict(meta, check=record())
+        if value.shape is not None:
+            meta.update(value.shape)
+        if meta != old_meta:
+            slot.store.save_meta(slot.directory, slot.name, meta)
+    return publics

@@ -229,6 +229,8 @@ class Host:
             lib = VaultLib([("default", VaultSecret(f.read().strip()))])
         values = {}
         for instance in sorted(os.listdir(self.store)) if os.path.isdir(self.store) else []:
+            if instance.startswith(".") or not os.path.isdir(os.path.join(self.store, instance)):
+                continue  # the store's token key
             for fname in sorted(f for f in os.listdir(os.path.join(self.store, instance)) if f.endswith(".vault")):
                 with open(os.path.join(self.store, instance, fname), "rb") as f:
                     values["%s/%s" % (instance, fname)] = lib.decrypt(f.read())

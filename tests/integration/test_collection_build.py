@@ -39,7 +39,7 @@ SHIPPED = [
     "plugins/modules/microvm_instances.py",
     "plugins/filter/instances_config.py",
     "plugins/module_utils/_launcher/launch.py",
-    "plugins/plugin_utils/_config.py",
+    "plugins/plugin_utils/_schema/instances.py",
     "roles/microvm/meta/argument_specs.yml",
     "roles/microvm/tasks/main.yml",
     "roles/microvm/templates/microvm-launch.j2",

@@ -35,6 +35,8 @@ def store_files(host):
     """{INSTANCE/ID.vault: raw bytes} of the controller store."""
     files = {}
     for inst in sorted(os.listdir(host.store)):
+        if not os.path.isdir(os.path.join(host.store, inst)):
+            continue  # the store's token key
         for fname in sorted(os.listdir(os.path.join(host.store, inst))):
             with open(os.path.join(host.store, inst, fname), "rb") as f:
                 files["%s/%s" % (inst, fname)] = f.read()

@@ -8,7 +8,7 @@
 build_oem_strings() is the one builder: the controller runs it on the resolved
 values before anything changes, the launcher on the files of $CREDENTIALS_DIRECTORY
 at VM start. Names and static strings are validated once, on the controller
-(plugin_utils/_config.py); here only what depends on the values is checked.
+(plugin_utils/_schema/instances.py); here only what depends on the values is checked.
 Standard library and relative imports only: it runs in the host launcher.
 
 systemd (src/import-creds/import-creds.c, v252+) imports every OEM string of the

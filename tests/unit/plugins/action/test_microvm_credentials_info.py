@@ -3,19 +3,20 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import binascii
+import hashlib
 
 from ansible.parsing.vault import VaultSecret
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_credentials_info import ActionModule
-from ansible_collections.microvm.credentials.plugins.module_utils._credaudit import digest
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
-from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import ssh
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.keypairs import ssh
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Value, host_token
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 SECRETS = [("default", VaultSecret(b"vault password"))]
-HMAC_KEY = b"h" * 32
+TOKEN_KEY = b"t" * 32
 
 
 class FakeVault:
@@ -29,7 +30,7 @@ class FakeLoader:
 def action():
     plugin = ActionModule.__new__(ActionModule)  # only the controller half is exercised
     plugin._loader = FakeLoader()
-    plugin._read_src = lambda src, path: b"from " + src.encode()
+    plugin._read_src = lambda src, path: Value(data=b"from " + src.encode(), source="src-" + src)
     return plugin
 
 
@@ -50,7 +51,7 @@ def test_rows_and_digests_never_carry_a_value(tmp_path):
     store.save("web", "hidden", b"hidden-pw")
     store.save("web", "key", private)
     save_public(str(tmp_path), "web", "key", public)
-    rows, expected = action()._controller(instances(), store, HMAC_KEY, "microvm_instances")
+    rows, expected = action()._controller(instances(), (store, None), TOKEN_KEY, "microvm_instances")
     by_id = dict((r["id"], r) for r in rows)
     assert sorted(by_id) == ["cert", "db", "hidden", "key", "key.pub", "later"]
     fp_key = _audit.fingerprint_key(b"vault password")
@@ -61,11 +62,12 @@ def test_rows_and_digests_never_carry_a_value(tmp_path):
     assert by_id["cert"]["generator"] == "src" and by_id["cert"]["rotated"] is None
     assert by_id["hidden"]["host"] == "not-injected" and by_id["hidden"]["name"] is None
     assert by_id["later"]["host"] == "not-stored" and by_id["later"]["fingerprint"] is None
+    # The tokens a converge sends: of the encrypted files and public halves, never of a value.
     assert expected == [
-        {"instance": "web", "name": "cert", "digest": digest(HMAC_KEY, b"from cert.pem")},
-        {"instance": "web", "name": "db.password", "digest": digest(HMAC_KEY, b"hunter2")},
-        {"instance": "web", "name": "ssh.key", "digest": digest(HMAC_KEY, private)},
-        {"instance": "web", "name": "ssh.pub", "digest": digest(HMAC_KEY, public)},
+        {"instance": "web", "name": "cert", "token": host_token(TOKEN_KEY, "src-cert.pem", None)},
+        {"instance": "web", "name": "db.password", "token": host_token(TOKEN_KEY, store.token("web", "db"), None)},
+        {"instance": "web", "name": "ssh.key", "token": host_token(TOKEN_KEY, store.token("web", "key"), None)},
+        {"instance": "web", "name": "ssh.pub", "token": host_token(TOKEN_KEY, hashlib.sha256(public).hexdigest(), None)},
     ]
     text = repr(rows) + repr(expected)
     for value in (b"hunter2", b"hidden-pw", private):
@@ -97,8 +99,7 @@ def test_the_host_gets_its_view_only():
 
     plugin._execute_module = execute_module
     args = {"directory": "/var/lib/microvm-credentials", "key": "host", "store": "/srv/store", "var_name": "my_instances"}
-    expected = [{"instance": "web", "name": "db.password", "digest": digest(HMAC_KEY, b"hunter2")}]
-    plugin._host(args, instances(), expected, HMAC_KEY, {})
+    expected = [{"instance": "web", "name": "db.password", "token": host_token(TOKEN_KEY, "x", None)}]
+    plugin._host(args, instances(), expected, {})
     assert sent == {"module_name": "microvm.credentials.microvm_credentials_info_host", "module_args": {
-        "directory": "/var/lib/microvm-credentials", "key": "host", "_instances": ["web"],
-        "_hmac_key": binascii.hexlify(HMAC_KEY).decode(), "_expected": expected}}
+        "directory": "/var/lib/microvm-credentials", "key": "host", "_instances": ["web"], "_expected": expected}}

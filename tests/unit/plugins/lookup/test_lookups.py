@@ -15,8 +15,8 @@ from ansible import template
 from ansible.template import Templar
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,15 +8,15 @@ import stat
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
     MANIFEST,
     TEMP_RE,
     CredStoreError,
     atomic_write,
-    decrypt_argv,
     diff_lines,
     directory_state,
     encrypt_argv,
+    entry,
     foreign_targets,
     load_manifest,
     make_directory,
@@ -31,42 +31,53 @@ from ansible_collections.microvm.credentials.plugins.module_utils._credstore imp
 )
 
 
+def held(key, token, sha="f"):
+    return entry(key, token, sha)
+
+
 def test_plan_writes_new_and_changed_keeps_equal_removes_stale():
-    desired = {"web": {"a": b"1", "b": b"2", "c": b"3"}, "db": {}}
-    owned = {"web": {"a": "host", "b": "host", "old": "host"}, "db": {"gone": "host"}}
-    current = {("web", "a"): b"1", ("web", "b"): b"changed"}
-    changes = plan(desired, owned, "host", lambda i, n: current.get((i, n)))
-    assert changes == {"write": [("web", "b"), ("web", "c")], "rekey": [], "remove": [("db", "gone"), ("web", "old")]}
+    desired = {"web": {"a": "t1", "b": "t2", "c": "t3"}, "db": {}}
+    owned = {"web": {"a": held("host", "t1"), "b": held("host", "old-token"), "old": held("host", "t")}, "db": {"gone": held("host", "t")}}
+    changes = plan(desired, owned, "host", lambda i, n: "f")
+    assert changes == {"write": [("web", "b"), ("web", "c")], "rekey": [], "remove": [("db", "gone"), ("web", "old")], "tampered": []}
 
 
-def test_undecryptable_is_rewritten():
-    changes = plan({"web": {"a": b"1"}}, {"web": {"a": "auto"}}, "auto", lambda i, n: None)
-    assert changes["write"] == [("web", "a")] and changes["rekey"] == []
+def test_a_file_changed_or_deleted_on_the_host_is_rewritten():
+    owned = {"web": {"a": held("auto", "t"), "b": held("auto", "t"), "c": held("auto", "t", None)}}
+    files = {"a": "other", "b": None}
+    changes = plan({"web": {"a": "t", "b": "t", "c": "t"}}, owned, "auto", lambda i, n: files.get(n, "f"))
+    assert changes["write"] == changes["tampered"] == [("web", "a"), ("web", "b"), ("web", "c")] and changes["rekey"] == []
 
 
-def test_a_changed_key_rewrites_every_credential_without_decrypting():
-    def read(instance, name):
-        raise AssertionError("no need to decrypt what is re-encrypted anyway")
-    owned = {"web": {"a": "host", "b": None}, "db": {"c": "host"}}
-    changes = plan({"web": {"a": b"1", "b": b"2"}, "db": {"c": b"3"}}, owned, "auto", read)
+def test_a_changed_key_rewrites_every_credential():
+    owned = {"web": {"a": held("host", "t"), "b": held(None, "t")}, "db": {"c": held("host", "t")}}
+    changes = plan({"web": {"a": "t", "b": "t"}, "db": {"c": "t"}}, owned, "auto", lambda i, n: "f")
     assert changes["write"] == changes["rekey"] == [("db", "c"), ("web", "a"), ("web", "b")]
 
 
 def test_instances_no_longer_configured_lose_everything():
-    changes = plan({"web": {"a": b"1"}}, {"web": {"a": "auto"}, "old": {"x": "auto", "y": "auto"}}, "auto", lambda i, n: b"1")
-    assert changes == {"write": [], "rekey": [], "remove": [("old", "x"), ("old", "y")]}
+    owned = {"web": {"a": held("auto", "t")}, "old": {"x": held("auto", "t"), "y": held("auto", "t")}}
+    changes = plan({"web": {"a": "t"}}, owned, "auto", lambda i, n: "f")
+    assert changes == {"write": [], "rekey": [], "remove": [("old", "x"), ("old", "y")], "tampered": []}
+
+
+def test_a_version_1_manifest_is_read_with_unknown_tokens(tmp_path):
+    (tmp_path / MANIFEST).write_text(json.dumps({"version": 1, "directory_created": True, "instances": {"web": {"a": "host", "b": None}}}))
+    manifest = load_manifest(str(tmp_path))
+    assert manifest["version"] == 2 and manifest["instances"] == {"web": {"a": entry("host"), "b": entry()}}
+    # Unknown tokens: every file is written once more, then recorded with its token.
+    assert plan({"web": {"a": "t", "b": "t"}}, manifest["instances"], "host", lambda i, n: "f")["write"] == [("web", "a"), ("web", "b")]
 
 
 def test_argv_never_holds_the_value():
     assert encrypt_argv("systemd-creds", "db.password", "host") == [
         "systemd-creds", "encrypt", "--name=db.password", "--with-key=host", "-", "-"]
-    assert decrypt_argv("systemd-creds", "n", "/p") == ["systemd-creds", "decrypt", "--name=n", "/p", "-"]
     assert encrypt_argv("systemd-creds", "n", "host", "@1900000000") == [
         "systemd-creds", "encrypt", "--name=n", "--with-key=host", "--not-after=@1900000000", "-", "-"]
 
 
 def test_diff_names_only():
-    changes = {"write": [("web", "a"), ("web", "k")], "rekey": [("web", "k")], "remove": [("web", "z")]}
+    changes = {"write": [("web", "a"), ("web", "k")], "rekey": [("web", "k")], "remove": [("web", "z")], "tampered": []}
     diff = diff_lines({"web": {"a": b"SECRET", "b": b"SECRET2", "k": b"SECRET3"}}, changes, "host")
     text = diff["before"] + diff["after"]
     assert "SECRET" not in text
@@ -103,14 +114,14 @@ def test_foreign_empty_subdirectory_is_an_example_too(tmp_path):
 
 def test_manifest_round_trip_is_0600(tmp_path):
     manifest = new_manifest(directory_created=True)
-    manifest["instances"]["web"] = {"a": "host"}
+    manifest["instances"]["web"] = {"a": entry("host", "t", "f")}
     save_manifest(str(tmp_path), manifest)
     assert load_manifest(str(tmp_path)) == manifest
     assert stat.S_IMODE(os.stat(str(tmp_path / MANIFEST)).st_mode) == 0o600
     assert os.listdir(str(tmp_path)) == [MANIFEST]
 
 
-@pytest.mark.parametrize("content", ["not json", "[]", json.dumps({"version": 2, "instances": {}}),
+@pytest.mark.parametrize("content", ["not json", "[]", json.dumps({"version": 3, "instances": {}}),
                                      json.dumps({"version": 1, "instances": {"web": []}})])
 def test_a_manifest_this_collection_did_not_write_is_refused(tmp_path, content):
     (tmp_path / MANIFEST).write_text(content)
@@ -118,14 +129,15 @@ def test_a_manifest_this_collection_did_not_write_is_refused(tmp_path, content):
         load_manifest(str(tmp_path))
 
 
-def test_manifest_lists_files_before_they_are_written_and_records_the_key_after():
-    manifest = {"version": 1, "directory_created": True, "instances": {"web": {"a": "host", "old": "host"}, "gone": {"x": "host"}}}
-    changes = {"write": [("web", "a"), ("new", "b")], "rekey": [("web", "a")], "remove": [("web", "old"), ("gone", "x")]}
+def test_manifest_lists_files_before_they_are_written_and_records_key_token_and_digest_after():
+    old = entry("host", "t0", "f0")
+    manifest = {"version": 2, "directory_created": True, "instances": {"web": {"a": old, "old": old}, "gone": {"x": old}}}
+    changes = {"write": [("web", "a"), ("new", "b")], "rekey": [("web", "a")], "remove": [("web", "old"), ("gone", "x")], "tampered": []}
     before = manifest_before(manifest, changes)
-    assert before["instances"] == {"web": {"a": None, "old": "host"}, "new": {"b": None}, "gone": {"x": "host"}}
-    after = manifest_after(manifest, changes, "auto", ["gone"])
-    assert after["instances"] == {"web": {"a": "auto"}, "new": {"b": "auto"}}
-    assert manifest["instances"]["web"] == {"a": "host", "old": "host"}, "the input is not modified"
+    assert before["instances"] == {"web": {"a": entry(), "old": old}, "new": {"b": entry()}, "gone": {"x": old}}
+    after = manifest_after(manifest, changes, "auto", ["gone"], {("web", "a"): "ta", ("new", "b"): "tb"}, {("web", "a"): "fa", ("new", "b"): "fb"})
+    assert after["instances"] == {"web": {"a": entry("auto", "ta", "fa")}, "new": {"b": entry("auto", "tb", "fb")}}
+    assert manifest["instances"]["web"] == {"a": old, "old": old}, "the input is not modified"
 
 
 def test_foreign_targets(tmp_path):

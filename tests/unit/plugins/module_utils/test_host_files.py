@@ -8,13 +8,13 @@ import os
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.module_utils import _launcher
-from ansible_collections.microvm.credentials.plugins.module_utils._host_files import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.converge import (
     Plan,
     apply,
     credentials_written,
     launcher_package,
 )
-from ansible_collections.microvm.credentials.plugins.module_utils._units import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.render import (
     install_directories,
     install_files,
     stale_package_entries,

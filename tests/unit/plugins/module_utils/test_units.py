@@ -4,7 +4,7 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.microvm.credentials.plugins.module_utils._units import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.render import (
     desired_files,
     dropin_content,
     instances_to_restart,

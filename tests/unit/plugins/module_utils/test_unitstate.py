@@ -4,7 +4,7 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.microvm.credentials.plugins.module_utils._unitstate import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.unitstate import (
     enabled,
     instance_units,
     parse_units,

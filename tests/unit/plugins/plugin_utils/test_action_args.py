@@ -9,7 +9,7 @@ import yaml
 from ansible.utils.plugin_docs import merge_fragment
 
 from ansible_collections.microvm.credentials.plugins.modules import microvm_credentials, microvm_credentials_info
-from ansible_collections.microvm.credentials.plugins.plugin_utils._action_args import COMMON_SPEC, CREDENTIALS, INFO, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import COMMON_SPEC, CREDENTIALS, INFO, ArgumentError, variable
 
 GOOD = {"instances": {}, "store": "/srv/store"}
 validate = CREDENTIALS.validate
@@ -17,7 +17,7 @@ validate = CREDENTIALS.validate
 
 def test_defaults():
     params = validate(GOOD)
-    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", purge=True, lock_timeout=300,
+    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None, purge=True, lock_timeout=300,
                           var_name="microvm_instances", store_var_name="microvm_credentials_store", rotate_var_name="microvm_rotate",
                           directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
 
@@ -69,7 +69,7 @@ def test_every_variable_option_is_in_the_spec():
 
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
-        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", var_name="microvm_instances",
+        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None, var_name="microvm_instances",
         store_var_name="microvm_credentials_store", directory_var_name="microvm_credential_directory", key_var_name="microvm_credential_key")
 
 

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
-from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import ssh, tls, wireguard
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.keypairs import ssh, tls, wireguard
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 
 def touch(path, mtime=None, data=b"x"):

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _command_generator
-from ansible_collections.microvm.credentials.plugins.plugin_utils._command_generator import CommandError, run
-from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import StoreLock
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import command as _command_generator
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.command import CommandError, run
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.lock import StoreLock
 
 PATH = "microvm_instances.web.credentials.tok.generate"
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     NAME_MAX,
     ConfigError,
     check_credential_directory,

@@ -4,8 +4,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
-from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, order
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, order
 
 PATH = "microvm_instances.web.credentials"
 # ca <- cert <- bundle; pw <- hash; token alone

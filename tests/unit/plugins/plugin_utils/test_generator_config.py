@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, normalize_instances
 
 PATH = "microvm_instances.web.credentials"
 

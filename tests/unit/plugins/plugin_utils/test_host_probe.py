@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import binary_of
-from ansible_collections.microvm.credentials.plugins.plugin_utils._host_probe import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.host_probe import (
     build_command,
     check,
     check_hypervisors,

@@ -13,8 +13,8 @@ import pytest
 
 from cryptography import x509
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import KeyPairError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.keypairs import KeyPairError
 
 needs_ssh_keygen = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen (openssh-client) is not installed")
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")

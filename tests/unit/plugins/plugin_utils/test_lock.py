@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._lock import LockError, StoreLock, lock_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.lock import LockError, StoreLock, lock_path
 
 
 def _hold(store, ready, release):

@@ -7,8 +7,8 @@ import pytest
 from ansible.errors import AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._prompt import CHECK_MODE_ANSWER, Asker, PromptError, check_answers
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.prompt import CHECK_MODE_ANSWER, Asker, PromptError, check_answers
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 PATH = "microvm_instances.web.credentials.tok.prompt"
 

@@ -7,8 +7,8 @@ import stat
 
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path, save_public
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public, public_path, save_public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 
 def test_round_trip_layout_and_modes(tmp_path):

@@ -9,12 +9,13 @@ import pytest
 
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import GenerateError
-from ansible_collections.microvm.credentials.plugins.plugin_utils._public_store import load_public, public_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public, public_path
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import StoreError, VaultStore
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 PATH = "microvm_instances.web.credentials"
 CREDENTIALS = {
@@ -139,3 +140,28 @@ def test_a_certificate_outliving_its_ca_names_the_credential(store):
     bad = dict(CREDENTIALS, cert={"generate": {"type": "tls", "days": 400, "ca": "ca"}})
     with pytest.raises(GenerateError, match=r"^microvm_instances.web.credentials.cert.generate: a certificate valid 400 days would outlive"):
         run(store, inst=instance(bad))
+
+
+def test_a_run_that_changes_nothing_decrypts_nothing(store):
+    first = run(store)
+    store.decryptions = 0
+    ctx = Context(store, read_src=lambda src, path: b"from " + src.encode())
+    second = resolve(instance(), PATH, ctx)
+    # Key pairs, hashes of passwords, commands made from inputs: all known to fit from the metadata.
+    assert second.new == [] and store.decryptions == 0
+    # The SMBIOS checks work from the recorded shapes.
+    assert second.values.entry("hash").placeholder() == b"a" * len(first.values["hash"]) and store.decryptions == 0
+    assert second.values["pw"] == first.values["pw"] and store.decryptions == 1
+
+
+def test_a_changed_input_file_is_checked_by_decrypting(store):
+    first = run(store)
+    store.save("web", "pw", first.values["pw"])  # the same value encrypted anew (a rekey): another file
+    store.decryptions = 0
+    ctx = Context(store, read_src=lambda src, path: b"from " + src.encode())
+    second = resolve(instance(), PATH, ctx)
+    persist(ctx)
+    assert second.new == [] and store.decryptions > 0
+    store.decryptions = 0
+    resolve(instance(), PATH, Context(store, read_src=lambda src, path: b"from " + src.encode()))
+    assert store.decryptions == 0  # checked once, recorded

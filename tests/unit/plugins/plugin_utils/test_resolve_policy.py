@@ -6,17 +6,19 @@ __metaclass__ = type
 
 import datetime
 import functools
+import hashlib
 import json
 import os
 
 
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _keypairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
-from ansible_collections.microvm.credentials.plugins.plugin_utils._shared_check import declarations, record
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import VaultStore, format_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.shared import declarations, record
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import format_time
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 SECRETS = [("default", VaultSecret(b"pw"))]
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -107,8 +109,11 @@ def test_metadata_records_generator_definition_and_times_never_the_value(tmp_pat
     ctx, res = hv1.run(instances(web={"a": {"generate": {"type": "hex"}}}))
     meta = json.loads((tmp_path / "hv1" / "web" / "a.meta").read_text())
     assert meta == {"version": 1, "generator": "hex", "definition": meta["definition"], "created": format_time(T0),
-                    "rotated": format_time(T0), "reason": "created", "run": "run-1"}
+                    "rotated": format_time(T0), "reason": "created", "run": "run-1",
+                    # what the SMBIOS checks need without the value, and a keyed record of what it was checked against
+                    "size": 64, "text": True, "check": meta["check"]}
     assert res["web"].values["a"].decode() not in json.dumps(meta)
+    assert len(meta["check"]) == 64 and hashlib.sha256(res["web"].values["a"]).hexdigest() not in json.dumps(meta)
     assert oct(os.stat(str(tmp_path / "hv1" / "web" / "a.meta")).st_mode & 0o777) == "0o600"
     later = T0 + datetime.timedelta(days=3)
     hv1.run(instances(web={"a": {"generate": {"type": "hex"}}}), rotate=["web/a"], now=later, run="run-2")

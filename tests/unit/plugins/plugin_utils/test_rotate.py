@@ -4,8 +4,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._rotate import check_list, check_patterns, rotated
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.rotate import check_list, check_patterns, rotated
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 LABELS = ["shared:cluster", "web/api-key", "web/db", "web/tls-cert"]
 SRC = ["web/tls-cert"]

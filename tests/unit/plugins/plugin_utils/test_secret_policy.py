@@ -4,8 +4,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import ConfigError, normalize_instances
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import definition_hash, duration
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import definition_hash, duration
 
 PATH = "microvm_instances.web.credentials"
 

@@ -7,8 +7,8 @@ import binascii
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _secrets
-from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import SecretError, generate, passlib_hash, passlib_matches
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import random as _secrets
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.random import SecretError, generate, passlib_hash, passlib_matches
 
 
 def test_base64_decodes_to_requested_bytes():

@@ -4,9 +4,9 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
-from ansible_collections.microvm.credentials.plugins.plugin_utils._shared_check import check_hosts, check_recorded, declarations, record
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.shared import check_hosts, check_recorded, declarations, record
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 VAR = "microvm_instances"
 

@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_placement import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.placement import (
     check_apart,
     check_outside_inventory,
     read_as_inventory,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 
 @pytest.fixture()

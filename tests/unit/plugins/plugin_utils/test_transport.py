@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._transport import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import (
     PODMAN_TRANSPORT,
     TransportError,
     check_pipe,

@@ -11,7 +11,9 @@ import pytest
 
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import StoreError, VaultStore, resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 
 def secrets(password=b"pw"):

@@ -28,8 +28,8 @@ __metaclass__ = type
 import hashlib
 import json
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generator_config import shared_definition
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.options import shared_definition
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 
 class Declaration(object):

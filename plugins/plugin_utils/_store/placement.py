@@ -23,7 +23,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 
 def _real(path):

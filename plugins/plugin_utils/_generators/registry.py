@@ -14,7 +14,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _command_generator, _keypairs, _secrets
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import command as _command_generator
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import random as _secrets
 
 
 class GenerateError(ValueError):

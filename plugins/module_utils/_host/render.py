@@ -18,10 +18,10 @@ __metaclass__ = type
 import json
 import os
 
-from ._credstore import cred_path
-from ._launcher.launch import user_name
-from ._launcher.qemu import kvm_usable, resolve_accel
-from ._unitstate import restart_pending, running, unit_name
+from .credstore import cred_path
+from .._launcher.launch import user_name
+from .._launcher.qemu import kvm_usable, resolve_accel
+from .unitstate import restart_pending, running, unit_name
 
 DROPIN_NAME = "50-microvm-credentials.conf"
 SYSUSERS_NAME = "microvm-credentials.conf"

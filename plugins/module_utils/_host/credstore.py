@@ -13,12 +13,20 @@ Ownership: ``DIRECTORY/.microvm-credentials.json`` (the manifest, 0600) lists
 every instance directory and ``.cred`` file the collection made, with the key
 each was sealed with. Only what it lists is ever rewritten or removed; a
 directory that exists without a manifest is taken over only when empty.
+
+What each file was made from: the manifest records, per ``.cred``, the token the
+controller sent with its value (a keyed digest of the encrypted source in the
+controller's store, never of the value) and the SHA-256 of the ``.cred`` file as
+written. A converge compares tokens and file digests only: nothing is decrypted,
+and the controller sends a value only for a credential that is missing, made from
+another source, sealed with another key, or whose file was changed on the host.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import json
 import os
 import re
@@ -34,7 +42,7 @@ HOST_STORE_SPEC = dict(
 )
 SUFFIX = ".cred"
 MANIFEST = ".microvm-credentials.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 VARIABLE = "microvm_credential_directory"
 # tempfile.mkstemp(prefix="." + BASENAME + ".", suffix=".tmp"): 8 random characters
 # from tempfile's alphabet. Anything else in the store is never swept.
@@ -70,8 +78,13 @@ def encrypt_argv(systemd_creds, name, key, not_after=None):
     return [systemd_creds, "encrypt", "--name=" + name, "--with-key=" + key] + extra + ["-", "-"]
 
 
-def decrypt_argv(systemd_creds, name, path):
-    return [systemd_creds, "decrypt", "--name=" + name, path, "-"]
+def file_sha256(path):
+    """SHA-256 (hex) of the file PATH (an encrypted credential), None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except (IOError, OSError):
+        return None
 
 
 # -- ownership -----------------------------------------------------------------
@@ -115,11 +128,26 @@ def new_manifest(directory_created):
 
 
 def _well_formed(manifest):
-    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("version") not in (1, MANIFEST_VERSION):
         return False
     instances = manifest.get("instances")
     return isinstance(manifest.get("directory_created"), bool) and isinstance(instances, dict) and all(
         isinstance(names, dict) for names in instances.values())
+
+
+def entry(key=None, token=None, sha256=None):
+    """What the manifest records of one .cred file: the key it was sealed with, the controller's
+    token of its source and the file's digest (None: unknown, so the next converge rewrites it)."""
+    return {"key": key, "token": token, "sha256": sha256}
+
+
+def _upgraded(manifest):
+    """Version 1 recorded only the key: its files are rewritten once, at the next converge."""
+    if manifest["version"] == MANIFEST_VERSION:
+        return manifest
+    instances = dict((i, dict((n, entry(k if isinstance(k, str) else None)) for n, k in names.items()))
+                     for i, names in manifest["instances"].items())
+    return dict(manifest, version=MANIFEST_VERSION, instances=instances)
 
 
 def load_manifest(directory):
@@ -131,7 +159,7 @@ def load_manifest(directory):
         raise CredStoreError("%s: cannot read the manifest %s: %s" % (VARIABLE, path, exc))
     if not _well_formed(manifest):
         raise CredStoreError("%s: the manifest %s is not one this collection wrote" % (VARIABLE, path))
-    return manifest
+    return _upgraded(manifest)
 
 
 def dump_manifest(manifest):
@@ -155,32 +183,37 @@ def foreign_targets(directory, owned, writes):
 
 # -- what to change ------------------------------------------------------------
 
-def plan(desired, owned, key, read_current):
-    """Work out what has to change.
+def plan(desired, owned, key, current_sha256):
+    """Work out what has to change, without decrypting anything.
 
-    DESIRED maps instance -> {name: bytes}. OWNED maps instance -> {name: key it was
-    sealed with (None: unknown)}, from the manifest; instances there but not in DESIRED
-    lose all their credentials. A credential is rewritten when it is not owned yet, was
-    sealed with another KEY, or READ_CURRENT(instance, name) (the decrypted value, None
-    when it cannot be decrypted) differs.
-    Returns dict(write=[(instance, name)], rekey=[...], remove=[...]), sorted; rekey is
-    the part of write due to a key change.
+    DESIRED maps instance -> {name: token}. OWNED maps instance -> {name: entry()}, from
+    the manifest; instances there but not in DESIRED lose all their credentials. A
+    credential is (re)written when it is not owned yet, was sealed with another KEY, was
+    made from another token, or its file's digest CURRENT_SHA256(instance, name) (None:
+    no file) is not the recorded one (deleted, replaced or changed on the host).
+    Returns dict(write=[(instance, name)], rekey=[...], remove=[...], tampered=[...]),
+    sorted; rekey and tampered are the parts of write due to a key change or a changed file.
     """
-    write, rekey, remove = [], [], []
+    write, rekey, remove, tampered = [], [], [], []
     for instance in sorted(set(desired) | set(owned)):
         present = owned.get(instance, {})
         wanted = desired.get(instance, {})
         for name in sorted(wanted):
+            item = (instance, name)
             if name not in present:
-                write.append((instance, name))
-            elif present[name] != key:
-                write.append((instance, name))
-                rekey.append((instance, name))
-            elif read_current(instance, name) != wanted[name]:
-                write.append((instance, name))
+                write.append(item)
+                continue
+            got = present[name]
+            if got["key"] != key:
+                rekey.append(item)
+            elif got["sha256"] is None or current_sha256(instance, name) != got["sha256"]:
+                tampered.append(item)
+            elif got["token"] == wanted[name]:
+                continue
+            write.append(item)
         for name in sorted(set(present) - set(wanted)):
             remove.append((instance, name))
-    return {"write": write, "rekey": rekey, "remove": remove}
+    return {"write": write, "rekey": rekey, "remove": remove, "tampered": tampered}
 
 
 def manifest_before(manifest, changes):
@@ -189,15 +222,16 @@ def manifest_before(manifest, changes):
     next run rewrites it."""
     out = json.loads(json.dumps(manifest))
     for instance, name in changes["write"]:
-        out["instances"].setdefault(instance, {})[name] = None
+        out["instances"].setdefault(instance, {})[name] = entry()
     return out
 
 
-def manifest_after(manifest, changes, key, removed_dirs):
-    """The manifest once the writes and removals are done."""
+def manifest_after(manifest, changes, key, removed_dirs, tokens, written):
+    """The manifest once the writes and removals are done: TOKENS {(instance, name): token} of what was
+    written, WRITTEN {(instance, name): sha256 of the new file}."""
     out = json.loads(json.dumps(manifest))
     for instance, name in changes["write"]:
-        out["instances"].setdefault(instance, {})[name] = key
+        out["instances"].setdefault(instance, {})[name] = entry(key, tokens[(instance, name)], written[(instance, name)])
     for instance, name in changes["remove"]:
         out["instances"].get(instance, {}).pop(name, None)
     for instance in removed_dirs:
@@ -231,7 +265,7 @@ def diff_lines(desired, changes, key):
                 before.append(label + ": sealed with another key\n")
                 after.append(label + ": sealed with key %s\n" % key)
             elif item in writes:
-                before.append(label + ": absent or different\n")
+                before.append(label + ": absent, changed on the host, or of another value\n")
                 after.append(label + ": encrypted (new value)\n")
             else:
                 before.append(label + ": unchanged\n")

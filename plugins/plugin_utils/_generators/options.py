@@ -19,7 +19,7 @@ import ipaddress
 import json
 import re
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.keypairs import (
     DEFAULT_CURVE,
     DEFAULT_RSA_BITS,
     ECDSA_CURVES,
@@ -27,7 +27,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._keypairs impo
     RSA_MAX_BITS,
     RSA_MIN_BITS,
 )
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import (
     ConfigError,
     _bool,
     _choice,

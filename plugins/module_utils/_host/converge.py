@@ -20,12 +20,12 @@ import pwd
 import shutil
 import tempfile
 
-from . import _launcher
-from ._credstore import cred_written
+from .. import _launcher
+from .credstore import cred_written
 # launch is the launcher's entry point: importing it makes AnsiballZ ship it and, through
 # its imports, every other file of the package, which launcher_package() reads back.
-from ._launcher.launch import user_name
-from ._units import (
+from .._launcher.launch import user_name
+from .render import (
     SYSUSERS_NAME,
     desired_files,
     install_directories,
@@ -35,7 +35,7 @@ from ._units import (
     stale_files,
     stale_package_entries,
 )
-from ._unitstate import enabled, instance_units, running, systemctl_show_args, unit_name
+from .unitstate import enabled, instance_units, running, systemctl_show_args, unit_name
 
 # The module's options that place things on the host (paths, and the package's name).
 PATH_OPTIONS = ("lib_dir", "launcher_package", "launcher", "config_dir", "virtiofs_dir", "unit_dir", "sysusers_dir",

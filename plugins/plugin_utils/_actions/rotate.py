@@ -19,7 +19,7 @@ __metaclass__ = type
 
 import fnmatch
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 
 def check_list(value, var_name):

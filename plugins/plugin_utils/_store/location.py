@@ -3,10 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Where a host's controller store is, for lookups that run outside the role.
+"""Where a secret lives: the one home of store locations.
 
-Shared secrets (``scope: shared``) live in one store for all hosts, named in lookup
-terms and in microvm_rotate as ``shared:NAME``.
+A host's secrets live in its store, ``STORE/INSTANCE/ID.*``; shared secrets (``scope:
+shared``) in one store for all hosts, ``SHARED_STORE/NAME.*``, named in lookup terms,
+reports and microvm_rotate as ``shared:NAME``. The credentials action, the audit, prune
+and the lookups all find a credential's files through slot_of() and the store paths
+through store_of() / shared_store_of().
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,13 +21,67 @@ import re
 
 from ansible.errors import AnsibleLookupError
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._vault_store import resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import resolve_store_path
 
 STORE_DIR = ".microvm-credentials"
 SHARED_STORE_DIR = ".microvm-credentials-shared"
 SHARED_STORE_VAR = "microvm_credentials_shared_store"
 SHARED_PREFIX = "shared:"
 _SHARED_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+class Slot:
+    """Where one secret lives: STORE, its DIRECTORY (the instance; None for a shared secret) and NAME.
+
+    LABEL names it in microvm_rotate and in reports: INSTANCE/CREDENTIAL_ID or shared:NAME.
+    """
+
+    def __init__(self, store, directory, name, label):
+        self.store, self.directory, self.name, self.label = store, directory, name, label
+
+    def load(self):
+        return self.store.load(self.directory, self.name)
+
+    def exists(self):
+        return self.store.exists(self.directory, self.name)
+
+    def token(self):
+        return self.store.token(self.directory, self.name)
+
+    def load_public(self):
+        return self.store.load_public(self.directory, self.name)
+
+    def load_meta(self):
+        return self.store.load_meta(self.directory, self.name)
+
+
+def label_of(instance, cred):
+    """How microvm_rotate and reports name the secret of CRED: INSTANCE/CREDENTIAL_ID or shared:NAME."""
+    if cred.get("scope") == "shared":
+        return "shared:" + cred["shared_name"]
+    return "%s/%s" % (instance, cred["id"])
+
+
+def secret_labels(instances):
+    """The labels of the stored secrets (src included) of the normalised INSTANCES, each once."""
+    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if "public_of" not in c))
+
+
+def src_labels(instances):
+    """The labels of the src credentials of the normalised INSTANCES."""
+    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if "src" in c))
+
+
+def uses_shared(instances):
+    """True if a credential of the normalised INSTANCES has scope shared."""
+    return any(c.get("scope") == "shared" for i in instances for c in i["credentials"])
+
+
+def slot_of(store, shared_store, instance, cred):
+    """The Slot of the normalised credential CRED of INSTANCE: in SHARED_STORE when it is shared."""
+    if cred.get("scope") == "shared":
+        return Slot(shared_store, None, cred["shared_name"], label_of(instance, cred))
+    return Slot(store, instance, cred["id"], label_of(instance, cred))
 
 
 def split_term(term):

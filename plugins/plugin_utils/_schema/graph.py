@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 
 def inputs_of(cred):

@@ -20,7 +20,7 @@ __metaclass__ = type
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import KEYS
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS
 
 # Option -> (the option naming its variable, that variable's usual name).
 VARIABLES = {
@@ -46,6 +46,9 @@ COMMON_SPEC = _with_variable_names(dict(
     # A host path: never expanded on the controller (_config.check_credential_directory validates it).
     directory=dict(type="str", default="/var/lib/microvm-credentials"),
     key=dict(type="str", choices=list(KEYS), default="auto"),
+    # Checked by _store.backends.make_backend, which names the variable and the known backends.
+    backend=dict(type="str", default="vault"),
+    vault_id=dict(type="str"),
 ))
 
 

@@ -19,7 +19,7 @@ __metaclass__ = type
 import shlex
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS, binary_of
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import (
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
     KEYS,
     MANIFEST,
     TPM2_KEYS,

@@ -19,7 +19,7 @@ from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNo
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.utils.display import Display
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 ANSWERS_VAR = "microvm_prompt_answers"
 # Stands for an answer in check mode, which asks nothing and stores nothing.

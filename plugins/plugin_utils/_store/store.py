@@ -3,19 +3,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The controller's secret store: one ansible-vault file per secret.
+"""The controller's secret store: one encrypted file per secret, in the form of its backend.
 
-Layout: ``STORE/INSTANCE/CREDENTIAL_ID.vault``, the plaintext being the secret bytes
-exactly, so ``ansible-vault view`` shows it and a git diff touches only the secret
-that changed. The shared store (secrets of ``scope: shared``) has no instance level:
-``SHARED_STORE/SHARED_NAME.vault``. Files are written atomically (temporary file, then
-rename), 0600 in 0700 directories.
+Layout: ``STORE/INSTANCE/CREDENTIAL_ID.SUFFIX`` (``.vault``, ``.sops``: see the
+backends), so a git diff touches only the secret that changed. The shared store
+(secrets of ``scope: shared``) has no instance level: ``SHARED_STORE/SHARED_NAME.SUFFIX``.
+Files are written atomically (temporary file, then rename), 0600 in 0700 directories.
 
-Beside each vault file, ``CREDENTIAL_ID.meta`` records in plain JSON what is not
+Beside each encrypted file, ``CREDENTIAL_ID.meta`` records in plain JSON what is not
 secret: the generator, a hash of its definition (never of the value), when the
 secret was created and last made anew, why, and by which run. An audit reads it
-without the vault password. A missing file (stores of older releases) is recorded
-on the next run; the vault file's modification time stands for its age until then.
+without any key. A missing file (stores of older releases) is recorded
+on the next run; the encrypted file's modification time stands for its age until then.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,20 +23,22 @@ __metaclass__ = type
 
 import datetime
 import errno
+import hashlib
 import json
 import os
 import re
 import tempfile
 
-from ansible import constants as C
-from ansible.errors import AnsibleError
-from ansible.module_utils.common.text.converters import to_bytes, to_native
-from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
+
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store import public as _public
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
 
 
 _TMP_RE = re.compile(r"^\.[A-Za-z0-9_.-]+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
-VAULT_SUFFIX = ".vault"
 META_SUFFIX = ".meta"
+TOKEN_KEY = ".token-key"
 META_VERSION = 1
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -84,10 +85,6 @@ def _unlink_quietly(path):
         pass
 
 
-class StoreError(AnsibleError):
-    """The store cannot be read or written; never answered by regenerating."""
-
-
 def resolve_store_path(store, base_dir, var_name="microvm_credentials_store"):
     """The absolute store path: a relative STORE is taken relative to BASE_DIR.
 
@@ -104,40 +101,98 @@ def resolve_store_path(store, base_dir, var_name="microvm_credentials_store"):
     return os.path.normpath(store)
 
 
-class VaultStore:
-    def __init__(self, root, vault_secrets, var_name="microvm_credentials_store"):
+def file_digest(path):
+    """SHA-256 (hex) of the file PATH, None when it does not exist. Of an encrypted file: it says
+    nothing about the value, and changes whenever the value is written anew."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+
+
+class Store:
+    """The secrets under ROOT, encrypted by BACKEND (see backend.py). VAR_NAME names the store
+    in errors. DECRYPTIONS counts the values this store decrypted (a no-op converge decrypts none)."""
+
+    def __init__(self, root, backend, var_name="microvm_credentials_store"):
         self.root = root
-        self.vault_secrets = vault_secrets or []
+        self.backend = backend
         self.var_name = var_name
-        self._vault = VaultLib(self.vault_secrets)
+        self.decryptions = 0
 
     def _error(self, message):
         return StoreError("%s: %s" % (self.var_name, message))
 
-    def path(self, instance, cred_id, suffix=VAULT_SUFFIX):
+    def path(self, instance, cred_id, suffix=None):
         """The file of CRED_ID of INSTANCE (None: a shared secret, at the store's top level)."""
-        return os.path.join(self.root, instance or "", cred_id + suffix)
+        return os.path.join(self.root, instance or "", cred_id + (self.backend.suffix if suffix is None else suffix))
 
-    def load(self, instance, cred_id):
-        """Return the stored secret bytes, or None when there is no such file."""
-        path = self.path(instance, cred_id)
+    def _read(self, path):
         try:
             with open(path, "rb") as f:
-                data = f.read()
+                return f.read()
         except (IOError, OSError) as exc:
             if exc.errno == errno.ENOENT:
                 return None
             raise self._error("cannot read secret store file %s: %s" % (path, to_native(exc)))
-        if not is_encrypted(data):
-            raise self._error("secret store file %s is not ansible-vault encrypted; refusing to use or replace it" % path)
-        if not self.vault_secrets:
-            raise self._error("secret store file %s is vault encrypted but no vault secret was given "
-                              "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)" % path)
+
+    def exists(self, instance, cred_id):
+        return os.path.lexists(self.path(instance, cred_id))
+
+    def token(self, instance, cred_id):
+        """The digest of the encrypted file (None: not stored): changes with every write, read without decrypting."""
         try:
-            return self._vault.decrypt(data)
-        except AnsibleError as exc:
-            raise self._error("cannot decrypt secret store file %s (it is never regenerated implicitly; "
-                              "restore it or rotate the secret explicitly): %s" % (path, to_native(exc)))
+            return file_digest(self.path(instance, cred_id))
+        except (IOError, OSError) as exc:
+            raise self._error("cannot read secret store file %s: %s" % (self.path(instance, cred_id), to_native(exc)))
+
+    def encrypted(self, instance, cred_id):
+        """The encrypted file's content, checked to be one of the backend's, or None when there is none."""
+        path = self.path(instance, cred_id)
+        data = self._read(path)
+        if data is not None and not self.backend.is_encrypted(data):
+            raise self._error("secret store file %s is not %s encrypted; refusing to use or replace it" % (path, self.backend.title))
+        return data
+
+    def load(self, instance, cred_id):
+        """Return the stored secret bytes, or None when there is no such file."""
+        data = self.encrypted(instance, cred_id)
+        if data is None:
+            return None
+        self.decryptions += 1
+        return self.backend.decrypt(self.path(instance, cred_id), data)
+
+    def recipients(self, instance, cred_id):
+        """(who can open the file now, who should), without decrypting; None when it is not stored."""
+        data = self.encrypted(instance, cred_id)
+        if data is None:
+            return None
+        path = self.path(instance, cred_id)
+        return self.backend.recipients(path, data), self.backend.wanted_recipients(path)
+
+    def token_key(self, create=True):
+        """The key of the digests this store gives out (tokens for the host, check records): random,
+        made once, kept in ROOT/.token-key. It guards digests of plaintext src files against lookups;
+        it opens nothing. Without CREATE (check mode) a missing key is drawn for this run only."""
+        path = os.path.join(self.root, TOKEN_KEY)
+        data = self._read(path)
+        if data is not None and re.fullmatch(b"[0-9a-f]{64}\n?", data):
+            return bytes.fromhex(data.strip().decode("ascii"))
+        if data is not None:
+            raise self._error("%s is not a token key this collection wrote; remove it (every credential is then sent once)" % path)
+        key = os.urandom(32)
+        if create:
+            self._write(path, key.hex().encode("ascii") + b"\n")
+        return key
+
+    def load_public(self, instance, cred_id):
+        return _public.load_public(self.root, instance, cred_id)
+
+    def save_public(self, instance, cred_id, value):
+        return _public.save_public(self.root, instance, cred_id, value)
 
     def sweep(self):
         """Remove temporary files that runs killed while saving left behind.
@@ -157,13 +212,6 @@ class VaultStore:
                         raise self._error("cannot remove the leftover temporary file %s: %s" % (path, to_native(exc)))
                     removed.append(path)
         return removed
-
-    def _encrypt(self, value):
-        if not self.vault_secrets:
-            raise self._error("no vault secret to encrypt the secret store with "
-                              "(use --vault-password-file, --vault-id or ANSIBLE_VAULT_PASSWORD_FILE)")
-        vault_id, secret = match_encrypt_secret(self.vault_secrets, encrypt_vault_id=C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
-        return self._vault.encrypt(value, secret, vault_id=vault_id)
 
     def _write(self, path, data):
         """Write DATA (bytes) to PATH atomically, 0600, creating the 0700 directories."""
@@ -196,13 +244,14 @@ class VaultStore:
 
     def save(self, instance, cred_id, value):
         """Write VALUE (bytes) encrypted, atomically, replacing any previous file."""
-        return self._write(self.path(instance, cred_id), to_bytes(self._encrypt(value)))
+        path = self.path(instance, cred_id)
+        return self._write(path, self.backend.encrypt(path, value))
 
     def load_meta(self, instance, cred_id):
         """The metadata of a secret (a dict), or None when none is recorded or it is unreadable as such.
 
-        A secret whose vault file exists without metadata gets ``created`` and ``rotated``
-        from the vault file's modification time and ``estimated: true``.
+        A secret whose encrypted file exists without metadata gets ``created`` and ``rotated``
+        from the encrypted file's modification time and ``estimated: true``.
         """
         path = self.path(instance, cred_id, META_SUFFIX)
         try:
@@ -220,13 +269,13 @@ class VaultStore:
 
     def _estimated_meta(self, instance, cred_id):
         try:
-            mtime = os.stat(self.path(instance, cred_id)).st_mtime
+            mtime = os.stat(self.path(instance, cred_id)).st_mtime  # the encrypted file's
         except OSError:
             return None
         when = format_time(datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc))
         return {"created": when, "rotated": when, "estimated": True}
 
     def save_meta(self, instance, cred_id, meta):
-        """Record META (a dict of text, never a secret) beside the secret's vault file."""
+        """Record META (a dict of text, never a secret) beside the secret's encrypted file."""
         data = json.dumps(dict(meta, version=META_VERSION), sort_keys=True, indent=1) + "\n"
         return self._write(self.path(instance, cred_id, META_SUFFIX), data.encode("utf-8"))

@@ -17,9 +17,9 @@ import os
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._config import normalize_instances
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store_location import shared_store_of
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import ConfigError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import shared_store_of
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
 
 
 def other_play_hosts(task_vars):

@@ -19,13 +19,13 @@ __metaclass__ = type
 import posixpath
 import re
 
-from ansible_collections.microvm.credentials.plugins.module_utils._credstore import FILE_NAME_MAX, TEMP_EXTRA
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import FILE_NAME_MAX, TEMP_EXTRA
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
-from ansible_collections.microvm.credentials.plugins.plugin_utils import _generator_config
-from ansible_collections.microvm.credentials.plugins.plugin_utils._dependencies import graph_of, inputs_of, order
-from ansible_collections.microvm.credentials.plugins.plugin_utils._secrets import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
-from ansible_collections.microvm.credentials.plugins.plugin_utils._validate import (
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import options as _generator_config
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, inputs_of, order
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.random import BCRYPT_MAX_BYTES, PASSLIB_SCHEMES
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import (
     ConfigError,
     _bool,
     _choice,
