@@ -26,4 +26,3 @@ def test_compare_follows_the_rewrite_rule_without_decrypting():
         ("web", "stale"): "host-only",
         ("removed", "x"): "host-only",
     }
-
