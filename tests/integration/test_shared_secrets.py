@@ -7,6 +7,7 @@ The instances do not start (autostart: false, credentials entry point): what a g
 get is the host's encrypted credential, read back with systemd-creds decrypt.
 """
 
+import copy
 import datetime
 import json
 import os
@@ -117,13 +118,14 @@ def test_a_shared_secret_declared_differently_on_two_hosts_is_refused(hosts, tmp
     store's metadata records each host's declaration): refused before anything changes, naming both."""
     hv1, hv2 = hosts
     before = state(hv1, hv2)
-    differing = group_vars()
+    differing = copy.deepcopy(group_vars())  # web and db share one credentials mapping
     differing["microvm_instances"]["web"]["credentials"]["token"] = dict(TOKEN, regenerate_on_change=True)
     host_vars = os.path.join(hv1.inventory, "host_vars")
     os.makedirs(host_vars, exist_ok=True)
     with open(os.path.join(host_vars, hv2.name + ".yml"), "w") as f:
         yaml.safe_dump(differing, f)
-    one = "microvm_instances.web.credentials.token on %s: defines shared secret cluster differently from microvm_instances.web.credentials.token on %s"
+    # db comes first of each host's instances: it names the declaration.
+    one = "microvm_instances.db.credentials.token on %s: defines shared secret cluster differently from microvm_instances.db.credentials.token on %s"
     try:
         # Both hosts in one run: each names the other's declaration.
         proc = hv1.playbook(None, "--forks", "2", "-e", "out_dir=%s" % tmp_path, "-e", "@" + os.path.join(hv1.tmp, "answers.yml"),
@@ -149,7 +151,7 @@ def test_a_shared_secret_declared_differently_on_two_hosts_is_refused(hosts, tmp
     proc = hv1.playbook(None, "--forks", "2", "-e", "out_dir=%s" % tmp_path, "-e", "@" + os.path.join(hv1.tmp, "answers.yml"),
                         playbook=PLAYBOOK)
     assert proc.returncode != 0
-    assert ("differently from microvm_instances.web.credentials.token on hv-elsewhere (recorded in the shared store by an earlier "
+    assert ("differently from microvm_instances.db.credentials.token on hv-elsewhere (recorded in the shared store by an earlier "
             "run; rotate shared:cluster") in proc.stdout, proc.stdout[-4000:]
     assert state(hv1, hv2) == before
     # Rotating it adopts this inventory's definition: the value is made anew for it.
@@ -162,7 +164,7 @@ def test_prompt_answers_go_to_every_host_and_each_takes_its_own(hosts, tmp_path)
     (it failed with "is not a prompted credential of this host"), and its trailing newline is
     stripped as from a typed answer."""
     hv1, hv2 = hosts
-    mine = group_vars()
+    mine = copy.deepcopy(group_vars())  # web and db share one credentials mapping
     mine["microvm_instances"]["web"]["credentials"]["only"] = {"prompt": "Only on hv1"}
     host_vars = os.path.join(hv1.inventory, "host_vars")
     os.makedirs(host_vars, exist_ok=True)
