@@ -118,8 +118,9 @@ def test_a_shared_secret_declared_differently_on_two_hosts_is_refused(hosts, tmp
     store's metadata records each host's declaration): refused before anything changes, naming both."""
     hv1, hv2 = hosts
     before = state(hv1, hv2)
-    differing = copy.deepcopy(group_vars())  # web and db share one credentials mapping
-    differing["microvm_instances"]["web"]["credentials"]["token"] = dict(TOKEN, regenerate_on_change=True)
+    differing = copy.deepcopy(group_vars())
+    for inst in ("web", "db"):  # both of hv2's instances (one host's declarations already have to agree)
+        differing["microvm_instances"][inst]["credentials"]["token"] = dict(TOKEN, regenerate_on_change=True)
     host_vars = os.path.join(hv1.inventory, "host_vars")
     os.makedirs(host_vars, exist_ok=True)
     with open(os.path.join(host_vars, hv2.name + ".yml"), "w") as f:
