@@ -31,13 +31,13 @@ def other_play_hosts(task_vars):
 def instances_of(task_vars, host, var_name, templar):
     """The normalised instances HOST declares in its variable VAR_NAME, or None (no such host or
     variable, or a configuration that does not validate)."""
-    host_vars = (task_vars.get("hostvars") or {}).get(host)
-    if host_vars is None:
-        return None
+    hostvars = task_vars.get("hostvars") or {}
     try:
-        raw = templar.template(host_vars.get(var_name))
+        if host not in hostvars:
+            return None
+        raw = templar.template(hostvars[host].get(var_name))
         return normalize_instances(raw, var_name) if raw is not None else None
-    except (AnsibleError, ConfigError):
+    except (AnsibleError, ConfigError, KeyError):
         return None
 
 
