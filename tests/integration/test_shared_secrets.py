@@ -165,8 +165,9 @@ def test_prompt_answers_go_to_every_host_and_each_takes_its_own(hosts, tmp_path)
     (it failed with "is not a prompted credential of this host"), and its trailing newline is
     stripped as from a typed answer."""
     hv1, hv2 = hosts
-    mine = copy.deepcopy(group_vars())  # web and db share one credentials mapping
-    mine["microvm_instances"]["web"]["credentials"]["only"] = {"prompt": "Only on hv1"}
+    mine = group_vars()
+    web = mine["microvm_instances"]["web"]  # a new credentials mapping: web and db share one
+    web["credentials"] = dict(web["credentials"], only={"prompt": "Only on hv1"})
     host_vars = os.path.join(hv1.inventory, "host_vars")
     os.makedirs(host_vars, exist_ok=True)
     with open(os.path.join(host_vars, hv1.name + ".yml"), "w") as f:
