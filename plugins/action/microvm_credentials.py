@@ -20,7 +20,7 @@ __metaclass__ = type
 
 import base64
 import contextlib
-import fnmatch
+import functools
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
@@ -29,6 +29,8 @@ from ansible.utils.display import Display
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import host_probe as _host_probe
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.backend_options import shared_by_name, shared_consumers
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import play as _play
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import rotate as _rotate
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import prompt as _prompt
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import CREDENTIALS, ArgumentError, variable
@@ -39,6 +41,8 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instan
     normalize_instances,
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import shared as _shared_check
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store import placement as _store_placement
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.lock import StoreLock
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import (
     Context,
@@ -49,7 +53,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve impor
     systemd_time,
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store import recipients as _recipients
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR, secret_labels, slot_of, uses_shared
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import SHARED_STORE_VAR, secret_labels, slot_of, src_labels, uses_shared
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store, resolve_store_path, run_id
 
@@ -106,9 +110,6 @@ class ActionModule(CredentialActionBase):
             path = paths[exc.index] if exc.index is not None else ipath + (".credentials" if injected else ".oem_strings")
             raise AnsibleActionFail("%s: %s" % (path, exc))
 
-    def _rotated(self, patterns, label):
-        return any(fnmatch.fnmatchcase(label, p) for p in patterns)
-
     def _context(self, store, args, instances, rotate, task_vars):
         # Only hosts with shared secrets touch the shared store and its lock.
         shared = None
@@ -121,7 +122,56 @@ class ActionModule(CredentialActionBase):
             shared = Store(shared_path, self._backend(args, SHARED_STORE_VAR, by_name), SHARED_STORE_VAR,
                            writable=not self._task.check_mode)
         asker = _prompt.Asker(self._answers, self._task.check_mode)
-        return Context(store, shared, lambda label: self._rotated(rotate, label), self._read_src, asker, run=run_id())
+        return Context(store, shared, lambda label: _rotate.rotated(rotate, label), self._read_src, asker, run=run_id())
+
+    @staticmethod
+    def _check_store_places(args, store_path, store_var, instances, task_vars):
+        """Stores outside what Ansible reads as inventory, and the shared store apart from this host's."""
+        read_dirs = _store_placement.read_as_inventory(task_vars.get("inventory_dir"), task_vars.get("playbook_dir"),
+                                                       task_vars.get("ansible_inventory_sources"))
+        try:
+            _store_placement.check_outside_inventory(store_path, store_var, read_dirs)
+            if uses_shared(instances):
+                shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
+                                                 SHARED_STORE_VAR)
+                _store_placement.check_outside_inventory(shared_path, SHARED_STORE_VAR, read_dirs)
+                _store_placement.check_apart(store_path, store_var, shared_path, SHARED_STORE_VAR)
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
+
+    def _check_shared_declarations(self, args, instances, others, var_name, task_vars):
+        """This host's declarations of shared secrets ({name: Declaration}), after checking that the
+        play's other hosts that share its shared store declare them the same way."""
+        host = task_vars.get("inventory_hostname")
+        mine = _shared_check.declarations(host, instances, var_name)
+        if not mine:
+            return mine
+        shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
+                                         SHARED_STORE_VAR)
+        theirs = dict((other, _shared_check.declarations(other, insts, var_name)) for other, insts in others.items()
+                      if insts and _play.same_shared_store(task_vars, other, shared_path, self._templar))
+        try:
+            _shared_check.check_hosts(mine, theirs)
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
+        return mine
+
+    def _check_recorded_declarations(self, ctx, var_name, task_vars):
+        """Under the shared store's lock, before anything is made: the definitions earlier runs
+        recorded agree with this host's, and what this host declares is recorded with its secrets."""
+        if ctx.shared_store is None or not self._declared:
+            return
+        recorded = dict((name, ctx.shared_store.load_meta(None, name)) for name in self._declared)
+
+        def current_of(host):
+            insts = _play.instances_of(task_vars, host, var_name, self._templar)
+            return None if insts is None else _shared_check.declarations(host, insts, var_name)
+        try:
+            _shared_check.check_recorded(self._declared, recorded, current_of, lambda name: ctx.rotated("shared:" + name))
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
+        ctx.declared = dict(("shared:" + name, functools.partial(_shared_check.record, declaration=d))
+                            for name, d in self._declared.items())
 
     def _shared_lock(self, ctx, args):
         if ctx.shared_store is None:
@@ -141,8 +191,9 @@ class ActionModule(CredentialActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         try:
+            _rotate.check_list(self._task.args.get("rotate"), variable(self._task.args, "rotate"))
             args = CREDENTIALS.validate(self._task.args)
-        except ArgumentError as exc:
+        except (ArgumentError, ConfigError) as exc:
             raise AnsibleActionFail(to_native(exc))
         var_name, store_var, rotate_var = variable(args, "instances"), variable(args, "store"), variable(args, "rotate")
         rotate = args["rotate"]
@@ -153,8 +204,13 @@ class ActionModule(CredentialActionBase):
         try:
             instances = normalize_instances(args["instances"], var_name)
             check_credential_directory(args["directory"], instances, variable(args, "directory"))
-            self._answers = _prompt.check_answers(self._templar.template((task_vars or {}).get(_prompt.ANSWERS_VAR)),
-                                                  prompted_labels(instances))
+            task_vars = task_vars or {}
+            others = dict((host, _play.instances_of(task_vars, host, var_name, self._templar))
+                          for host in _play.other_play_hosts(task_vars))
+            # Answers are given to every host: those of the play's other hosts are ignored here.
+            play_prompted = set(label for insts in others.values() if insts for label in prompted_labels(insts))
+            self._answers = _prompt.check_answers(self._templar.template(task_vars.get(_prompt.ANSWERS_VAR)),
+                                                  prompted_labels(instances), play_prompted)
             if uses_shared(instances) and not args["shared_store"]:
                 raise ConfigError(SHARED_STORE_VAR, "is required: the controller directory of the shared secrets")
         except ConfigError as exc:
@@ -163,11 +219,14 @@ class ActionModule(CredentialActionBase):
         for warning in [w for instance in instances for w in guest_warnings(instance, var_name)]:
             display.warning(warning)
 
-        known = set(secret_labels(instances))
-        for pattern in rotate:
-            if not fnmatch.filter(known, pattern):
-                raise AnsibleActionFail("%s: %r matches no credential of this host (known: %s)"
-                                        % (rotate_var, pattern, ", ".join(sorted(known)) or "none"))
+        try:
+            _rotate.check_patterns(rotate, secret_labels(instances), src_labels(instances), rotate_var)
+        except ConfigError as exc:
+            raise AnsibleActionFail(to_native(exc))
+        # A relative store belongs to the inventory, never to the current directory.
+        store_path = resolve_store_path(args["store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"), store_var)
+        self._check_store_places(args, store_path, store_var, instances, task_vars)
+        self._declared = self._check_shared_declarations(args, instances, others, var_name, task_vars)
 
         try:
             self._backend(args, store_var)  # the backend can work here (its tools, its key ids)
@@ -176,9 +235,6 @@ class ActionModule(CredentialActionBase):
         # The host must be able to take the credentials before any secret is generated.
         host_probe = self._probe_host(instances, args["directory"], args["key"], var_name)
 
-        # A relative store belongs to the inventory, never to the current directory.
-        task_vars = task_vars or {}
-        store_path = resolve_store_path(args["store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"), store_var)
         # One run at a time per store, from the first read to the host's answer: a second run
         # then reads what the first stored instead of generating its own values.
         with StoreLock(store_path, args["lock_timeout"], store_var, create=not self._task.check_mode):
@@ -196,6 +252,7 @@ class ActionModule(CredentialActionBase):
         # Shared secrets are read, made and written under the shared store's lock too (taken
         # after this host's, never before, so two runs cannot wait for each other).
         with self._shared_lock(ctx, args):
+            self._check_recorded_declarations(ctx, var_name, task_vars)
             result["store_rekeyed"] = self._check_recipients(ctx, instances, args, task_vars.get("inventory_hostname"))
             injected, public = self._resolve_all(instances, ctx, var_name)
             # 2. Persist new secrets on the controller (never in check mode).

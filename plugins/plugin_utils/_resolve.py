@@ -176,6 +176,7 @@ class Context:
         self.reasons = {}  # label: why it was made anew
         self.warnings = []
         self.shared_made = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
+        self.declared = {}  # label: f(recorded declarations or None) -> those to record (_schema.shared.record)
 
     @property
     def token_key(self):
@@ -317,6 +318,8 @@ def _generated(ctx, cred, slot, deps, inputs, sources, path):
         pair = (Value(data=made[0], slot=slot, made=True), made[1])
         ctx.reasons[slot.label] = reason
     new_meta = _meta(ctx, cred, meta, definition, reason)
+    if slot.label in ctx.declared:  # who declares a shared secret, and how (_schema.shared)
+        new_meta = dict(new_meta, declared=ctx.declared[slot.label](meta.get("declared") if meta and reason is None else None))
 
     def record():
         # At persist time, once the inputs' files are written: what this value was checked against.

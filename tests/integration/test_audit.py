@@ -2,8 +2,8 @@
 
 One host container: converge, the audit shows everything in sync; a rotation that
 reaches the host without a restart shows restart pending until the next converge
-restarts the instance; a value changed on the controller only shows differs; an
-instance that left the inventory is orphaned in the controller store, and
+restarts the instance; a value changed on the controller only shows differs, a
+.cred file deleted on the host missing; an instance that left the inventory is orphaned in the controller store, and
 microvm_prune_store=true deletes it (not with --check).
 """
 
@@ -125,6 +125,16 @@ def test_a_value_changed_on_the_controller_differs(converged):
     rewrite_vault(host, "pw", b"changed-on-the-controller")
     rows = by_id(audit(host)[2])
     assert rows["au/pw"]["host"] == "differs"
+    assert rows["au/token"]["host"] == "in-sync"
+    host.converge(ALL)
+    assert by_id(audit(host)[2])["au/pw"]["host"] == "in-sync"
+
+
+def test_a_credential_deleted_on_the_host_is_missing(converged):
+    host = converged
+    host.sh("rm /var/lib/microvm-credentials/au/db.password.cred")
+    rows = by_id(audit(host)[2])
+    assert rows["au/pw"]["host"] == "missing"
     assert rows["au/token"]["host"] == "in-sync"
     host.converge(ALL)
     assert by_id(audit(host)[2])["au/pw"]["host"] == "in-sync"

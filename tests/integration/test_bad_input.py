@@ -74,6 +74,9 @@ CASES = [
     ("command-silent", cred(generate={"type": "command", "argv": ["printf", ""]}), "microvm_instances.bad.credentials.c.generate: printf printed nothing"),
     ("command-timeout", cred(generate={"type": "command", "argv": ["sleep", "30"], "timeout": 1}),
      "microvm_instances.bad.credentials.c.generate: sleep did not finish"),
+    # a daemon in its own session holding stdout: without the fix the run outlives the harness's timeout
+    ("command-daemon-timeout", cred(generate={"type": "command", "argv": ["sh", "-c", "setsid sleep 1000 & printf x"], "timeout": 2}),
+     "microvm_instances.bad.credentials.c.generate: sh did not finish within 2 seconds"),
     ("tls-ca-not-a-ca", bad({"pw": {"generate": {"type": "password"}}, "c": {"generate": {"type": "tls", "ca": "pw"}}}),
      "microvm_instances.bad.credentials.c.generate.ca"),
     # wrong types and values
@@ -90,6 +93,8 @@ CASES = [
     ("instance-name", None, "microvm_instances.Bad"),
     ("instances-not-mapping", None, "microvm_instances"),
     ("rotate-unknown", None, "microvm_rotate"),
+    ("rotate-string", None, "microvm_rotate: must be a list of patterns"),
+    ("rotate-src", cred(src="files/bad.pem"), "microvm_rotate: 'bad/c' names only src credentials"),
     # a trailing newline or another control character in a name or value
     ("instance-name-newline", None, "microvm_instances['bad\\\\n']"),
     ("id-newline", bad({"c\n": {"generate": {"type": "hex"}}}), "microvm_instances.bad.credentials['c\\\\n']"),
@@ -109,6 +114,14 @@ CASES = [
     ("directory-relative", None, "microvm_credential_directory"),
     ("directory-trailing-newline", None, "microvm_credential_directory"),
     ("store-unusable", None, "microvm_credentials_store: cannot open the lock file /dev/null/.store.lock"),
+    ("store-in-inventory", None, "microvm_credentials_store: INVENTORY/secrets/HOST is inside INVENTORY, which Ansible reads as inventory"),
+    ("store-in-group-vars", None, "microvm_credentials_store: INVENTORY/group_vars/all/HOST is inside INVENTORY"),
+    ("shared-store-in-inventory", cred(scope="shared", generate={"type": "hex"}),
+     "microvm_credentials_shared_store: INVENTORY/shared is inside INVENTORY, which Ansible reads as inventory"),
+    ("shared-store-is-host-store", cred(scope="shared", generate={"type": "hex"}),
+     "microvm_credentials_shared_store: STORE and microvm_credentials_store (STORE) are the same directory or one is inside the other"),
+    ("shared-store-holds-host-store", cred(scope="shared", generate={"type": "hex"}),
+     "microvm_credentials_shared_store: INVENTORY/.microvm-credentials and microvm_credentials_store (STORE) are the same"),
     # passlib: crypt hashes only, and bcrypt's 72 bytes
     ("passlib-plaintext", bad({"pw": {"inject": False, "generate": {"type": "password"}},
                                "c": {"generate": {"type": "passlib", "scheme": "plaintext", "password_of": "pw"}}}),
@@ -145,8 +158,15 @@ CASES = [
     ("prompt-no-terminal", cred(prompt="Token"), "microvm_instances.bad.credentials.c.prompt: needs an answer typed at a terminal"),
     ("prompt-shared-no-terminal", cred(scope="shared", prompt="Token"),
      "microvm_instances.bad.credentials.c.prompt: needs an answer typed at a terminal"),
-    ("prompt-answers-unknown", None, "microvm_prompt_answers['base/nope']: is not a prompted credential of this host"),
+    ("prompt-answers-unknown", None, "microvm_prompt_answers['base/nope']: is not a prompted credential of any host of the play"),
+    ("prompt-answer-newline-only", cred(prompt="Token"), "microvm_prompt_answers['bad/c']: must be a non-empty string"),
     ("max-age-bad", cred(max_age="90", generate={"type": "hex"}), "microvm_instances.bad.credentials.c.max_age: must be a duration"),
+    ("max-age-huge", cred(max_age="999999999w", generate={"type": "hex"}),
+     "microvm_instances.bad.credentials.c.max_age: must be at most 100 years"),
+    ("renew-before-huge", cred(renew_before="999999999w", generate={"type": "tls"}),
+     "microvm_instances.bad.credentials.c.renew_before: must be at most 100 years"),
+    ("not-after-huge", cred(max_age="1d", not_after="999999999w", generate={"type": "hex"}),
+     "microvm_instances.bad.credentials.c.not_after: must be at most 100 years"),
     ("renew-before-too-long", cred(renew_before="400d", generate={"type": "tls", "days": 365}),
      "microvm_instances.bad.credentials.c.renew_before: must be shorter than"),
     # store backends (the sops store's own cases: test_sops_store_bad_input below)
@@ -164,13 +184,21 @@ AFFECTED_QEMU = "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)"
 # Cases that are not (only) a bad instance: the variables they set or replace.
 TOP_VARS = {
     "rotate-unknown": {"microvm_rotate": ["base/nope"]},
+    "rotate-string": {"microvm_rotate": "base/app-token"},
+    "rotate-src": {"microvm_rotate": ["bad/c"]},
     "directory-relative": {"microvm_credential_directory": "var/lib/microvm-credentials"},
     "directory-trailing-newline": {"microvm_credential_directory": "/var/lib/microvm-credentials\n"},
     "directory-path-too-long": {"microvm_credential_directory": "/var/lib/" + "/".join(["d" * 250] * 16)},
     "store-unusable": {"microvm_credentials_store": "/dev/null/store"},
+    "store-in-inventory": {"microvm_credentials_store": "secrets/{{ inventory_hostname }}"},
+    "store-in-group-vars": {"microvm_credentials_store": "group_vars/all/{{ inventory_hostname }}"},
+    "shared-store-in-inventory": {"microvm_credentials_shared_store": "shared"},
+    "shared-store-is-host-store": {"microvm_credentials_shared_store": ".microvm-credentials/{{ inventory_hostname }}"},
+    "shared-store-holds-host-store": {"microvm_credentials_shared_store": ".microvm-credentials"},
     "directory-foreign": {"microvm_credential_directory": os.path.dirname(os.path.dirname(FOREIGN))},
     "key-tpm2-without-tpm": {"microvm_credential_key": "tpm2"},
     "prompt-answers-unknown": {"microvm_prompt_answers": {"base/nope": "x"}},
+    "prompt-answer-newline-only": {"microvm_prompt_answers": {"bad/c": "\n"}},
     "audit-key-unknown": {"microvm_credential_key": "tpm"},
     "backend-unknown": {"microvm_credentials_backend": "pass"},
     "vault-id-unknown": {"microvm_credentials_vault_id": "nope"},
@@ -237,10 +265,13 @@ def test_bad_input_is_rejected_before_any_change(baseline, tmp_path, case_id, sp
     else:
         proc = host.playbook(group_vars)
     assert proc.returncode != 0, proc.stdout[-3000:]
+    variable = variable.replace("INVENTORY", host.inventory).replace("STORE", host.store).replace("HOST", host.name)
     assert variable in proc.stdout, "error does not name %s:\n%s" % (variable, proc.stdout[-3000:])
     assert host.snapshot() == before_host, "the host changed"
     assert host.vault_values() == before_store, "the controller store changed"
     assert not os.path.exists(shared_store) or os.listdir(shared_store) == [], "the shared store changed"
+    for left in ("secrets", "shared", "group_vars/all"):
+        assert not os.path.exists(os.path.join(host.inventory, left)), "a store appeared inside the inventory"
 
 
 def test_undecryptable_store_fails_loudly_and_never_regenerates(baseline):

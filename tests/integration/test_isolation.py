@@ -4,7 +4,8 @@ Two QEMU TCG instances `a` and `b` run at once, each as its own user microvm-NAM
 Each user tries to read what belongs to the other (credentials, disk, serial log,
 state, API socket, launcher configuration, encrypted credentials): every attempt
 fails with EACCES, and the same attempt on its own files succeeds (the positive
-control). The guests still receive every credential. `systemd-analyze security`
+control). Inside each unit's sandbox, the host's credential store and its key are
+inaccessible. The guests still receive every credential. `systemd-analyze security`
 rates the units: at most 3.0 for TCG and 2.5 for KVM (instance `k`, never started:
 the analysis reads its unit and drop-in only), and at most 2.5 for the virtiofsd of
 k's share.
@@ -108,6 +109,18 @@ def test_an_instance_cannot_reach_another_instances_files(converged, me, other):
         assert rc == 0, "microvm-%s cannot read its own %s: %s" % (me, what, out)
     rc, out = as_user(host, "microvm-" + me, "cat /var/lib/microvm-credentials/%s/db.password.cred >/dev/null" % me)
     assert rc != 0 and "Permission denied" in out, "the encrypted store is root's alone"
+
+
+def test_the_sandbox_hides_the_credential_store_and_the_host_key(converged):
+    """Not even root in the unit's mount namespace sees the sealed credentials or the key that
+    unseals them (InaccessiblePaths=); the guests got theirs all the same (the fixture)."""
+    host = converged
+    check = "ls -A /var/lib/microvm-credentials; stat -c 'key %a %s' /var/lib/systemd/credential.secret"
+    outside = host.sh(check).split()
+    assert "a" in outside and "b" in outside and outside[-3:-1] == ["key", "400"] and int(outside[-1]) > 0, outside
+    for name in ("a", "b"):
+        inside = host.sh("nsenter -t %d -m sh -c \"%s\"" % (host.main_pid(name), check)).split()
+        assert inside == ["key", "0", "0"], inside
 
 
 def test_security_scores(converged):

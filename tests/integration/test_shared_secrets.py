@@ -7,6 +7,7 @@ The instances do not start (autostart: false, credentials entry point): what a g
 get is the host's encrypted credential, read back with systemd-creds decrypt.
 """
 
+import copy
 import datetime
 import json
 import os
@@ -128,3 +129,80 @@ def test_the_audit_finds_shared_secrets_and_prunes_only_unclaimed_ones(hosts, tm
         assert results[host.name]["prune"] == [os.path.join(shared, "ghost.vault")]
     audit(hv1, "-e", "microvm_prune_store=true")
     assert sorted(os.listdir(shared)) == [".token-key", "cluster.meta", "cluster.vault", "join.meta", "join.vault"]
+
+
+def state(hv1, hv2):
+    """Both hosts, both host stores and every file of the shared store (metadata included)."""
+    root = os.path.join(hv1.inventory, ".microvm-credentials-shared")
+    shared = dict((name, open(os.path.join(root, name), "rb").read()) for name in sorted(os.listdir(root)))
+    return [hv1.snapshot(), hv2.snapshot(), hv1.vault_values(), hv2.vault_values(), shared]
+
+
+def test_a_shared_secret_declared_differently_on_two_hosts_is_refused(hosts, tmp_path):
+    """One definition per shared name on every host of a run (forks=2) and across runs (the shared
+    store's metadata records each host's declaration): refused before anything changes, naming both."""
+    hv1, hv2 = hosts
+    before = state(hv1, hv2)
+    differing = copy.deepcopy(group_vars())
+    for inst in ("web", "db"):  # both of hv2's instances (one host's declarations already have to agree)
+        differing["microvm_instances"][inst]["credentials"]["token"] = dict(TOKEN, regenerate_on_change=True)
+    host_vars = os.path.join(hv1.inventory, "host_vars")
+    os.makedirs(host_vars, exist_ok=True)
+    with open(os.path.join(host_vars, hv2.name + ".yml"), "w") as f:
+        yaml.safe_dump(differing, f)
+    # db comes first of each host's instances: it names the declaration.
+    one = "microvm_instances.db.credentials.token on %s: defines shared secret cluster differently from microvm_instances.db.credentials.token on %s"
+    try:
+        # Both hosts in one run: each names the other's declaration.
+        proc = hv1.playbook(None, "--forks", "2", "-e", "out_dir=%s" % tmp_path, "-e", "@" + os.path.join(hv1.tmp, "answers.yml"),
+                            playbook=PLAYBOOK)
+        assert proc.returncode != 0
+        assert one % (hv1.name, hv2.name) in proc.stdout and one % (hv2.name, hv1.name) in proc.stdout, proc.stdout[-4000:]
+        assert state(hv1, hv2) == before
+        # hv2 alone (a later run): hv1, outside this run, still declares it otherwise.
+        proc = hv1.playbook(None, "--limit", hv2.name, "-e", "out_dir=%s" % tmp_path, "-e", "@" + os.path.join(hv1.tmp, "answers.yml"),
+                            playbook=PLAYBOOK)
+        assert proc.returncode != 0 and one % (hv2.name, hv1.name) in proc.stdout, proc.stdout[-4000:]
+        assert state(hv1, hv2) == before
+    finally:
+        os.unlink(os.path.join(host_vars, hv2.name + ".yml"))
+    # A host outside this inventory recorded another definition in an earlier run.
+    meta_path = os.path.join(hv1.inventory, ".microvm-credentials-shared", "cluster.meta")
+    meta = json.loads(open(meta_path).read())
+    assert sorted(meta["declared"]) == sorted([hv1.name, hv2.name])
+    meta["declared"]["hv-elsewhere"] = dict(meta["declared"][hv1.name], definition="sha256:" + "0" * 64)
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    before = state(hv1, hv2)
+    proc = hv1.playbook(None, "--forks", "2", "-e", "out_dir=%s" % tmp_path, "-e", "@" + os.path.join(hv1.tmp, "answers.yml"),
+                        playbook=PLAYBOOK)
+    assert proc.returncode != 0
+    assert ("differently from microvm_instances.db.credentials.token on hv-elsewhere (recorded in the shared store by an earlier "
+            "run; rotate shared:cluster") in proc.stdout, proc.stdout[-4000:]
+    assert state(hv1, hv2) == before
+    # Rotating it adopts this inventory's definition: the value is made anew for it.
+    proc, result = run(hv1, tmp_path, "-e", json.dumps({"microvm_rotate": ["shared:cluster"]}))
+    assert sorted(json.loads(open(meta_path).read())["declared"]) == sorted([hv1.name, hv2.name])
+
+
+def test_prompt_answers_go_to_every_host_and_each_takes_its_own(hosts, tmp_path):
+    """-e @answers.yml reaches both hosts; only hv1 prompts for web/only: hv2 ignores that answer
+    (it failed with "is not a prompted credential of this host"), and its trailing newline is
+    stripped as from a typed answer."""
+    hv1, hv2 = hosts
+    mine = group_vars()
+    web = mine["microvm_instances"]["web"]  # a new credentials mapping: web and db share one
+    web["credentials"] = dict(web["credentials"], only={"prompt": "Only on hv1"})
+    host_vars = os.path.join(hv1.inventory, "host_vars")
+    os.makedirs(host_vars, exist_ok=True)
+    with open(os.path.join(host_vars, hv1.name + ".yml"), "w") as f:
+        yaml.safe_dump(mine, f)
+    answers = os.path.join(hv1.tmp, "answers-only.yml")
+    with open(answers, "w") as f:
+        yaml.safe_dump({"microvm_prompt_answers": {"shared:join": "typed-once", "web/only": "hv1-answer\n"}}, f)
+    try:
+        proc = hv1.converge(None, "--forks", "2", "-e", "out_dir=%s" % tmp_path, "-e", "@" + answers, playbook=PLAYBOOK)
+        assert on_host(hv1, "web", "only") == b"hv1-answer"
+        assert hv2.sh("test -e /var/lib/microvm-credentials/web/only.cred; echo $?", check=False).strip() == "1"
+    finally:
+        os.unlink(os.path.join(host_vars, hv1.name + ".yml"))

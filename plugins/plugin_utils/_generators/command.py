@@ -62,16 +62,63 @@ def _remove(directory):
     shutil.rmtree(directory)
 
 
-def _kill_group(proc):
+def _pipe_holders(pipe):
+    """PIDs of the processes outside this session that hold the pipe PIPE (a file object):
+    what a command left running in a session of its own (a daemon's setsid), out of reach
+    of its process group. Linux only (/proc); elsewhere none are found."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+        target = "pipe:[%d]" % os.fstat(pipe.fileno()).st_ino
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except (OSError, ValueError):
+        return []
+    own_session, holders = os.getsid(0), []
+    for pid in pids:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+            if os.getsid(pid) == own_session:
+                continue  # this process and its other children: never the command's
+        except OSError:
+            continue  # gone, or another user's
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == target:
+                    holders.append(pid)
+                    break
+            except OSError:
+                pass
+    return holders
+
+
+def _kill(pid, kill=os.kill):
+    try:
+        kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
         pass
-    proc.communicate()
+
+
+def _kill_group(proc):
+    """Kill the command's process group and whatever else still holds its output, and stop
+    reading: a descendant that left the group may hold the pipe open for ever."""
+    _kill(proc.pid, os.killpg)
+    if proc.stdout is not None and not proc.stdout.closed:
+        for pid in _pipe_holders(proc.stdout):
+            _kill(pid)
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+    proc.wait()  # the command itself: killed, or it has exited already
 
 
 def _execute(path, argv, env, stdin, timeout):
-    """Run ARGV in its own process group; return its stdout."""
+    """Run ARGV in its own session and process group; return its stdout.
+
+    At the timeout the group is killed, with any process that still holds the output
+    pipe; what the command leaves behind in its group after a normal exit is killed too
+    (it must do nothing but write its outputs).
+    """
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,
@@ -82,10 +129,12 @@ def _execute(path, argv, env, stdin, timeout):
         stdout, dummy = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        raise CommandError("%s: %s did not finish within %d seconds and was killed" % (path, argv[0], timeout))
+        raise CommandError("%s: %s did not finish within %d seconds and was killed (with every process it started "
+                           "that still held its output)" % (path, argv[0], timeout))
     except BaseException:
         _kill_group(proc)
         raise
+    _kill(proc.pid, os.killpg)
     if proc.returncode != 0:
         raise CommandError("%s: %s exited with status %d (its stderr is not shown: it may hold secrets; "
                            "run the command by hand to see it)" % (path, argv[0], proc.returncode))

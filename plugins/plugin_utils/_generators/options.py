@@ -47,6 +47,9 @@ POLICY_KEYS = ("scope", "shared_name", "prompt", "max_age", "renew_before", "reg
 _SHARED_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _DURATION_RE = re.compile(r"([1-9][0-9]{0,8})([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Ends are computed as datetimes and passed to systemd-creds --not-after: far beyond any
+# real policy, and far below what datetime arithmetic overflows at (year 9999).
+MAX_DURATION = 36525 * _UNITS["d"]  # 100 years
 
 
 def duration(path, value):
@@ -54,7 +57,10 @@ def duration(path, value):
     match = _DURATION_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ConfigError(path, "must be a duration: a whole number and a unit s, m, h, d or w (e.g. 90d or 12h), got %r" % (value,))
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION:
+        raise ConfigError(path, "must be at most 100 years (36525d), got %r" % (value,))
+    return seconds
 
 
 def normalize_policy(path, spec, cred):

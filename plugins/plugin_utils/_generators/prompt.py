@@ -37,19 +37,36 @@ class PromptError(AnsibleError):
     """No answer to a prompt; nothing was stored."""
 
 
-def check_answers(answers, prompted):
-    """Return the ANSWERS mapping (label: text) after checking it names PROMPTED labels only."""
+def check_answers(answers, prompted, play_prompted=None):
+    """Return the answers (label: text) of ANSWERS that this host's PROMPTED labels ask for.
+
+    ANSWERS is given to every host (``-e @FILE``): a label that another host of the play
+    prompts (PLAY_PROMPTED, all hosts' prompted labels; this host's alone when None) is
+    ignored here; a label no host of the play prompts is an error. Trailing newlines are
+    stripped, as from an answer typed at the terminal.
+    """
     if answers is None:
         return {}
     if not isinstance(answers, dict):
         raise ConfigError(ANSWERS_VAR, "must be a mapping of INSTANCE/CREDENTIAL_ID or shared:NAME to the answer")
+    known = set(prompted) | set(play_prompted or ())
+    mine = {}
     for label, answer in sorted(answers.items(), key=lambda kv: str(kv[0])):
-        if label not in prompted:
-            raise ConfigError("%s[%r]" % (ANSWERS_VAR, label), "is not a prompted credential of this host (prompted: %s)"
-                              % (", ".join(sorted(prompted)) or "none"))
-        if not isinstance(answer, str) or not answer:
+        if label not in known:
+            raise ConfigError("%s[%r]" % (ANSWERS_VAR, label), "is not a prompted credential of any host of the play (prompted: %s)"
+                              % (", ".join(sorted(known)) or "none"))
+        answer = strip_answer(answer) if isinstance(answer, str) else None
+        if not answer:
             raise ConfigError("%s[%r]" % (ANSWERS_VAR, label), "must be a non-empty string")
-    return answers
+        if label in prompted:
+            mine[label] = answer
+    return mine
+
+
+def strip_answer(answer):
+    """An answer without its trailing newlines (CR or LF), wherever it came from: a YAML block
+    scalar adds one, and the terminal's Enter is no part of the answer."""
+    return answer.rstrip("\r\n")
 
 
 def _no_terminal(label, path):
@@ -77,7 +94,7 @@ class Asker:
             raise _no_terminal(label, path)
         except AnsiblePromptInterrupt:
             raise PromptError("%s: the prompt was interrupted; nothing was stored" % path)
-        answer = to_bytes(answer).rstrip(b"\r\n")
+        answer = to_bytes(answer).rstrip(b"\r\n")  # the same rule as strip_answer
         if not answer:
             raise PromptError("%s: the answer is empty; nothing was stored" % path)
         return answer

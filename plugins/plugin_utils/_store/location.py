@@ -72,6 +72,11 @@ def secret_labels(instances):
     return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if not is_public(c)))
 
 
+def src_labels(instances):
+    """The labels of the src credentials of the normalised INSTANCES."""
+    return sorted(set(label_of(i["name"], c) for i in instances for c in i["credentials"] if "src" in c))
+
+
 def uses_shared(instances):
     """True if a credential of the normalised INSTANCES has scope shared."""
     return any(c.get("scope") == "shared" for i in instances for c in i["credentials"])

@@ -3,12 +3,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import signal
+import threading
 import time
 
 import pytest
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import command as _command_generator
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.command import CommandError, run
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.lock import StoreLock
 
 PATH = "microvm_instances.web.credentials.tok.generate"
 
@@ -75,6 +78,84 @@ def test_timeout_kills_the_process_group(tmp_path):
     assert time.monotonic() - start < 10
     time.sleep(2.5)
     assert not marker.exists()
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except IOError:
+        return False
+
+
+def dies(pid):
+    """True once PID is gone: SIGKILL is sent, its delivery and the reaping are the kernel's and init's."""
+    for dummy in range(100):
+        if not alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def started(path):
+    """Shell: wait until the background process wrote its PID to PATH."""
+    return 'while [ ! -s "%s" ]; do sleep 0.1; done' % path
+
+
+def daemon_pid(path):
+    for dummy in range(100):  # the daemon writes its PID right after it starts
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.1)
+    raise AssertionError("the daemon never started")
+
+
+def test_timeout_holds_when_a_daemon_keeps_the_output_open(tmp_path):
+    """A daemonising child (its own session, out of the group's reach) holding stdout: the run
+    ends at the timeout, and the daemon is killed, instead of waiting for it to close the pipe."""
+    pidfile = tmp_path / "daemon.pid"
+    script = 'setsid sh -c \'echo $$ > "%s"; exec sleep 3600\' & %s; printf partial; exit 0' % (pidfile, started(pidfile))
+    outcome = []
+
+    def generate():
+        try:
+            run(PATH, ["sh", "-c", script], timeout=1)
+        except CommandError as exc:
+            outcome.append(exc)
+    worker = threading.Thread(target=generate, daemon=True)
+    worker.start()
+    worker.join(120)  # a generous bound only: without the fix it waits for the daemon's hour
+    pid = daemon_pid(pidfile)
+    try:
+        assert not worker.is_alive(), "the run waited for the daemon holding its output"
+        assert "did not finish within 1 seconds and was killed" in str(outcome[0])
+        assert dies(pid), "the daemon holding the output survived"
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_the_store_lock_is_released_whatever_the_command_leaves_running(tmp_path):
+    """A daemon that closed its output and outlives the generator holds no descriptor of the
+    store's lock: once the run is done with the store, another run takes the lock at once."""
+    pidfile = tmp_path / "daemon.pid"
+    script = 'setsid sh -c \'echo $$ > "%s"; exec sleep 3600\' </dev/null >/dev/null 2>&1 & %s; printf ok' % (pidfile, started(pidfile))
+    store = str(tmp_path / "store")
+    with StoreLock(store, 0):
+        assert run(PATH, ["sh", "-c", script]) == b"ok"
+    pid = daemon_pid(pidfile)
+    try:
+        assert alive(pid)  # out of the group's reach, holding nothing of the run
+        StoreLock(store, 0).acquire().release()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_leftovers_in_the_group_are_killed_after_a_normal_exit(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    script = 'sh -c \'echo $$ > "%s"; exec sleep 3600\' </dev/null >/dev/null 2>&1 & %s; printf ok' % (pidfile, started(pidfile))
+    assert run(PATH, ["sh", "-c", script]) == b"ok"
+    assert dies(daemon_pid(pidfile))
 
 
 def test_read_only_leftovers_are_removed():

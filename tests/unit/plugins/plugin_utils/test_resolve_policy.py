@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ from ansible.parsing.vault import VaultSecret
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import keypairs as _keypairs
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.shared import declarations, record
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import format_time
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
@@ -34,11 +36,12 @@ class Host:
         self.shared = VaultStore(str(tmp_path / shared), SECRETS)
         self.asked = []
 
-    def run(self, insts, rotate=(), now=T0, run="run-1", answers=None):
+    def run(self, insts, rotate=(), now=T0, run="run-1", answers=None, declared=None):
         def ask(label, path, text):
             self.asked.append((label, path, text))
             return (answers or {}).get(label, b"typed")
         ctx = Context(self.store, self.shared, lambda label: label in rotate, lambda src, path: b"src", ask, now, run)
+        ctx.declared = declared or {}
         results = dict((i["name"], resolve(i, "microvm_instances.%s.credentials" % i["name"], ctx)) for i in insts)
         persist(ctx)
         return ctx, results
@@ -55,6 +58,25 @@ def test_a_shared_secret_is_one_value_for_all_instances_and_hosts(tmp_path):
     assert ctx1.reasons == {"shared:cluster": "created"} and ctx2.reasons == {}
     assert sorted(os.listdir(str(tmp_path / "shared"))) == [".token-key", "cluster.meta", "cluster.vault"]
     assert not os.path.exists(str(tmp_path / "hv1" / "web"))
+
+
+def declared_by(host):
+    declaration = declarations(host, instances(web=TOKEN), "microvm_instances")["cluster"]
+    return {"shared:cluster": functools.partial(record, declaration=declaration)}
+
+
+def test_each_hosts_declaration_of_a_shared_secret_is_recorded(tmp_path):
+    hv1, hv2 = Host(tmp_path, "hv1"), Host(tmp_path, "hv2")
+    meta_path = tmp_path / "shared" / "cluster.meta"
+    hv1.run(instances(web=TOKEN))  # a store of before: no declaration recorded
+    assert "declared" not in json.loads(meta_path.read_text())
+    hv2.run(instances(web=TOKEN), run="run-2", declared=declared_by("hv2"))  # kept: recorded
+    hv1.run(instances(web=TOKEN), run="run-2", declared=declared_by("hv1"))
+    assert sorted(json.loads(meta_path.read_text())["declared"]) == ["hv1", "hv2"]
+    hv1.run(instances(web=TOKEN), rotate=["shared:cluster"], run="run-3", declared=declared_by("hv1"))  # made anew: hv1's alone
+    meta = json.loads(meta_path.read_text())
+    assert sorted(meta["declared"]) == ["hv1"] and meta["reason"] == "rotate"
+    assert meta["declared"]["hv1"] == {"instance": "web", "credential": "token", "definition": meta["declared"]["hv1"]["definition"]}
 
 
 def test_rotating_a_shared_secret_makes_one_new_value_per_run(tmp_path):

@@ -25,6 +25,14 @@ def test_bad_durations(value):
         duration("p", value)
 
 
+@pytest.mark.parametrize("value", ["36526d", "5218w", "999999999w", "876625h"])
+def test_durations_beyond_100_years_are_refused(value):
+    # Larger ones crashed later in datetime arithmetic ("Python int too large to convert to C int").
+    with pytest.raises(ConfigError, match=r"^p: must be at most 100 years"):
+        duration("p", value)
+    assert duration("p", "36525d") == 36525 * 86400
+
+
 def test_policy_defaults_and_options():
     got = creds(a={"generate": {"type": "hex"}},
                 b={"generate": {"type": "tls", "days": 30}, "max_age": "20d", "renew_before": "7d", "regenerate_on_change": True},
@@ -58,6 +66,9 @@ def test_definition_hash_follows_the_definition_not_the_prompt_text():
     ({"c": {"not_after": "30d", "generate": {"type": "hex"}}}, "c.not_after", "needs a shorter max_age"),
     ({"c": {"not_after": "30d", "max_age": "30d", "generate": {"type": "hex"}}}, "c.not_after", "needs a shorter max_age"),
     ({"c": {"not_after": "30", "max_age": "20d", "generate": {"type": "hex"}}}, "c.not_after", "must be a duration"),
+    ({"c": {"max_age": "999999999w", "generate": {"type": "hex"}}}, "c.max_age", "must be at most 100 years"),
+    ({"c": {"renew_before": "999999999w", "generate": {"type": "tls"}}}, "c.renew_before", "must be at most 100 years"),
+    ({"c": {"not_after": "999999999w", "max_age": "20d", "generate": {"type": "hex"}}}, "c.not_after", "must be at most 100 years"),
     ({"c": {"prompt": "", }}, "c.prompt", "one line of 1 to 200"),
     ({"c": {"prompt": "a\nb"}}, "c.prompt", "one line of 1 to 200"),
     ({"c": {"prompt": "x", "generate": {"type": "hex"}}}, "c", "set exactly one of generate, src or prompt"),

@@ -1,0 +1,35 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.play import instances_of, other_play_hosts, same_shared_store
+
+
+class Templar:
+    def template(self, value):
+        return value
+
+
+TOKEN = {"scope": "shared", "generate": {"type": "hex"}}
+TASK_VARS = {
+    "inventory_hostname": "hv1",
+    "ansible_play_hosts_all": ["hv1", "hv2", "hv3"],
+    "hostvars": {
+        "hv1": {"inventory_dir": "/inv"},
+        "hv2": {"inventory_dir": "/inv", "microvm_instances": {"web": {"kernel": "/k", "credentials": {"tok": TOKEN}}}},
+        "hv3": {"inventory_dir": "/inv", "microvm_instances": {"Bad Name": {}}, "microvm_credentials_shared_store": "/elsewhere"},
+    },
+}
+
+
+def test_the_other_hosts_of_the_play_and_what_they_declare():
+    assert other_play_hosts(TASK_VARS) == ["hv2", "hv3"]
+    assert [i["name"] for i in instances_of(TASK_VARS, "hv2", "microvm_instances", Templar())] == ["web"]
+    assert instances_of(TASK_VARS, "hv3", "microvm_instances", Templar()) is None  # it reports its own error
+    assert instances_of(TASK_VARS, "hv1", "microvm_instances", Templar()) is None  # no such variable
+    assert instances_of(TASK_VARS, "gone", "microvm_instances", Templar()) is None  # not in the inventory
+
+
+def test_only_hosts_of_the_same_shared_store_count():
+    assert same_shared_store(TASK_VARS, "hv2", "/inv/.microvm-credentials-shared", Templar())
+    assert not same_shared_store(TASK_VARS, "hv3", "/inv/.microvm-credentials-shared", Templar())
