@@ -25,7 +25,7 @@ import time
 import uuid
 
 import pytest
-from harness import BOOT_TIMEOUT, TRIXIE_IMAGE, Host, fingerprint, instance, recap, remove_container, start_container
+from harness import BOOT_TIMEOUT, TRIXIE_IMAGE, Host, fingerprint, instance, recap, remove_container, report_key, start_container
 
 PLAYBOOK = "tests/integration/playbooks/guest_login.yml"
 MAC = "52:54:00:00:01:01"
@@ -43,7 +43,7 @@ CREDENTIALS = {
     "root-keys": {"name": "ssh.authorized_keys.root", "authorized_keys": ["admin", OTHER_KEY]},
 }
 GROUP_VARS = {"microvm_instances": {
-    "v": instance("v", CREDENTIALS, mem=512,
+    "v": instance("v", CREDENTIALS, report_key=True, mem=512,
                   cmdline="console=ttyS0 root=/dev/nvme0n1 rw systemd.wants=systemd-networkd.service",
                   interfaces=[{"tap": TAP, "mac": MAC}], shares=[{"tag": "data", "source": "/srv/share-v"}],
                   oem_strings=["io.systemd.credential:tmpfiles.extra=" + TMPFILES]),
@@ -131,8 +131,8 @@ def test_guest_gets_its_host_key_and_authorized_keys(booted):
     host, values, report, dummy = booted
     with open(os.path.join(host.store, "v", "admin.pub"), "rb") as f:
         admin_public = f.read().strip()
-    assert report["ssh.authorized_keys.root"] == fingerprint(admin_public + b"\n" + OTHER_KEY.encode() + b"\n")
-    assert report["ssh.ed25519-host-key"] == fingerprint(values["v/host-key.vault"])
+    assert report["ssh.authorized_keys.root"] == fingerprint(report_key(values, "v"), admin_public + b"\n" + OTHER_KEY.encode() + b"\n")
+    assert report["ssh.ed25519-host-key"] == fingerprint(report_key(values, "v"), values["v/host-key.vault"])
 
 
 def test_tap_is_up_with_the_mac_from_vars_and_reachable_from_the_host(booted):

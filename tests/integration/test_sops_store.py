@@ -10,7 +10,7 @@ import os
 import subprocess
 
 import pytest
-from harness import ROOT, expected_report, fingerprint, instance, recap
+from harness import ROOT, expected_report, fingerprint, instance, recap, report_key
 
 CREDS = {
     "db": {"name": "db.password", "generate": {"type": "password"}},
@@ -27,7 +27,7 @@ def age_key(tmp, name):
 
 def group_vars(recipients):
     return {"microvm_credentials_backend": "sops", "microvm_credentials_sops_recipients": recipients,
-            "microvm_instances": {"s": instance("s", CREDS)}}
+            "microvm_instances": {"s": instance("s", CREDS, report_key=True)}}
 
 
 def sops_values(host, key_file):
@@ -65,7 +65,7 @@ def test_guest_gets_credentials_from_sops_then_access_and_rekey(host, keys, tmp_
     values = sops_values(host, key_a)
     seen = host.wait_report("s")
     assert seen == expected_report(values, "s", group_vars([pub_a])["microvm_instances"]["s"])
-    assert seen["db.password"] == fingerprint(values["s/db.vault"])
+    assert seen["db.password"] == fingerprint(report_key(values, "s"), values["s/db.vault"])
 
     proc = host.converge(group_vars([pub_a]), env=env_with(key_a, tmp_path))
     assert recap(proc.stdout)["changed"] == 0
