@@ -3,6 +3,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import hashlib
+import json
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule, Injected
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, Value, host_token
@@ -74,3 +76,27 @@ def test_only_the_needed_value_is_read_and_sent_in_a_second_call():
 def test_a_host_that_still_needs_a_value_fails():
     result, calls, reads = run([{"need": ["web/b"]}, {"need": ["web/a"]}])
     assert result["failed"] and "changed during this run (web/a)" in result["msg"]
+
+
+def unkeyed_forms(value):
+    digest = hashlib.sha256(value)
+    return [digest.hexdigest(), digest.hexdigest()[:16], digest.hexdigest().upper(),
+            base64.b64encode(digest.digest()).decode().rstrip("=")]
+
+
+def test_the_result_carries_no_value_and_no_unkeyed_digest():
+    values = {"db": b"hunter2", "token": b"\x00\xfftoken", "empty": b""}
+    plugin, sent = action([{"changed": True, "need": ["web/%s" % n for n in values]}, {"changed": True, "need": []}])
+    injected = [Injected("web", name, Value(data=value, source="src-" + name), None) for name, value in values.items()]
+    ctx = Context(FakeStore())
+    ctx.reasons = {"web/db": "created"}
+    result = plugin._call_host({}, {"directory": "/d", "key": "auto", "purge": True}, [{"name": "web"}], injected, {}, ctx, [], {})
+    assert [c.get("value") for c in sent[-1]] == [base64.b64encode(v).decode() for v in values.values()]  # the values went
+    assert "fingerprints" not in result
+    text = json.dumps(result)
+    for value in values.values():
+        for form in unkeyed_forms(value):
+            assert form not in text
+        if value:
+            assert base64.b64encode(value).decode() not in text
+    assert result["generated"] == ["web/db"] and result["changed"] is True
