@@ -69,6 +69,7 @@ options:
         for all hosts; resolved like O(store). Required when a credential is shared."
       - Shared secrets are read, made and written under its lock C(.NAME.lock) as well, taken after the lock of O(store).
     type: path
+    version_added: 0.2.0
   rotate:
     description:
       - Secrets to generate anew, as C(INSTANCE/CREDENTIAL_ID), C(INSTANCE/*), C(shared:NAME) or C(*).
@@ -94,6 +95,7 @@ options:
         0600), held from the first read of the store until the host has answered, so two runs
         never both generate a secret. When the time is up, the task fails and names the lock file.
     type: int
+    version_added: 0.2.0
     default: 300
   purge:
     description:

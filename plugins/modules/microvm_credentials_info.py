@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: microvm_credentials_info
 short_description: Audit microVM credentials in the controller's vault store and on the host
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Lists, for each instance and credential of this host, its generator, when it was created and last
     rotated, its age, a fingerprint, whether the host's encrypted credential holds the controller's

@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: microvm_credentials_info_host
 short_description: Internal host part of microvm.credentials.microvm_credentials_info
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Internal. Only the action P(microvm.credentials.microvm_credentials_info#module) calls this module, with
     its payload on stdin; a task that names it directly fails. Use that action (or C(playbooks/audit.yml)).
