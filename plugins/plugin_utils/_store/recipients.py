@@ -45,10 +45,15 @@ def check(slots, rekey, what):
     checked = set()
     for slot in slots:
         seen = slot.store.recipients(slot.directory, slot.name)
-        access = getattr(slot.store.backend, "check_access", None)
-        if seen is None or access is None or tuple(seen[0]) in checked:
+        if seen is None or tuple(seen[0]) in checked:
             continue
-        access(seen[0], "%s (%s)" % (slot.store.path(slot.directory, slot.name), what))
+        path = slot.store.path(slot.directory, slot.name)
+        access = getattr(slot.store.backend, "check_access", None)  # sops: a key of ours opens these recipients
+        if access is not None:
+            access(seen[0], "%s (%s)" % (path, what))
+        verify = getattr(slot.store.backend, "verify_key", None)  # vault: the file's HMAC, nothing decrypted
+        if verify is not None:
+            verify(path, slot.store.encrypted(slot.directory, slot.name))
         checked.add(tuple(seen[0]))
     return found
 

@@ -14,10 +14,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+import hmac
+
 from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_native
-from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret, parse_vaulttext_envelope
+from ansible.parsing.vault import VaultAES256, VaultLib, is_encrypted, match_encrypt_secret, parse_vaulttext, parse_vaulttext_envelope
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import Backend, StoreError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import Store
@@ -68,6 +71,23 @@ class VaultBackend(Backend):
         except AnsibleError as exc:
             raise self._error("cannot decrypt secret store file %s (it is never regenerated implicitly; "
                               "restore it or rotate the secret explicitly): %s" % (path, to_native(exc)))
+
+    def verify_key(self, path, data):
+        """Raise StoreError unless a vault secret of this run opens DATA, the file PATH, checked by the
+        file's HMAC alone: nothing is decrypted, so a run that changes nothing still tells a wrong
+        vault password before anything changes."""
+        try:
+            b_vaulttext, dummy, dummy, vault_id = parse_vaulttext_envelope(data)
+            ciphertext, salt, crypted_hmac = parse_vaulttext(b_vaulttext)
+        except (AnsibleError, ValueError, TypeError) as exc:
+            raise self._error("cannot decrypt secret store file %s: %s" % (path, to_native(exc)))
+        candidates = [s for vid, s in self.vault_secrets if vid == vault_id] or [s for vid, s in self.vault_secrets]
+        for secret in candidates:
+            dummy, key2, dummy = VaultAES256._gen_key_initctr(secret.bytes, salt)
+            if hmac.compare_digest(hmac.new(key2, ciphertext, hashlib.sha256).hexdigest().encode("ascii"), crypted_hmac):
+                return
+        raise self._error("cannot decrypt secret store file %s (it is never regenerated implicitly; restore it or rotate "
+                          "the secret explicitly): no vault secret given opens it (vault id %s)" % (path, vault_id or "default"))
 
     def recipients(self, path, data):
         try:

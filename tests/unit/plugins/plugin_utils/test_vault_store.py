@@ -147,3 +147,14 @@ def test_metadata_that_is_not_json_counts_as_missing(tmp_path):
     store.save("web", "a", b"v")
     (tmp_path / "web" / "a.meta").write_text("{not json")
     assert store.load_meta("web", "a")["estimated"] is True
+
+
+def test_a_wrong_vault_password_is_told_by_the_hmac_without_decrypting(tmp_path):
+    store = VaultStore(str(tmp_path), secrets())
+    store.save("web", "db", b"value")
+    data = store.encrypted("web", "db")
+    store.backend.verify_key(store.path("web", "db"), data)  # the right password: nothing to say
+    wrong = VaultStore(str(tmp_path), secrets(b"other"))
+    with pytest.raises(StoreError, match="cannot decrypt secret store file .*no vault secret given opens it"):
+        wrong.backend.verify_key(wrong.path("web", "db"), data)
+    assert store.decryptions == wrong.decryptions == 0
