@@ -61,8 +61,8 @@ def test_guest_gets_credentials_from_sops_then_access_and_rekey(host, keys, tmp_
     key_b, pub_b = keys["b"]
     host.prepare_disk("s")
     host.converge(group_vars([pub_a]), env=env_with(key_a, tmp_path))
-    assert sorted(f for f in store_files(host) if not f.startswith(".")) == ["s/app-token.meta", "s/app-token.sops", "s/db.meta", "s/db.sops",
-                                                                                 "s/report-key.meta", "s/report-key.sops"]
+    expected_files = ["s/app-token.meta", "s/app-token.sops", "s/db.meta", "s/db.sops", "s/report-key.meta", "s/report-key.sops"]
+    assert sorted(f for f in store_files(host) if not f.startswith(".")) == expected_files
     values = sops_values(host, key_a)
     seen = host.wait_report("s")
     assert seen == expected_report(values, "s", group_vars([pub_a])["microvm_instances"]["s"])
