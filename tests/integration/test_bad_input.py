@@ -254,12 +254,19 @@ def baseline(host):
     return host
 
 
+@pytest.fixture(scope="module")
+def untouched(baseline):
+    """The host and the store as the baseline left them, taken once: every case must leave them
+    so, and a change made by one case fails it and every case after it."""
+    return baseline.snapshot(), baseline.vault_values()
+
+
 @pytest.mark.parametrize("case_id,spec,variable", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_rejected_before_any_change(baseline, tmp_path, case_id, spec, variable):
+def test_bad_input_is_rejected_before_any_change(baseline, untouched, tmp_path, case_id, spec, variable):
     host = baseline
     group_vars = materialise(case_id, copy.deepcopy(spec), tmp_path)
     shared_store = os.path.join(host.inventory, ".microvm-credentials-shared")
-    before_host, before_store = host.snapshot(), host.vault_values()
+    before_host, before_store = untouched
     if case_id in AUDIT_RUNS:
         proc = host.playbook(group_vars, *AUDIT_RUNS[case_id], playbook="playbooks/audit.yml")
     else:
