@@ -147,7 +147,9 @@ class Host:
                 report = text.split(DONE)[reports - 1]
                 return parse_report(report, "system")
             time.sleep(2)
-        raise AssertionError("guest %s gave no report #%d in %ss; serial tail:\n%s" % (name, reports, timeout, text[-2000:]))
+        # More boots than reports means a restart cut a boot short before it reported.
+        raise AssertionError("guest %s gave no report #%d in %ss (%d boots, %d reports); serial tail:\n%s"
+                             % (name, reports, timeout, text.count(BOOT_MARKER), text.count(DONE), text[-2000:]))
 
     def check_report(self, group_vars, name, reports=1):
         """Assert that guest NAME's REPORTS-th report lists exactly its injected credentials in
