@@ -145,9 +145,14 @@ molecule: venv images
 	  echo "SKIPPED cloud-hypervisor scenario: $$reason; $$kvm"; \
 	fi
 
-# Real host containers and real guests: bad input, leak scan, rotation, faults.
+# Real host containers and real guests: bad input, leak scan, rotation, faults. Test files
+# run on INTEGRATION_WORKERS pytest-xdist workers, a whole file on one (its module fixtures,
+# host containers, stay on it): while one worker's guest boots under TCG, the other's
+# ansible runs. INTEGRATION_WORKERS=0 runs them in this process, one after the other.
+INTEGRATION_WORKERS ?= 2
 integration: venv images
-	$(VENV)/bin/pytest tests/integration --ignore=tests/integration/test_collection_build.py
+	$(VENV)/bin/pytest -n $(INTEGRATION_WORKERS) --dist loadfile --durations=20 tests/integration \
+	  --ignore=tests/integration/test_collection_build.py
 
 # The images build (in the background) while the checks that need none run; molecule and
 # the integration tests wait for both.

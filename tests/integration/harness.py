@@ -74,9 +74,10 @@ def collection_path():
     link = os.path.join(base, "ansible_collections", "microvm", "credentials")
     os.makedirs(os.path.dirname(link), exist_ok=True)
     if os.path.realpath(link) != ROOT:
-        if os.path.lexists(link):
-            os.unlink(link)
-        os.symlink(ROOT, link)
+        # Test workers (pytest-xdist) may get here at once: make the link beside it, rename it over.
+        tmp = "%s.%d" % (link, os.getpid())
+        os.symlink(ROOT, tmp)
+        os.replace(tmp, link)
     return base
 
 
