@@ -220,7 +220,8 @@ class ActionModule(CredentialActionBase):
             display.warning(warning)
 
         try:
-            _rotate.check_patterns(rotate, secret_labels(instances), src_labels(instances), rotate_var)
+            play = [(secret_labels(insts), src_labels(insts)) for insts in others.values() if insts]
+            _rotate.check_patterns(rotate, secret_labels(instances), src_labels(instances), rotate_var, play)
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))
         # A relative store belongs to the inventory, never to the current directory.

@@ -74,7 +74,8 @@ options:
     description:
       - Secrets to generate anew, as C(INSTANCE/CREDENTIAL_ID), C(INSTANCE/*), C(shared:NAME) or C(*).
       - Each entry is an fnmatch pattern (C(*), C(?), C([seq]), C([!seq]); C(*) also matches C(/)). A string is refused
-        (not split at commas), and so is an entry that matches no stored secret of the host, or only C(src) credentials.
+        (not split at commas), and so is an entry that matches no stored secret of any host of the play, or only C(src)
+        credentials. On a host where an entry matches nothing, it rotates nothing.
       - Hashes generated from a rotated password are regenerated with it.
       - A secret is made anew at most once per run, so the hosts of a run that all name one shared secret get one new value.
     type: list

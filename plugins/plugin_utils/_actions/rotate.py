@@ -29,16 +29,24 @@ def check_list(value, var_name):
                           % (var_name, value))
 
 
-def check_patterns(patterns, labels, src_labels, var_name):
-    """Each of PATTERNS matches a stored secret of LABELS that is not a src credential (SRC_LABELS)."""
+def check_patterns(patterns, labels, src_labels, var_name, play=()):
+    """Each of PATTERNS matches a stored secret that is not a src credential (SRC_LABELS) among
+    LABELS, this host's, or the labels of the play's other hosts: PLAY, a list of (labels,
+    src_labels). One rotation list serves the whole play, so a host with no match just
+    rotates nothing; a pattern that matches on no host is a typo."""
+    every, every_src = set(labels), set(src_labels)
+    for their_labels, their_src in play:
+        every.update(their_labels)
+        every_src.update(their_src)
+    where = "the play's hosts" if play else "this host"
     for pattern in patterns:
-        matched = fnmatch.filter(labels, pattern)
+        matched = fnmatch.filter(sorted(every), pattern)
         if not matched:
-            raise ConfigError(var_name, "%r matches no credential of this host (known: %s)"
-                              % (pattern, ", ".join(sorted(labels)) or "none"))
-        if all(label in src_labels for label in matched):
+            raise ConfigError(var_name, "%r matches no credential of %s (known: %s)"
+                              % (pattern, where, ", ".join(sorted(every)) or "none"))
+        if all(label in every_src for label in matched):
             raise ConfigError(var_name, "%r names only src credentials (%s): their value is the src file; "
-                                        "change the file to change it" % (pattern, ", ".join(sorted(matched))))
+                                        "change the file to change it" % (pattern, ", ".join(matched)))
 
 
 def rotated(patterns, label):

@@ -16,6 +16,17 @@ def test_patterns_that_name_a_stored_secret(patterns):
     check_patterns(patterns, LABELS, SRC, "microvm_rotate")
 
 
+def test_a_pattern_may_match_on_another_host_of_the_play_only():
+    other = (["db/password", "db/tls-cert"], ["db/tls-cert"])
+    check_patterns(["db/password"], LABELS, SRC, "microvm_rotate", [other])
+    with pytest.raises(ConfigError, match=r"^microvm_rotate: 'db/nope' matches no credential of the play's hosts \(known: db/password, "):
+        check_patterns(["db/nope"], LABELS, SRC, "microvm_rotate", [other])
+    with pytest.raises(ConfigError, match=r"^microvm_rotate: '\*/tls-cert' names only src credentials \(db/tls-cert, web/tls-cert\)"):
+        check_patterns(["*/tls-cert"], LABELS, SRC, "microvm_rotate", [other])
+    with pytest.raises(ConfigError, match=r"matches no credential of this host"):
+        check_patterns(["db/password"], LABELS, SRC, "microvm_rotate")
+
+
 def test_fnmatch_syntax_and_slashes():
     assert rotated(["web/[a]*"], "web/api-key") and not rotated(["web/[a]*"], "web/db")
     assert rotated(["*"], "web/db") and rotated(["*"], "shared:cluster")
