@@ -20,6 +20,10 @@ reason reported) when:
 
 A secret not stored yet is ``created``. Nothing is written here; the caller validates
 the values, then calls persist().
+
+A vault encrypted src file is not stored, but the store records its shape (size, text) in
+``ID.meta``, keyed to the encrypted bytes: while they are the same, a run checks it against
+the SMBIOS limits without decrypting it (see _src_record).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -177,6 +181,7 @@ class Context:
         self.warnings = []
         self.shared_made = {}  # label: (pair, new, metadata), so every consumer of a run gets one value
         self.declared = {}  # label: f(recorded declarations or None) -> those to record (_schema.shared.record)
+        self.src_shapes = {}  # label: (slot, Value) of encrypted src files whose shape is not recorded
 
     @property
     def token_key(self):
@@ -265,6 +270,24 @@ def _check_record(slot, definition, input_sources, public):
     and the public half are the same, the stored value still fits, and nothing is decrypted to say so.
     Keyed by the key of the slot's own store, so every host reads a shared secret's record alike."""
     return keyed(slot.store.token_key(), [definition, input_sources, public and hashlib.sha256(public).hexdigest()])
+
+
+def _src_record(slot, source, shape):
+    """What the last decryption of an encrypted src file showed: its SHAPE, while the file's
+    encrypted bytes (SOURCE, their SHA-256) stay the same. Keyed like _check_record, so an
+    edited record does not pass."""
+    return keyed(slot.store.token_key(), ["src", source, shape])
+
+
+def _src_shape(ctx, slot, value):
+    """Give the encrypted src VALUE the shape recorded for its file, if it is the same file;
+    otherwise persist() records it once the value has been decrypted (by the SMBIOS checks)."""
+    meta = slot.load_record()
+    shape = _shape(meta)
+    if shape is not None and meta.get("check") == _src_record(slot, value.source(), shape):
+        value.shape = shape
+    else:
+        ctx.src_shapes[slot.label] = (slot, value)
 
 
 class _Deps:
@@ -357,7 +380,10 @@ def resolve(instance, path, ctx):
             continue
         if "src" in cred:
             src = ctx.read_src(cred["src"], cpath)
-            resolved.values[cred_id] = src if isinstance(src, Value) else Value(data=src, source=hashlib.sha256(src).hexdigest())
+            value = src if isinstance(src, Value) else Value(data=src, source=hashlib.sha256(src).hexdigest())
+            if value.shape is None:  # encrypted: not decrypted until something needs the value
+                _src_shape(ctx, ctx.slot(instance["name"], cred), value)
+            resolved.values[cred_id] = value
             resolved.times[cred_id] = None
             continue
         ids = graph[cred_id]
@@ -377,7 +403,8 @@ def resolve(instance, path, ctx):
 
 def persist(ctx):
     """Write what CTX collected: new secrets (ctx.reasons) with their metadata, then the public
-    halves that changed. Returns the labels of the public halves written."""
+    halves that changed, and the shapes of the encrypted src files decrypted in this run.
+    Returns the labels of the public halves written."""
     # In the order they were resolved, inputs before their dependents: a run killed part-way
     # never leaves a dependent (a hash) stored without the input it was made from.
     # Public halves first: the check record of a key pair covers its public half as written.
@@ -390,4 +417,7 @@ def persist(ctx):
             meta.update(value.shape)
         if meta != old_meta:
             slot.store.save_meta(slot.directory, slot.name, meta)
+    for slot, value in ctx.src_shapes.values():
+        if value.shape is not None:  # decrypted in this run
+            slot.store.save_meta(slot.directory, slot.name, dict(value.shape, check=_src_record(slot, value.source(), value.shape)))
     return publics

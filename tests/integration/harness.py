@@ -261,6 +261,19 @@ class Host:
         return values
 
 
+def sops_values(host, key_file):
+    """{INSTANCE/ID.vault: value} (the keys of Host.vault_values() and expected_report) of HOST's
+    sops store, read by the plain sops CLI with the age key in KEY_FILE."""
+    sops = os.path.join(ROOT, ".venv", "bin", "sops")
+    values = {}
+    for inst in sorted(i for i in os.listdir(host.store) if os.path.isdir(os.path.join(host.store, i))):
+        for fname in sorted(f for f in os.listdir(os.path.join(host.store, inst)) if f.endswith(".sops")):
+            out = subprocess.run([sops if os.path.exists(sops) else "sops", "-d", os.path.join(host.store, inst, fname)],
+                                 env=dict(os.environ, SOPS_AGE_KEY_FILE=key_file), check=True, capture_output=True).stdout
+            values["%s/%s.vault" % (inst, fname[:-len(".sops")])] = out
+    return values
+
+
 def parse_report(text, source):
     """{name: (size, hmac)} of the report lines of SOURCE in TEXT, which must name REPORT_KEY_NAME as its key."""
     keys = [key for src, key in KEY_RE.findall(text) if src == source]

@@ -2,18 +2,25 @@
 and its plain SHA-256 nowhere at all (a plain digest of a short secret is a dictionary lookup
 away from it; only digests keyed with a secret may leave the store).
 
-Once per connection (podman; ssh as a non-root user with become, pipelining on and
-off) the real playbook converges at -vvvv with --diff and ANSIBLE_KEEP_REMOTE_FILES=1:
-Ansible then leaves every module file it sends on the host (and never pipelines). Over
-podman a --check run and a rotation follow, kept the same way. Then a normal run
-(pipelined where the connection allows) must leave no module file anywhere. The
-canaries and every value the vault store held are then looked for, raw, base64 (at
+Once per row (ROWS: each connection with the vault store, podman; ssh as a non-root user
+with become, pipelining on and off; and the sops store over podman) the real playbook
+converges at -vvvv with --diff and ANSIBLE_KEEP_REMOTE_FILES=1: Ansible then leaves every
+module file it sends on the host (and never pipelines). Over podman a --check run and a
+rotation follow, kept the same way. Then, with one .cred deleted on the host, a normal run
+(pipelined where the connection allows) decrypts that value from the store and sends it,
+and must leave no module file anywhere. The canaries and every value the store held (and,
+with sops, the operator's age private key) are then looked for, raw, base64 (at
 each of the three byte alignments) and hex, and so are their plain SHA-256 digests
 (the same forms, and the 16 hex digits a report could print), in: every Ansible output and log, every
-host process's argv and environment, the host journal, unit files, and every file of
+host process's argv and environment, the host journal, unit files, every file of
 every filesystem of the host (leak_scanner.py): disk-backed ones must hold none; of
-the RAM-backed ones only systemd's credential directory of the running service may.
+the RAM-backed ones only systemd's credential directory of the running service may;
+and every file left in the controller's TMPDIR of the runs.
 The scanner decodes the zip and the arguments embedded in each kept AnsiballZ file.
+
+The sops row runs every sops process under strace (a `sops` first on PATH): each one's
+argv and environment must hold no secret (values reach `sops encrypt` on stdin, and come
+back from `sops decrypt` on stdout), and none may create, write, rename or remove a file.
 
 Positive controls prove each part of the scan can see what it looks for: the guest
 reports the canaries' HMAC-SHA256 under its report key; the scanner finds the running service's
@@ -27,11 +34,13 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import uuid
 
 import pytest
-from harness import CONNECTIONS, fingerprint, instance, report_key, running_host
+from harness import CONNECTIONS, ROOT, fingerprint, instance, report_key, running_host, sops_values
 
 CANARY = ("CANARY-%s" % uuid.uuid4().hex).encode()
 BINARY_CANARY = b"\x00\xffBINCANARY\n" + uuid.uuid4().bytes
@@ -57,12 +66,26 @@ RUN_ARGS = {
     "converge": ("-vvvv", "--diff"),
     "check": ("-vvvv", "--diff", "--check"),
     "rotate": ("-vvvv", "--diff", "-e", '{"microvm_rotate": ["%s/generated"]}' % INSTANCE),
-    # Unchanged values travel too: the module compares them with the host's files.
+    # With LOST_CRED deleted on the host: one value travels, pipelined where the connection allows.
     "normal": ("-vvvv", "--diff"),
 }
 # The runs with ANSIBLE_KEEP_REMOTE_FILES=1, before the normal one. Check mode and
 # rotation make the same single module call whatever the connection: once is enough.
 KEPT_RUNS = {"podman": ("converge", "check", "rotate"), "ssh": ("converge",), "ssh-nopipe": ("converge",)}
+# (connection, store backend) of each row. sops runs on the controller, the same whatever the
+# connection: one row, over podman, where the kept runs make, check and rotate secrets.
+ROWS = [(connection, "vault") for connection in CONNECTIONS] + [("podman", "sops")]
+# Deleted on the host before the normal run: that run must decrypt this value and send it.
+LOST_CRED = "/var/lib/microvm-credentials/%s/generated.key.cred" % INSTANCE
+# What a sops process may not do unseen: run a program (its argv and environment are logged),
+# or create, write, rename, link or remove a file.
+SOPS_TRACE = ("execve,open,openat,openat2,creat,truncate,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,"
+              "symlink,symlinkat,unlink,unlinkat")
+SOPS_WRAPPER = """#!/bin/sh
+exec strace -f -qq -v -s 65536 -e signal=none -e trace=%(calls)s -o %(log)s/sops.$$.trace %(sops)s "$@"
+"""
+SYSCALL_RE = re.compile(r"^\d+\s+(\w+)\((.*)$")
+WRITE_FLAGS_RE = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
 
 
 def base64_forms(value):
@@ -101,37 +124,88 @@ def module_payloads(host):
     return set(host.sh("find / \\( -path /proc -o -path /sys \\) -prune -o \\( %s \\) -print" % names).split())
 
 
-@pytest.fixture(scope="module", params=CONNECTIONS)
-def host(request, tmp_path_factory):
-    with running_host(request, tmp_path_factory, request.param) as h:
-        yield h
+def row_id(row):
+    connection, backend = row
+    return connection if backend == "vault" else "%s-%s" % row
+
+
+@pytest.fixture(scope="module", params=ROWS, ids=row_id)
+def row(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def runs(host, tmp_path_factory):
+def host(row, request, tmp_path_factory):
+    with running_host(request, tmp_path_factory, row[0]) as h:
+        yield h
+
+
+def sops_setup(tmp):
+    """(group vars, environment, the age private key, its file, the trace directory) of a sops store whose every
+    sops process runs under strace: an age key of the operator's, and a traced `sops` first on PATH."""
+    key_file = str(tmp / "operator.key")
+    subprocess.run(["age-keygen", "-o", key_file], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", key_file], check=True, capture_output=True, text=True).stdout.strip()
+    with open(key_file, "rb") as f:
+        private = [line for line in f.read().splitlines() if line.startswith(b"AGE-SECRET-KEY-")][0]
+    traces, wrapper = tmp / "sops-traces", tmp / "bin"
+    traces.mkdir()
+    wrapper.mkdir()
+    real = os.path.join(ROOT, ".venv", "bin", "sops")
+    (wrapper / "sops").write_text(SOPS_WRAPPER % {"calls": SOPS_TRACE, "log": traces, "sops": real if os.path.exists(real) else shutil.which("sops")})
+    (wrapper / "sops").chmod(0o755)
+    group_vars = {"microvm_credentials_backend": "sops", "microvm_credentials_sops_recipients": [public]}
+    env = {"SOPS_AGE_KEY_FILE": key_file, "PATH": "%s%s%s" % (wrapper, os.pathsep, os.environ["PATH"])}
+    return group_vars, env, private, key_file, str(traces)
+
+
+def store_values(host, key_file):
+    """{INSTANCE/ID.vault: value} of the host's store, whichever backend keeps it."""
+    return sops_values(host, key_file) if key_file else host.vault_values()
+
+
+def files_under(top):
+    """{path: bytes} of every file under TOP."""
+    return dict((os.path.join(d, f), open(os.path.join(d, f), "rb").read()) for d, dummy, fs in os.walk(top) for f in fs
+                if os.path.isfile(os.path.join(d, f)))
+
+
+@pytest.fixture(scope="module")
+def runs(row, host, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("leak")
     text_src, bin_src = tmp / "canary.txt", tmp / "canary.bin"
     text_src.write_bytes(CANARY)
     bin_src.write_bytes(BINARY_CANARY)
-    log = tmp / "ansible.log"
-    host.write_inventory({"microvm_instances": {INSTANCE: instance(INSTANCE, {
+    log, controller_tmp = tmp / "ansible.log", tmp / "controller-tmp"
+    controller_tmp.mkdir()
+    group_vars = {"microvm_instances": {INSTANCE: instance(INSTANCE, {
         "canary": {"name": "app.token", "src": str(text_src)},
         "canary-bin": {"name": "canary.bin", "src": str(bin_src), "binary": True},
         "generated": {"name": "generated.key", "generate": {"type": "base64"}},
-    }, report_key=True)}})
+    }, report_key=True)}}
+    env = {"ANSIBLE_LOG_PATH": str(log), "TMPDIR": str(controller_tmp)}
+    secrets, key_file, traces = {CANARY, BINARY_CANARY}, None, None
+    if row[1] == "sops":
+        sops_vars, sops_env, private_key, key_file, traces = sops_setup(tmp)
+        group_vars.update(sops_vars)
+        env.update(sops_env)
+        secrets.add(private_key)
+    host.write_inventory(group_vars)
     host.prepare_disk(INSTANCE)
-    env = {"ANSIBLE_LOG_PATH": str(log)}
-    outputs, secrets = {}, {CANARY, BINARY_CANARY}
+    outputs = {}
     for name in KEPT_RUNS[host.connection]:
         outputs[name] = host.converge(None, *RUN_ARGS[name], env=dict(env, **KEEP)).stdout
-        secrets |= set(host.vault_values().values())
+        secrets |= set(store_values(host, key_file).values())
     kept = module_payloads(host)
+    host.sh("rm %s" % LOST_CRED)
     outputs["normal"] = host.converge(None, *RUN_ARGS["normal"], env=env).stdout
+    host.sh("test -s %s" % LOST_CRED)  # sent again: the normal run decrypted it
     left = module_payloads(host)
     report = host.wait_report(INSTANCE)
     outputs["log"] = log.read_text()
-    return {"outputs": outputs, "report": report, "key": report_key(host.vault_values(), INSTANCE), "secrets": sorted(secrets),
-            "kept": kept, "left": left}
+    return {"outputs": outputs, "report": report, "key": report_key(store_values(host, key_file), INSTANCE),
+            "secrets": sorted(secrets), "kept": kept, "left": left, "controller_tmp": files_under(str(controller_tmp)),
+            "sops_traces": traces and files_under(traces)}
 
 
 def test_the_guest_received_the_canaries(runs):
@@ -155,6 +229,43 @@ def test_ansible_output_and_log(host, runs):
     assert "<%s> " % host.address in runs["outputs"]["converge"]  # -vvvv really ran
     for name, output in runs["outputs"].items():
         assert_absent(output.encode(), runs["secrets"], "ansible output (%s)" % name)
+
+
+def test_no_secret_in_the_controllers_temporary_files(runs):
+    """What the runs (and sops) left in their TMPDIR, if anything."""
+    for path, data in runs["controller_tmp"].items():
+        assert_absent(data, runs["secrets"], "a controller temporary file (%s)" % path)
+
+
+def sops_calls(traces):
+    """[(syscall, arguments)] of every traced sops process."""
+    return [m.groups() for trace in traces.values() for m in map(SYSCALL_RE.match, trace.decode("utf-8", "replace").splitlines()) if m]
+
+
+def test_sops_sees_no_secret_in_argv_or_environment(row, runs):
+    if row[1] != "sops":
+        pytest.skip("the vault store runs no sops")
+    execs = [args for call, args in sops_calls(runs["sops_traces"]) if call == "execve"]
+    # Positive control: the runs encrypted (made and rotated) and decrypted (the lost .cred) real
+    # secrets through the traced sops, and strace logged the environment too.
+    decrypts = [a for a in execs if '"decrypt"' in a and "/%s/generated.sops" % INSTANCE in a]
+    assert decrypts and any('"encrypt"' in a and "/%s/generated.sops" % INSTANCE in a for a in execs)
+    assert all("SOPS_AGE_KEY_FILE=" in a for a in decrypts)
+    # Every value goes in and comes out through a pipe: sops reads /dev/stdin, never a file named in its argv.
+    verbs = [a for a in execs if '"encrypt"' in a or '"decrypt"' in a]
+    assert all(re.search(r'"/dev/stdin"\], \[', a) for a in verbs), [a for a in verbs if '"/dev/stdin"], [' not in a]
+    for path, trace in runs["sops_traces"].items():
+        assert_absent(trace, runs["secrets"], "a sops process's argv, environment or file names (%s)" % path)
+
+
+def test_sops_writes_no_file(row, runs):
+    if row[1] != "sops":
+        pytest.skip("the vault store runs no sops")
+    calls = sops_calls(runs["sops_traces"])
+    assert any(call.startswith("open") and "/dev/stdin" in args for call, args in calls)  # strace sees its files
+    written = [(call, args) for call, args in calls
+               if call != "execve" and not (call.startswith("open") and not WRITE_FLAGS_RE.search(args))]
+    assert written == [], "sops created, wrote, renamed or removed files:\n%s" % "\n".join(map(str, written))
 
 
 def test_host_processes_argv_and_environment(host, runs):

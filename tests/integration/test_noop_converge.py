@@ -6,16 +6,21 @@ instances are not started: only the credential path is under test here.
 
 - first converge: the values travel (the positive control of the capture);
 - rerun: one host call for the credentials, holding tokens only; no value in any form in
-  any payload; no decryption on the controller; no systemd-creds call on the host;
+  any payload; no decryption on the controller (not even of the vault encrypted src file,
+  whose shape the store recorded); no systemd-creds call on the host;
 - a .cred deleted, or replaced by another credential's file, on the host is repaired by
-  the next converge, which decrypts and sends that one value only.
+  the next converge, which decrypts and sends that one value only;
+- a vault encrypted src file that changed is decrypted and sent by the next converge, once.
 """
 
 import base64
 import binascii
 import json
+import os
+import uuid
 
 import pytest
+from ansible.parsing.vault import VaultLib, VaultSecret
 from harness import instance
 from leak_scanner import ansiballz_parts
 
@@ -26,8 +31,10 @@ CREDS = {
     "key": {"name": "ssh.ed25519-host-key", "inject_public": "ssh.ed25519-host-key.pub", "generate": {"type": "ssh"}},
     "bin": {"name": "wireguard.key", "binary": True, "generate": {"type": "bytes", "bytes": 32}},
 }
+# A src file encrypted with ansible-vault (the run's vault password), here under the host's tmp.
+VAULT_SRC = "app-token.vault"
+SRC_VALUE = ("src-%s" % uuid.uuid4().hex).encode()
 GROUP_VARS = {
-    "microvm_instances": {"web": instance("web", CREDS, autostart=False)},
     "microvm_start": False,
     # The test reads the action's result (json callback); values stay masked by the module's no_log.
     "microvm_secure_logging": False,
@@ -48,6 +55,18 @@ exec /usr/bin/systemd-creds "$@"
 EOS
 chmod 0755 /usr/local/bin/python3-capture /usr/local/sbin/systemd-creds
 """ % {"capture": CAPTURE}
+
+
+def group_vars(host):
+    src = dict(CREDS, vsrc={"name": "app.token", "src": os.path.join(host.tmp, VAULT_SRC)})
+    return dict(GROUP_VARS, microvm_instances={"web": instance("web", src, autostart=False)})
+
+
+def write_vault_src(host, value):
+    with open(host.vault_password_file, "rb") as f:
+        lib = VaultLib([("default", VaultSecret(f.read().strip()))])
+    with open(os.path.join(host.tmp, VAULT_SRC), "wb") as f:
+        f.write(lib.encrypt(value))
 
 
 def forms(value):
@@ -94,7 +113,8 @@ def converge(host, *args):
 def prepared(host):
     host.sh(WRAPPERS)
     host.prepare_disk("web")
-    host.write_inventory(GROUP_VARS)
+    write_vault_src(host, SRC_VALUE)
+    host.write_inventory(group_vars(host))
     inventory = host.inventory + "/hosts.yml"
     with open(inventory) as f:
         text = f.read()
@@ -107,7 +127,7 @@ def prepared(host):
 
 def test_the_first_converge_sends_the_values(host, prepared):
     first, calls = prepared
-    assert sorted(first["sent"]) == ["web/db.password", "web/passwd.hashed-password.root", "web/ssh.ed25519-host-key",
+    assert sorted(first["sent"]) == ["web/app.token", "web/db.password", "web/passwd.hashed-password.root", "web/ssh.ed25519-host-key",
                                      "web/ssh.ed25519-host-key.pub", "web/wireguard.key"]
     # Positive control: the capture sees values when they are sent (tokens first, then the values).
     # (The captures are named at random: which call came first is told by its content, not its name.)
@@ -125,7 +145,7 @@ def test_a_rerun_decrypts_nothing_and_sends_no_value(host, prepared):
     assert result["sent"] == [] and result["decryptions"] == 0 and not result["changed"]
     calls = credential_calls(host)
     assert len(calls) == 1 and all("value" not in c and len(c["token"]) == 64 for c in calls[0][1])
-    for label, value in host.vault_values().items():
+    for label, value in list(host.vault_values().items()) + [(VAULT_SRC, SRC_VALUE)]:
         for form in forms(value):
             assert form not in calls[0][0], "%s sent in a no-op converge" % label
     assert sealing(host) == []
@@ -140,6 +160,19 @@ def test_a_deleted_or_replaced_cred_is_repaired_with_that_value_only(host, prepa
     assert sealing(host) == ["encrypt"]
     got = host.sh("systemd-creds decrypt --name=db.password /var/lib/microvm-credentials/web/db.password.cred -", binary=True)
     assert got == host.vault_values()["web/db.vault"]
+    reset(host)
+    again, dummy = converge(host)
+    assert again["sent"] == [] and again["decryptions"] == 0
+
+
+def test_a_changed_vault_src_is_decrypted_and_sent_once(host, prepared):
+    changed = ("changed-%s" % uuid.uuid4().hex).encode()
+    write_vault_src(host, changed)
+    reset(host)
+    result, dummy = converge(host)
+    assert result["sent"] == ["web/app.token"] and result["decryptions"] == 1
+    assert sealing(host) == ["encrypt"]
+    assert host.sh("systemd-creds decrypt --name=app.token /var/lib/microvm-credentials/web/app.token.cred -", binary=True) == changed
     reset(host)
     again, dummy = converge(host)
     assert again["sent"] == [] and again["decryptions"] == 0

@@ -10,13 +10,12 @@ import os
 import subprocess
 
 import pytest
-from harness import ROOT, expected_report, fingerprint, instance, recap, report_key
+from harness import expected_report, fingerprint, instance, recap, report_key, sops_values
 
 CREDS = {
     "db": {"name": "db.password", "generate": {"type": "password"}},
     "app-token": {"name": "app.token", "generate": {"type": "hex"}},
 }
-SOPS = os.path.join(ROOT, ".venv", "bin", "sops")
 
 
 def age_key(tmp, name):
@@ -28,17 +27,6 @@ def age_key(tmp, name):
 def group_vars(recipients):
     return {"microvm_credentials_backend": "sops", "microvm_credentials_sops_recipients": recipients,
             "microvm_instances": {"s": instance("s", CREDS, report_key=True)}}
-
-
-def sops_values(host, key_file):
-    """{INSTANCE/ID.vault: value} (expected_report's keys) of the sops store, read by the plain sops CLI."""
-    values = {}
-    for inst in sorted(i for i in os.listdir(host.store) if os.path.isdir(os.path.join(host.store, i))):
-        for fname in sorted(f for f in os.listdir(os.path.join(host.store, inst)) if f.endswith(".sops")):
-            out = subprocess.run([SOPS if os.path.exists(SOPS) else "sops", "-d", os.path.join(host.store, inst, fname)],
-                                 env=dict(os.environ, SOPS_AGE_KEY_FILE=key_file), check=True, capture_output=True).stdout
-            values["%s/%s.vault" % (inst, fname[:-len(".sops")])] = out
-    return values
 
 
 def store_files(host):

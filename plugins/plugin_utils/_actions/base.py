@@ -49,7 +49,7 @@ class CredentialActionBase(ActionBase):
         def decrypt():
             self._src_decryptions += 1
             try:
-                return self._loader._vault.decrypt(data, filename=src)
+                return self._loader._vault.decrypt(data)
             except AnsibleError as exc:
                 raise AnsibleActionFail("%s.src: cannot decrypt %s on the controller: %s" % (path, src, to_native(exc.message)))
         return Value(load=decrypt, source=source)

@@ -54,6 +54,9 @@ class Slot:
     def load_meta(self):
         return self.store.load_meta(self.directory, self.name)
 
+    def load_record(self):
+        return self.store.load_record(self.directory, self.name)
+
 
 def label_of(instance, cred):
     """How microvm_rotate and reports name the secret of CRED: INSTANCE/CREDENTIAL_ID or shared:NAME."""

@@ -260,6 +260,14 @@ class Store:
         A secret whose encrypted file exists without metadata gets ``created`` and ``rotated``
         from the encrypted file's modification time and ``estimated: true``.
         """
+        meta = self.load_record(instance, cred_id)
+        if meta is not None and parse_time(meta.get("rotated")) is not None:
+            return meta
+        return self._estimated_meta(instance, cred_id)
+
+    def load_record(self, instance, cred_id):
+        """The metadata file of CRED_ID as recorded (a dict), or None when there is none or it is not one.
+        Nothing is estimated: a src credential (not stored here) has a record of its shape only."""
         path = self.path(instance, cred_id, META_SUFFIX)
         try:
             with open(path, "rb") as f:
@@ -267,12 +275,10 @@ class Store:
         except (IOError, OSError) as exc:
             if exc.errno != errno.ENOENT:
                 raise self._error("cannot read secret store file %s: %s" % (path, to_native(exc)))
-            meta = None
+            return None
         except ValueError:  # not JSON: recorded anew, like a missing file
-            meta = None
-        if isinstance(meta, dict) and parse_time(meta.get("rotated")) is not None:
-            return meta
-        return self._estimated_meta(instance, cred_id)
+            return None
+        return meta if isinstance(meta, dict) else None
 
     def _estimated_meta(self, instance, cred_id):
         try:

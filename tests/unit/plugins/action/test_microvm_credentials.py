@@ -6,6 +6,8 @@ import base64
 import hashlib
 import json
 
+from ansible.parsing.vault import VaultLib, VaultSecret
+
 from ansible_collections.microvm.credentials.plugins.action.microvm_credentials import ActionModule, Injected
 from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, Value, host_token
 
@@ -100,3 +102,19 @@ def test_the_result_carries_no_value_and_no_unkeyed_digest():
         if value:
             assert base64.b64encode(value).decode() not in text
     assert result["generated"] == ["web/db"] and result["changed"] is True
+
+
+class FakeLoader:
+    def __init__(self, vault):
+        self._vault = vault
+
+
+def test_a_vault_encrypted_src_is_decrypted_on_first_use_only(tmp_path):
+    vault = VaultLib([("default", VaultSecret(b"pw"))])
+    src = tmp_path / "token.vault"
+    src.write_bytes(vault.encrypt(b"s3cret"))
+    plugin, dummy = action([])
+    plugin._loader, plugin._find_needle = FakeLoader(vault), lambda dirname, needle: needle
+    value = plugin._read_src(str(src), "microvm_instances.web.credentials.tok")
+    assert plugin._src_decryptions == 0 and value.source() == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert value.get() == b"s3cret" and value.get() == b"s3cret" and plugin._src_decryptions == 1

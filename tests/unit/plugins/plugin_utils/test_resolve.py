@@ -3,6 +3,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import hashlib
+import json
 import os
 
 import pytest
@@ -13,7 +15,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._generators im
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import load_public, public_path
-from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, persist, resolve
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import Context, Value, persist, resolve
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
@@ -175,3 +177,65 @@ def test_a_value_made_but_not_written_has_a_source_no_host_holds(store):
     assert res.values.entry("wg").source() == "unwritten" and res.values.entry("pw").source() == store.token("web", "pw")
     persist(ctx)
     assert res.values.entry("wg").source() == store.token("web", "wg") != old
+
+
+class EncryptedSrc:
+    """read_src as the actions give it for a vault encrypted src file: a Value decrypted on first use (counted)."""
+
+    def __init__(self, value, encrypted):
+        self.value, self.encrypted, self.decryptions = value, encrypted, 0
+
+    def __call__(self, src, path):
+        def decrypt():
+            self.decryptions += 1
+            return self.value
+        return Value(load=decrypt, source=hashlib.sha256(self.encrypted).hexdigest())
+
+
+SRC = {"tok": {"name": "app.token", "src": "token.vault"}}
+
+
+def resolve_src(store, read_src):
+    """One run: the SMBIOS check's placeholder of the src credential, then persist (not in check mode)."""
+    ctx = Context(store, read_src=read_src)
+    res = resolve(instance(SRC), PATH, ctx)
+    placeholder = res.values.entry("tok").placeholder()
+    persist(ctx)
+    return res, placeholder
+
+
+def test_an_unchanged_encrypted_src_is_checked_without_decrypting(store):
+    first = EncryptedSrc(b"s3cret", b"$ANSIBLE_VAULT;1.1;AES256\n6161")
+    dummy, placeholder = resolve_src(store, first)
+    assert first.decryptions == 1 and placeholder == b"a" * 6
+    again = EncryptedSrc(b"s3cret", b"$ANSIBLE_VAULT;1.1;AES256\n6161")
+    res, placeholder = resolve_src(store, again)
+    assert again.decryptions == 0 and placeholder == b"a" * 6 and res.values.entry("tok").source() == hashlib.sha256(again.encrypted).hexdigest()
+    # Recorded where the store keeps metadata, keyed: neither the value nor its plain digest.
+    record = store.load_record("web", "tok")
+    assert record["size"] == 6 and record["text"] is True and len(record["check"]) == 64
+    assert b"s3cret" not in json.dumps(record).encode() and hashlib.sha256(b"s3cret").hexdigest() not in json.dumps(record)
+
+
+def test_a_changed_encrypted_src_is_decrypted_and_checked_again(store):
+    resolve_src(store, EncryptedSrc(b"s3cret", b"$ANSIBLE_VAULT;1.1;AES256\n6161"))
+    changed = EncryptedSrc(b"\x00binary", b"$ANSIBLE_VAULT;1.1;AES256\n6262")
+    dummy, placeholder = resolve_src(store, changed)
+    assert changed.decryptions == 1 and placeholder == b"\x00" * 7
+    again = EncryptedSrc(b"\x00binary", b"$ANSIBLE_VAULT;1.1;AES256\n6262")
+    assert resolve_src(store, again)[1] == b"\x00" * 7 and again.decryptions == 0
+
+
+def test_an_edited_src_record_is_not_believed(store):
+    resolve_src(store, EncryptedSrc(b"s3cret", b"$ANSIBLE_VAULT;1.1;AES256\n6161"))
+    record = store.load_record("web", "tok")
+    store.save_meta("web", "tok", dict(record, size=1))
+    again = EncryptedSrc(b"s3cret", b"$ANSIBLE_VAULT;1.1;AES256\n6161")
+    assert resolve_src(store, again)[1] == b"a" * 6 and again.decryptions == 1
+
+
+def test_a_src_record_is_written_only_when_the_value_was_decrypted(store):
+    ctx = Context(store, read_src=EncryptedSrc(b"s3cret", b"$ANSIBLE_VAULT;1.1;AES256\n6161"))
+    resolve(instance(SRC), PATH, ctx)
+    persist(ctx)  # nothing asked for the value or its shape (not injected, say): nothing is known to record
+    assert store.load_record("web", "tok") is None and os.listdir(store.root) == []
