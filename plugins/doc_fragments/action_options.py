@@ -27,9 +27,10 @@ options:
         playbook directory when the host has no inventory directory; never against the current
         directory.
     type: path
-  directory:
+  credential_directory:
     description:
-      - Host directory of the encrypted credential store (never expanded on the controller).
+      - Host directory of the encrypted credential store (never expanded on the controller), the role's
+        C(microvm_credential_directory).
       - An absolute, normalised path of letters, digits and C(/_.@+:=-) (it appears unescaped in
         C(LoadCredentialEncrypted=)). Every C(DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp) must fit
         in 4095 bytes.

@@ -76,7 +76,7 @@ EXAMPLES = r"""
   microvm.credentials.microvm_credentials_info:
     instances: "{{ microvm_instances }}"
     store: "{{ microvm_credentials_store }}"
-    directory: "{{ microvm_credential_directory }}"
+    credential_directory: "{{ microvm_credential_directory }}"
     key: "{{ microvm_credential_key }}"
   register: audit
 

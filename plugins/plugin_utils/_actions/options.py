@@ -26,18 +26,18 @@ VARIABLES = {
     "instances": "microvm_instances",
     "store": "microvm_credentials_store",
     "rotate": "microvm_rotate",
-    "directory": "microvm_credential_directory",
+    "credential_directory": "microvm_credential_directory",
     "key": "microvm_credential_key",
 }
 
 
 # The options of both actions (plugins/doc_fragments/action_options.py documents them).
 COMMON_SPEC = dict(
-    # _config.normalize_instances validates it, naming the path of each error (a null is no instance).
+    # _schema.instances.normalize_instances validates it, naming the path of each error (a null is no instance).
     instances=dict(type="raw", required=True),
     store=dict(type="path"),
-    # A host path: never expanded on the controller (_config.check_credential_directory validates it).
-    directory=dict(type="str", default="/var/lib/microvm-credentials"),
+    # A host path: never expanded on the controller (_schema.instances.check_credential_directory validates it).
+    credential_directory=dict(type="str", default="/var/lib/microvm-credentials"),
     key=dict(type="str", choices=list(KEYS), default="auto"),
     # Checked by _store.backends.make_backend, which names the variable and the known backends.
     backend=dict(type="str", default="vault"),

@@ -17,19 +17,19 @@ validate = CREDENTIALS.validate
 
 def test_defaults():
     params = validate(GOOD)
-    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault",
+    assert params == dict(GOOD, rotate=[], shared_store=None, credential_directory="/var/lib/microvm-credentials", key="auto", backend="vault",
                           vault_id=None, purge=True, lock_timeout=300, sops_recipients=[], sops_admins=[], sops_binary=None,
                           sops_config=None, rekey=False)
 
 
 def test_instances_are_left_to_the_configuration_check():
-    # _config names the path of each error; null means no instance.
+    # _schema.instances names the path of each error; null means no instance.
     assert validate(dict(GOOD, instances=None))["instances"] is None
     assert validate(dict(GOOD, instances=["web"]))["instances"] == ["web"]
 
 
-def test_directory_is_a_host_path_never_expanded_here():
-    assert validate(dict(GOOD, directory="~/creds"))["directory"] == "~/creds"
+def test_credential_directory_is_a_host_path_never_expanded_here():
+    assert validate(dict(GOOD, credential_directory="~/creds"))["credential_directory"] == "~/creds"
 
 
 @pytest.mark.parametrize("args,message", [
@@ -66,7 +66,7 @@ def test_no_option_renames_a_variable():
 
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
-        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None,
+        instances=None, store=None, credential_directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None,
         report_key=None, sops_recipients=[], sops_admins=[], sops_binary=None, sops_config=None)
 
 
@@ -105,5 +105,5 @@ def test_the_module_documents_exactly_these_options(module, options):
         assert doc.get("required", False) == spec.get("required", False), name
         assert doc.get("choices") == spec.get("choices"), name
         assert doc.get("elements") == spec.get("elements"), name
-        # Documented as the user sees them; validated as raw (instances: _config) or str (a host path).
-        assert doc["type"] == {"instances": "dict", "directory": "path"}.get(name, spec["type"]), name
+        # Documented as the user sees them; validated as raw (instances: _schema.instances) or str (a host path).
+        assert doc["type"] == {"instances": "dict", "credential_directory": "path"}.get(name, spec["type"]), name
