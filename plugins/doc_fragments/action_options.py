@@ -34,7 +34,9 @@ options:
       - An absolute, normalised path of letters, digits and C(/_.@+:=-) (it appears unescaped in
         C(LoadCredentialEncrypted=)). Every C(DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp) must fit
         in 4095 bytes.
+      - The alias O(directory) is deprecated and will be removed in 1.0.0.
     type: path
+    aliases: [directory]
     default: /var/lib/microvm-credentials
   key:
     description: The C(--with-key) of C(systemd-creds encrypt) the host's credentials are sealed with.

@@ -18,8 +18,11 @@ __metaclass__ = type
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
+from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS
+
+display = Display()
 
 # Option -> the role variable it holds, which errors name.
 VARIABLES = {
@@ -37,7 +40,9 @@ COMMON_SPEC = dict(
     instances=dict(type="raw", required=True),
     store=dict(type="path"),
     # A host path: never expanded on the controller (_schema.instances.check_credential_directory validates it).
-    credential_directory=dict(type="str", default="/var/lib/microvm-credentials"),
+    # Called directory until 0.2.0, as no other place calls it.
+    credential_directory=dict(type="str", default="/var/lib/microvm-credentials", aliases=["directory"],
+                              deprecated_aliases=[dict(name="directory", version="1.0.0", collection_name="microvm.credentials")]),
     key=dict(type="str", choices=list(KEYS), default="auto"),
     # Checked by _store.backends.make_backend, which names the variable and the known backends.
     backend=dict(type="str", default="vault"),
@@ -52,6 +57,14 @@ COMMON_SPEC = dict(
 
 class ArgumentError(ValueError):
     pass
+
+
+def deprecated_aliases(action, spec, args):
+    """The deprecation of each deprecated alias ARGS use, as dicts of Display.deprecated's arguments.
+    The ArgumentSpecValidator of an action, unlike a module's, reports none itself."""
+    return [dict(msg="%s: option %s is deprecated, use %s" % (action, alias["name"], option),
+                 version=alias["version"], collection_name=alias["collection_name"])
+            for option, option_spec in spec.items() for alias in option_spec.get("deprecated_aliases", []) if alias["name"] in args]
 
 
 def variable(params, option):
@@ -71,13 +84,22 @@ class ActionOptions(object):
     def _first_error(self, args):
         """The first option, in spec order, that does not validate on its own, with its error."""
         for option, spec in self.spec.items():
-            messages = ArgumentSpecValidator({option: spec}).validate(dict((k, v) for k, v in args.items() if k == option)).error_messages
+            names = [option] + spec.get("aliases", [])
+            messages = ArgumentSpecValidator({option: spec}).validate(dict((k, v) for k, v in args.items() if k in names)).error_messages
             if messages:
                 return option, messages[0]
         return None, None
 
+    def _check_aliases(self, args):
+        """Refuse an option given twice, by its name and an alias: which value is meant is not clear."""
+        for option, spec in self.spec.items():
+            given = [name for name in spec.get("aliases", []) if name in args]
+            if given and option in args:
+                raise ArgumentError("%s: both %s and its alias %s are set; keep %s" % (variable(args, option), option, given[0], option))
+
     def validate(self, args):
         """The validated options of ARGS (the task's arguments), defaults filled in, or ArgumentError."""
+        self._check_aliases(args)
         result = ArgumentSpecValidator(self.spec).validate(dict(args))
         params = result.validated_parameters
         if result.error_messages:
@@ -90,6 +112,8 @@ class ActionOptions(object):
             raise ArgumentError("%s: %s" % (variable(args, option), message))
         if self._check:
             self._check(params)
+        for deprecation in deprecated_aliases(self.action, self.spec, args):
+            display.deprecated(deprecation["msg"], version=deprecation["version"], collection_name=deprecation["collection_name"])
         return params
 
 
