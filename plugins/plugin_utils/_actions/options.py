@@ -135,5 +135,5 @@ CREDENTIALS = ActionOptions("microvm.credentials.microvm_credentials", dict(
     rekey=dict(type="bool", default=False),
 ), _check_credentials)
 
-# Without a store, the audit reads the one the role would use (_store_location.store_of).
+# Without a store, the audit reads the one the role would use (_store.location.store_of).
 INFO = ActionOptions("microvm.credentials.microvm_credentials_info", dict(COMMON_SPEC, report_key=dict(type="str")))
