@@ -21,8 +21,8 @@ options:
     required: true
   store:
     description:
-      - Directory on the controller that holds this host's vault encrypted secrets,
-        one file C(INSTANCE/CREDENTIAL_ID.vault) per secret.
+      - The controller store, the directory on the controller that holds this host's encrypted secrets,
+        one file C(INSTANCE/CREDENTIAL_ID.vault) (C(.sops) with O(backend=sops)) per secret.
       - A relative path is resolved against the inventory directory (C(inventory_dir)), or the
         playbook directory when the host has no inventory directory; never against the current
         directory.

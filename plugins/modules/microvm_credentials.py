@@ -51,7 +51,7 @@ attributes:
     description: The diff names the credentials that change, never their values.
   action:
     support: full
-    description: Runs on the controller for the vault store and on the host for systemd-creds.
+    description: Runs on the controller for the controller store and on the host for systemd-creds.
 requirements:
   - systemd-creds (systemd 250 or later) on the host.
   - libpass (which provides the C(passlib) module) on the controller for C(passlib) generators, and the

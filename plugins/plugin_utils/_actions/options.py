@@ -119,7 +119,7 @@ class ActionOptions(object):
 
 def _check_credentials(params):
     if not params["store"]:
-        raise ArgumentError("%s is required: the controller directory of this host's vault encrypted secrets"
+        raise ArgumentError("%s is required: the controller store, the directory of this host's encrypted secrets"
                             % variable(params, "store"))
     if params["lock_timeout"] < 0:
         raise ArgumentError("lock_timeout: must be a number of seconds, 0 or more, got %d" % params["lock_timeout"])

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The controller's secret store: one encrypted file per secret, in the form of its backend.
+"""The controller store: one encrypted file per secret, in the form of its backend.
 
 Layout: ``STORE/INSTANCE/CREDENTIAL_ID.SUFFIX`` (``.vault``, ``.sops``: see the
 backends), so a git diff touches only the secret that changed. The shared store
