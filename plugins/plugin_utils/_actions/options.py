@@ -40,7 +40,7 @@ COMMON_SPEC = dict(
     instances=dict(type="raw", required=True),
     store=dict(type="path"),
     # A host path: never expanded on the controller (_schema.instances.check_credential_directory validates it).
-    # Called directory until 0.2.0, as no other place calls it.
+    # The alias directory keeps the tasks written before the rename working until 1.0.0.
     credential_directory=dict(type="str", default="/var/lib/microvm-credentials", aliases=["directory"],
                               deprecated_aliases=[dict(name="directory", version="1.0.0", collection_name="microvm.credentials")]),
     key=dict(type="str", choices=list(KEYS), default="auto"),
