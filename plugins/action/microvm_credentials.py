@@ -203,7 +203,7 @@ class ActionModule(CredentialActionBase):
             raise AnsibleActionFail(to_native(exc))
         try:
             instances = normalize_instances(args["instances"], var_name)
-            check_credential_directory(args["directory"], instances, variable(args, "directory"))
+            check_credential_directory(args["credential_directory"], instances, variable(args, "credential_directory"))
             task_vars = task_vars or {}
             others = dict((host, _play.instances_of(task_vars, host, var_name, self._templar))
                           for host in _play.other_play_hosts(task_vars))
@@ -234,7 +234,7 @@ class ActionModule(CredentialActionBase):
         except AnsibleError as exc:
             raise AnsibleActionFail(to_native(exc))
         # The host must be able to take the credentials before any secret is generated.
-        host_probe = self._probe_host(instances, args["directory"], args["key"], var_name)
+        host_probe = self._probe_host(instances, args["credential_directory"], args["key"], var_name)
 
         # One run at a time per store, from the first read to the host's answer: a second run
         # then reads what the first stored instead of generating its own values.
@@ -286,7 +286,7 @@ class ActionModule(CredentialActionBase):
 
     def _host(self, args, instances, credentials, task_vars):
         # The host's view only: no store path, no generator, no controller path.
-        module_args = dict(directory=args["directory"], key=args["key"], purge=args["purge"],
+        module_args = dict(credential_directory=args["credential_directory"], key=args["key"], purge=args["purge"],
                            _instances=[i["name"] for i in instances], _credentials=credentials)
         with stdin_capable(self._connection):
             return self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)

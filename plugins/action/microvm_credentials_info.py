@@ -135,7 +135,7 @@ class ActionModule(CredentialActionBase):
 
     def _host(self, args, instances, expected, task_vars):
         """The host module's answer, given the host's view only."""
-        module_args = dict(directory=args["directory"], key=args["key"], _instances=[i["name"] for i in instances],
+        module_args = dict(credential_directory=args["credential_directory"], key=args["key"], _instances=[i["name"] for i in instances],
                            _expected=expected)
         with stdin_capable(self._connection):
             return self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
@@ -148,7 +148,7 @@ class ActionModule(CredentialActionBase):
             args = INFO.validate(self._task.args)
             check_pipe(self._connection)
             instances = normalize_instances(args["instances"], variable(args, "instances"))
-            check_credential_directory(args["directory"], instances, variable(args, "directory"))
+            check_credential_directory(args["credential_directory"], instances, variable(args, "credential_directory"))
             store = Store(self._store(args, task_vars), self._backend(args, variable(args, "store")), variable(args, "store"), writable=False)
             shared = None
             if uses_shared(instances):

@@ -6,7 +6,7 @@
 """Controller half of microvm.credentials.microvm_instances (see the module for docs).
 
 Over a podman connection without pipelining, the module's payload (the launcher package
-inside it) goes on stdin as the credentials module's does (see _transport), so the host
+inside it) goes on stdin as the credentials module's does (see _actions/transport.py), so the host
 call is one round trip instead of a temporary directory, a copy, a chmod, the run and a
 cleanup. Elsewhere, and with ANSIBLE_KEEP_REMOTE_FILES (a module file to debug was asked
 for), Ansible's own choice stands: its arguments hold no secret.

@@ -21,19 +21,22 @@ options:
     required: true
   store:
     description:
-      - Directory on the controller that holds this host's vault encrypted secrets,
-        one file C(INSTANCE/CREDENTIAL_ID.vault) per secret.
+      - The controller store, the directory on the controller that holds this host's encrypted secrets,
+        one file C(INSTANCE/CREDENTIAL_ID.vault) (C(.sops) with O(backend=sops)) per secret.
       - A relative path is resolved against the inventory directory (C(inventory_dir)), or the
         playbook directory when the host has no inventory directory; never against the current
         directory.
     type: path
-  directory:
+  credential_directory:
     description:
-      - Host directory of the encrypted credential store (never expanded on the controller).
+      - Host directory of the encrypted credential store (never expanded on the controller), the role's
+        C(microvm_credential_directory).
       - An absolute, normalised path of letters, digits and C(/_.@+:=-) (it appears unescaped in
         C(LoadCredentialEncrypted=)). Every C(DIRECTORY/INSTANCE/.NAME.cred.XXXXXXXX.tmp) must fit
         in 4095 bytes.
+      - The alias O(directory) is deprecated and will be removed in 1.0.0.
     type: path
+    aliases: [directory]
     default: /var/lib/microvm-credentials
   key:
     description: The C(--with-key) of C(systemd-creds encrypt) the host's credentials are sealed with.

@@ -13,7 +13,7 @@ class ModuleDocFragment(object):
     # (module_utils/_host/credstore.py HOST_STORE_SPEC).
     DOCUMENTATION = r"""
 options:
-  directory:
+  credential_directory:
     description: Host directory of the encrypted credential store, as the action validated it.
     type: str
     required: true

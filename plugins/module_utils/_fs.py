@@ -20,10 +20,11 @@ import tempfile
 TEMP_SUFFIX = ".tmp"
 
 
-def temp_prefix(path):
-    """The default start of PATH's temporary file name: "." + its name + "." (8 random
-    characters and TEMP_SUFFIX follow)."""
-    return "." + os.path.basename(path).lstrip(".") + "."
+def temp_prefix(path, pid=None):
+    """The start of PATH's temporary file name: "." + its name + "." (8 random characters
+    and TEMP_SUFFIX follow), then PID + "." when given: the controller's store, which
+    several runs write at once, sweeps only the leftovers of writers that are gone."""
+    return "." + os.path.basename(path).lstrip(".") + "." + ("" if pid is None else "%d." % pid)
 
 
 def fsync_directory(directory):

@@ -26,12 +26,12 @@ description:
     value is read from (never of the value), and answers which credentials it lacks - missing, made
     from another token, sealed with another O(key), or changed on the host. Only those are decrypted
     and sent, in a second module call, on stdin only, and encrypted with C(systemd-creds encrypt) into
-    O(directory). A converge that changes nothing makes one host call, decrypts nothing and sends no
+    O(credential_directory). A converge that changes nothing makes one host call, decrypts nothing and sends no
     value.
   - Ownership. The manifest C(DIRECTORY/.microvm-credentials.json) (0600) lists the instance directories
     and C(.cred) files the module created, with the key each was sealed with, the token it was made from
     and the file's SHA-256; only those are ever
-    rewritten or removed. A missing O(directory) is created 0700 (missing parents 0755). An existing one
+    rewritten or removed. A missing O(credential_directory) is created 0700 (missing parents 0755). An existing one
     without a manifest is used only if it is empty, and its mode is left as it is; one that holds anything
     else is refused before any change.
   - Temporary files of interrupted runs (C(.NAME.cred.XXXXXXXX.tmp)) in the module's own directories are
@@ -51,7 +51,7 @@ attributes:
     description: The diff names the credentials that change, never their values.
   action:
     support: full
-    description: Runs on the controller for the vault store and on the host for systemd-creds.
+    description: Runs on the controller for the controller store and on the host for systemd-creds.
 requirements:
   - systemd-creds (systemd 250 or later) on the host.
   - libpass (which provides the C(passlib) module) on the controller for C(passlib) generators, and the

@@ -237,7 +237,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    directory, key = module.params["directory"], module.params["key"]
+    directory, key = module.params["credential_directory"], module.params["key"]
     systemd_creds = module.get_bin_path("systemd-creds", required=True)
 
     desired = dict((name, {}) for name in module.params["_instances"])  # instance: {name: token}

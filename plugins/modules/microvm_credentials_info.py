@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: microvm_credentials_info
-short_description: Audit microVM credentials in the controller's vault store and on the host
+short_description: Audit microVM credentials in the controller store and on the host
 version_added: 0.2.0
 description:
   - Lists, for each instance and credential of this host, its generator, when it was created and last
@@ -46,7 +46,7 @@ attributes:
     description: Nothing changes, so there is no diff.
   action:
     support: full
-    description: Runs on the controller for the vault store and on the host for C(systemd-creds decrypt).
+    description: Runs on the controller for the controller store and on the host for C(systemd-creds decrypt).
 requirements:
   - systemd-creds (systemd 250 or later) and systemctl on the host.
   - A vault secret on the controller (C(--vault-password-file), C(--vault-id) or E(ANSIBLE_VAULT_PASSWORD_FILE)).
@@ -76,7 +76,7 @@ EXAMPLES = r"""
   microvm.credentials.microvm_credentials_info:
     instances: "{{ microvm_instances }}"
     store: "{{ microvm_credentials_store }}"
-    directory: "{{ microvm_credential_directory }}"
+    credential_directory: "{{ microvm_credential_directory }}"
     key: "{{ microvm_credential_key }}"
   register: audit
 

@@ -16,7 +16,7 @@ version_added: 0.2.0
 description:
   - Internal. Only the action P(microvm.credentials.microvm_credentials_info#module) calls this module, with
     its payload on stdin; a task that names it directly fails. Use that action (or C(playbooks/audit.yml)).
-  - Says of each credential the host holds in O(directory) whether it was made from the token in
+  - Says of each credential the host holds in O(credential_directory) whether it was made from the token in
     O(_expected), sealed with O(key) and left as written, by the rule by which
     P(microvm.credentials.microvm_credentials#module) decides to rewrite a credential (nothing is
     decrypted); and whether the running C(microvm@INSTANCE.service) started before the credential
@@ -156,7 +156,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    directory, key = module.params["directory"], module.params["key"]
+    directory, key = module.params["credential_directory"], module.params["key"]
     expected = expected_digests(module.params)
     state, owned = held(module, directory)
 

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: microvm_store_migrate
-short_description: Move a controller secret store from one backend to another (ansible-vault, sops)
+short_description: Move a controller store from one backend to another (ansible-vault, sops)
 version_added: 0.2.0
 description:
   - Moves every secret of one store (a host's, or the shared store) from the files of one backend to those of

@@ -205,7 +205,7 @@ def row(instance, cred_id, name, generator, times, fingerprint, now=None):
 
 
 def join_host(rows, host_credentials):
-    """Fill in the host's view (module_utils/_credaudit) by (instance, guest name); host-only rows go last."""
+    """Fill in the host's view (module_utils/_host/audit.py) by (instance, guest name); host-only rows go last."""
     by_key = dict(((r["instance"], r["name"]), r) for r in rows if r["name"] is not None)
     extra = []
     for cred in host_credentials:

@@ -166,7 +166,7 @@ class Context:
 
     STORE and SHARED_STORE are VaultStores; ROTATED(label) is true for secrets to rotate;
     READ_SRC(src, path) returns the bytes of a src; ASK(label, path, text) the operator's
-    answer to a prompt; NOW an aware datetime; RUN names this run (_vault_store.run_id).
+    answer to a prompt; NOW an aware datetime; RUN names this run (_store.store.run_id).
     """
 
     def __init__(self, store, shared_store=None, rotated=None, read_src=None, ask=None, now=None, run=None):

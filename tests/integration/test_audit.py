@@ -32,7 +32,7 @@ AUDIT_TASK = "Audit the credentials of this host"
 
 
 def audit(host, *args):
-    """(CompletedProcess, the info module's result) of playbooks/audit.yml, through the json callback."""
+    """(CompletedProcess, the audit's result) of playbooks/audit.yml, through the json callback."""
     proc = host.playbook(None, *args, playbook=AUDIT, env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"})
     assert proc.returncode == 0, proc.stdout[-6000:]
     out = json.loads(proc.stdout[proc.stdout.index("{"):])

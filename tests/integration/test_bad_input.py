@@ -176,6 +176,8 @@ CASES = [
     # the audit (playbooks/audit.yml, see AUDIT_RUNS)
     ("audit-key-unknown", None, "microvm_credential_key: value of key must be one of: auto, host, tpm2, host+tpm2, got: tpm"),
     ("audit-prune-not-bool", None, "microvm_prune_store: must be true or false"),
+    # a task of the user's own (DIRECT_RUNS)
+    ("directory-and-alias", None, "microvm_credential_directory: both credential_directory and its alias directory are set"),
 ]
 # Planted on the baseline host; the snapshot covers /opt, so its mode and this file must stay.
 FOREIGN = "/opt/otherapp/keep.cred"
@@ -213,6 +215,20 @@ TOP_VARS = {
 AUDIT_RUNS = {
     "audit-key-unknown": [],
     "audit-prune-not-bool": ["-e", "microvm_prune_store=maybe"],
+}
+# Cases that run a playbook of their own, calling the action as a user's task would.
+DIRECT_RUNS = {
+    "directory-and-alias": """
+- hosts: all
+  become: true
+  gather_facts: false
+  tasks:
+    - microvm.credentials.microvm_credentials:
+        instances: "{{ microvm_instances }}"
+        store: "{{ inventory_dir }}/.microvm-credentials/{{ inventory_hostname }}"
+        credential_directory: /var/lib/microvm-credentials
+        directory: /srv/elsewhere
+""",
 }
 BAD_INSTANCE_NAMES = {"instance-name": "Bad", "instance-name-newline": "bad\n", "instance-name-24": "w" * 24}
 
@@ -269,6 +285,9 @@ def test_bad_input_is_rejected_before_any_change(baseline, untouched, tmp_path, 
     before_host, before_store = untouched
     if case_id in AUDIT_RUNS:
         proc = host.playbook(group_vars, *AUDIT_RUNS[case_id], playbook="playbooks/audit.yml")
+    elif case_id in DIRECT_RUNS:
+        (tmp_path / "direct.yml").write_text(DIRECT_RUNS[case_id])
+        proc = host.playbook(group_vars, playbook=str(tmp_path / "direct.yml"))
     else:
         proc = host.playbook(group_vars)
     assert proc.returncode != 0, proc.stdout[-3000:]

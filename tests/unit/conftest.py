@@ -2,8 +2,11 @@
 # ansible-test does, so unit tests run with plain pytest too.
 import hashlib
 import os
+import stat
 import sys
 import tempfile
+
+import pytest
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _PARTS = _ROOT.split(os.sep)
@@ -18,3 +21,23 @@ else:
             os.unlink(_LINK)
         os.symlink(_ROOT, _LINK)
     sys.path.insert(0, _TREE)
+
+
+@pytest.fixture
+def watched_writes(monkeypatch):
+    """(temporary file name, mode, content) of each os.rename, and for each os.fsync whether it was
+    of a directory: what tells an atomic write that is durable (the file, then its directory)."""
+    renamed, synced = [], []
+    real_rename, real_fsync = os.rename, os.fsync
+
+    def rename(src, dst):
+        with open(src, "rb") as f:
+            renamed.append((os.path.basename(src), stat.S_IMODE(os.stat(src).st_mode), f.read()))
+        real_rename(src, dst)
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "fsync", fsync)
+    return renamed, synced

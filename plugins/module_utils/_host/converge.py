@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """The host side of microvm.credentials.microvm_instances: compare the desired files and
-directories (see _units) with the host, write what differs atomically, and drive systemd.
+directories (see render.py) with the host, write what differs atomically, and drive systemd.
 
 plan() only reads, so check mode reports exactly what apply() would do.
 """
@@ -178,7 +178,7 @@ class Systemctl:
         return out
 
     def states(self, names):
-        """{instance name: unit state or None} in one systemctl call (see _unitstate)."""
+        """{instance name: unit state or None} in one systemctl call (see unitstate.py)."""
         if not names:
             return {}
         return instance_units(self.must(*systemctl_show_args(names)), names)

@@ -38,7 +38,7 @@ KEYS = ("auto", "host", "tpm2", "host+tpm2")
 TPM2_KEYS = ("tpm2", "host+tpm2")
 # The host's view of its store, which both internal host modules take (doc fragment host_store).
 HOST_STORE_SPEC = dict(
-    directory=dict(type="str", required=True),
+    credential_directory=dict(type="str", required=True),
     key=dict(type="str", choices=list(KEYS), default="auto"),
     _instances=dict(type="list", elements="str", required=True),
 )

@@ -190,7 +190,7 @@ def instances_to_restart(instances, files_changed, requested, units, credentials
     credentials changed in this run) or "credentials": a credential file was written after
     the unit became active (CREDENTIALS_WRITTEN: {name: newest mtime or None}), by a run
     that did not restart it, such as the role's credentials entry point alone.
-    UNITS: {name: unit state or None}, as _unitstate.instance_units() reads them.
+    UNITS: {name: unit state or None}, as unitstate.instance_units() reads them.
     """
     reasons = {}
     for name in (i["name"] for i in instances):

@@ -67,24 +67,27 @@ def load_instance(name, config_dir):
         raise LaunchError("cannot read instance configuration %s: %s" % (path, exc))
 
 
-def oem_strings(instance, credentials_dir):
-    """The OEM strings of INSTANCE: its credentials, read from CREDENTIALS_DIR, then its static strings.
+def oem_strings(instance, service_credentials):
+    """The OEM strings of INSTANCE: its credentials, read from SERVICE_CREDENTIALS, then its static strings.
+
+    SERVICE_CREDENTIALS is systemd's $CREDENTIALS_DIRECTORY, where the unit's credentials lie
+    decrypted; not the host credential directory (microvm_credential_directory) they were loaded from.
 
     The configuration is the controller's, already validated: only the values read here are checked.
     """
     credentials = instance["credentials"]
-    if credentials and not credentials_dir:
+    if credentials and not service_credentials:
         raise LaunchError("CREDENTIALS_DIRECTORY is not set: start the instance through microvm@%s.service" % instance["name"])
-    values = [(cred["name"], _read_credential(credentials_dir, cred["name"]), cred["binary"]) for cred in credentials]
+    values = [(cred["name"], _read_credential(service_credentials, cred["name"]), cred["binary"]) for cred in credentials]
     try:
         return build_oem_strings(values, instance["oem_strings"], instance["hypervisor"])
     except OemStringError as exc:
         raise LaunchError(str(exc))
 
 
-def _read_credential(credentials_dir, name):
+def _read_credential(service_credentials, name):
     try:
-        with open(os.path.join(credentials_dir, name), "rb") as f:
+        with open(os.path.join(service_credentials, name), "rb") as f:
             return f.read()
     except (IOError, OSError) as exc:
         raise LaunchError("credential %s is missing from the service's credentials (%s)" % (name, exc.strerror))

@@ -32,7 +32,7 @@ class CredentialActionBase(ActionBase):
 
     def _is_pipelining_enabled(self, module_style, wrap_async=False):
         # The module's arguments carry secrets: they go on stdin, whatever the configuration or
-        # ANSIBLE_KEEP_REMOTE_FILES say, and never into a file on the host (see _transport).
+        # ANSIBLE_KEEP_REMOTE_FILES say, and never into a file on the host (see transport.py).
         return module_style == "new" and not wrap_async
 
     def _read_src(self, src, path):

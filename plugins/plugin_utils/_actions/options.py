@@ -18,26 +18,31 @@ __metaclass__ = type
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
+from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS
+
+display = Display()
 
 # Option -> the role variable it holds, which errors name.
 VARIABLES = {
     "instances": "microvm_instances",
     "store": "microvm_credentials_store",
     "rotate": "microvm_rotate",
-    "directory": "microvm_credential_directory",
+    "credential_directory": "microvm_credential_directory",
     "key": "microvm_credential_key",
 }
 
 
 # The options of both actions (plugins/doc_fragments/action_options.py documents them).
 COMMON_SPEC = dict(
-    # _config.normalize_instances validates it, naming the path of each error (a null is no instance).
+    # _schema.instances.normalize_instances validates it, naming the path of each error (a null is no instance).
     instances=dict(type="raw", required=True),
     store=dict(type="path"),
-    # A host path: never expanded on the controller (_config.check_credential_directory validates it).
-    directory=dict(type="str", default="/var/lib/microvm-credentials"),
+    # A host path: never expanded on the controller (_schema.instances.check_credential_directory validates it).
+    # The alias directory keeps the tasks written before the rename working until 1.0.0.
+    credential_directory=dict(type="str", default="/var/lib/microvm-credentials", aliases=["directory"],
+                              deprecated_aliases=[dict(name="directory", version="1.0.0", collection_name="microvm.credentials")]),
     key=dict(type="str", choices=list(KEYS), default="auto"),
     # Checked by _store.backends.make_backend, which names the variable and the known backends.
     backend=dict(type="str", default="vault"),
@@ -52,6 +57,14 @@ COMMON_SPEC = dict(
 
 class ArgumentError(ValueError):
     pass
+
+
+def deprecated_aliases(action, spec, args):
+    """The deprecation of each deprecated alias ARGS use, as dicts of Display.deprecated's arguments.
+    The ArgumentSpecValidator of an action, unlike a module's, reports none itself."""
+    return [dict(msg="%s: option %s is deprecated, use %s" % (action, alias["name"], option),
+                 version=alias["version"], collection_name=alias["collection_name"])
+            for option, option_spec in spec.items() for alias in option_spec.get("deprecated_aliases", []) if alias["name"] in args]
 
 
 def variable(params, option):
@@ -71,13 +84,22 @@ class ActionOptions(object):
     def _first_error(self, args):
         """The first option, in spec order, that does not validate on its own, with its error."""
         for option, spec in self.spec.items():
-            messages = ArgumentSpecValidator({option: spec}).validate(dict((k, v) for k, v in args.items() if k == option)).error_messages
+            names = [option] + spec.get("aliases", [])
+            messages = ArgumentSpecValidator({option: spec}).validate(dict((k, v) for k, v in args.items() if k in names)).error_messages
             if messages:
                 return option, messages[0]
         return None, None
 
+    def _check_aliases(self, args):
+        """Refuse an option given twice, by its name and an alias: which value is meant is not clear."""
+        for option, spec in self.spec.items():
+            given = [name for name in spec.get("aliases", []) if name in args]
+            if given and option in args:
+                raise ArgumentError("%s: both %s and its alias %s are set; keep %s" % (variable(args, option), option, given[0], option))
+
     def validate(self, args):
         """The validated options of ARGS (the task's arguments), defaults filled in, or ArgumentError."""
+        self._check_aliases(args)
         result = ArgumentSpecValidator(self.spec).validate(dict(args))
         params = result.validated_parameters
         if result.error_messages:
@@ -90,12 +112,14 @@ class ActionOptions(object):
             raise ArgumentError("%s: %s" % (variable(args, option), message))
         if self._check:
             self._check(params)
+        for deprecation in deprecated_aliases(self.action, self.spec, args):
+            display.deprecated(deprecation["msg"], version=deprecation["version"], collection_name=deprecation["collection_name"])
         return params
 
 
 def _check_credentials(params):
     if not params["store"]:
-        raise ArgumentError("%s is required: the controller directory of this host's vault encrypted secrets"
+        raise ArgumentError("%s is required: the controller store, the directory of this host's encrypted secrets"
                             % variable(params, "store"))
     if params["lock_timeout"] < 0:
         raise ArgumentError("lock_timeout: must be a number of seconds, 0 or more, got %d" % params["lock_timeout"])
@@ -111,5 +135,5 @@ CREDENTIALS = ActionOptions("microvm.credentials.microvm_credentials", dict(
     rekey=dict(type="bool", default=False),
 ), _check_credentials)
 
-# Without a store, the audit reads the one the role would use (_store_location.store_of).
+# Without a store, the audit reads the one the role would use (_store.location.store_of).
 INFO = ActionOptions("microvm.credentials.microvm_credentials_info", dict(COMMON_SPEC, report_key=dict(type="str")))

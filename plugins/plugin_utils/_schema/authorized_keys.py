@@ -7,7 +7,7 @@
 
 Each entry is either the id of an ``ssh`` key pair of the same instance (its public
 half) or an OpenSSH public key line. The value is public: it is built on every run
-from the vars and the stored public halves, never kept in the vault store.
+from the vars and the stored public halves, never kept in the controller store.
 
 Pure code; errors name the variable path.
 """

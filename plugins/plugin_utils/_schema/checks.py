@@ -5,8 +5,8 @@
 
 """ConfigError and the primitive validators of the configuration modules.
 
-Apart from _config so that the modules _config uses (generator options, the
-credential graph) raise the same errors without importing _config.
+Apart from instances.py so that the modules instances.py uses (generator options, the
+credential graph) raise the same errors without importing instances.py.
 """
 
 from __future__ import absolute_import, division, print_function

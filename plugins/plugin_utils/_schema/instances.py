@@ -23,7 +23,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._host.credstor
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher import hypervisors as _hypervisors
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import credential_name_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import authorized_keys as _authorized_keys
-from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import options as _generator_config
+from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import options as _generator_options
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import registry as _generators
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.graph import graph_of, inputs_of, order
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.guest_credentials import SMBIOS_IMPORT_VERSION, version_warnings
@@ -70,7 +70,7 @@ INSTANCE_KEYS = frozenset((
 # Keys the controller alone uses: not part of the host's view (host_view()).
 CONTROLLER_KEYS = frozenset(("credentials", "guest_systemd"))
 CREDENTIAL_KEYS = frozenset(("name", "generate", "src", "authorized_keys", "binary", "inject", "inject_public")
-                            + _generator_config.POLICY_KEYS)
+                            + _generator_options.POLICY_KEYS)
 SOURCES = ("generate", "src", "prompt", "authorized_keys")
 VIRTIOFSD_RUNTIME_DIR = "/run/microvm-virtiofsd"
 
@@ -165,7 +165,7 @@ def _credential(path, cred_id, spec):
         if not isinstance(src, str) or not src:
             raise ConfigError(path + ".src", "must be a path to a file on the controller")
         out["src"] = src
-    _generator_config.normalize_policy(path, spec, out)
+    _generator_options.normalize_policy(path, spec, out)
     if "inject_public" in spec:
         out["inject_public"] = _inject_public(path + ".inject_public", spec["inject_public"], out.get("generate"))
     return out
@@ -199,10 +199,10 @@ def _credentials(path, specs):
                 name_path = "%s.%s.inject_public" % (path, cred["public_of"]) if "public_of" in cred else cpath + ".name"
                 raise ConfigError(name_path, "guest name %s is also used by credential %s" % (cred["name"], names[cred["name"]]))
             names[cred["name"]] = cred["id"]
-    _generator_config.check_references(path, ids)
+    _generator_options.check_references(path, ids)
     _authorized_keys.check_references(path, ids)
     order(path, graph_of(creds))  # rejects cycles
-    _generator_config.check_shared(path, ids, inputs_of)
+    _generator_options.check_shared(path, ids, inputs_of)
     return sorted(creds, key=lambda c: c["id"])
 
 
@@ -408,7 +408,7 @@ def normalize_instances(instances, var_name="microvm_instances", defaults=None):
                 raise ConfigError("%s.%s.disks[%d].path" % (var_name, instance["name"], i),
                                   "%s is also a disk of %s; each disk belongs to one instance's user" % (disk["path"], disks[disk["path"]]))
             disks[disk["path"]] = "%s.%s.disks[%d]" % (var_name, instance["name"], i)
-    _generator_config.check_shared_across(var_name, instances_out)
+    _generator_options.check_shared_across(var_name, instances_out)
     return instances_out
 
 

@@ -58,7 +58,7 @@ def record(declared, declaration):
 
 def declarations(host, instances, var_name):
     """{shared name: Declaration} of the normalised INSTANCES of HOST (the first of each name:
-    _config already makes the others of this host agree with it)."""
+    instances.py already makes the others of this host agree with it)."""
     found = {}
     for instance in instances or []:
         creds = dict((c["id"], c) for c in instance["credentials"])

@@ -21,10 +21,11 @@ __metaclass__ = type
 
 import errno
 import os
-import tempfile
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.microvm.credentials.plugins.module_utils._fs import atomic_write, temp_prefix
 
 SUFFIX = ".pub"
 
@@ -64,15 +65,6 @@ def save_public(root, instance, cred_id, value):
         return False
     path = public_path(root, instance, cred_id)
     _makedirs(os.path.dirname(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (cred_id + SUFFIX, os.getpid()), suffix=".tmp", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(value.rstrip(b"\n") + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except Exception:
-        os.unlink(tmp)
-        raise
+    # Named as the store's own files (the writer's PID): the store's sweep removes a dead writer's leftover.
+    atomic_write(path, value.rstrip(b"\n") + b"\n", mode=0o644, prefix=temp_prefix(path, os.getpid()))
     return True

@@ -3,12 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The controller's secret store: one encrypted file per secret, in the form of its backend.
+"""The controller store: one encrypted file per secret, in the form of its backend.
 
 Layout: ``STORE/INSTANCE/CREDENTIAL_ID.SUFFIX`` (``.vault``, ``.sops``: see the
 backends), so a git diff touches only the secret that changed. The shared store
 (secrets of ``scope: shared``) has no instance level: ``SHARED_STORE/SHARED_NAME.SUFFIX``.
-Files are written atomically (temporary file, then rename), 0600 in 0700 directories.
+Files are written by the one atomic write (module_utils/_fs.py), 0600 in 0700 directories.
 
 Beside each encrypted file, ``CREDENTIAL_ID.meta`` records in plain JSON what is not
 secret: the generator, a hash of its definition (never of the value), when the
@@ -27,15 +27,15 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-
 
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.microvm.credentials.plugins.module_utils._fs import atomic_write, temp_prefix
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store import public as _public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
 
 
+# _fs.temp_prefix(PATH, PID) + 8 random characters + ".tmp": what sweep() may remove.
 _TMP_RE = re.compile(r"^\.[A-Za-z0-9_.-]+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
 META_SUFFIX = ".meta"
 TOKEN_KEY = ".token-key"
@@ -76,13 +76,6 @@ def _pid_alive(pid):
     except PermissionError:
         return True
     return True
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def resolve_store_path(store, base_dir, var_name="microvm_credentials_store"):
@@ -230,23 +223,9 @@ class Store:
                     raise self._error("cannot create secret store directory %s: %s" % (directory, to_native(exc)))
         try:
             # The PID in the name lets a later run tell a dead run's leftover from a live one's.
-            fd, tmp = tempfile.mkstemp(prefix=".%s.%d." % (os.path.basename(path), os.getpid()), suffix=".tmp",
-                                       dir=os.path.dirname(path))
-        except OSError as exc:
+            atomic_write(path, data, prefix=temp_prefix(path, os.getpid()))
+        except OSError as exc:  # EROFS, ENOSPC, EDQUOT, EIO...
             raise self._error("cannot write secret store file %s: %s" % (path, to_native(exc)))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.rename(tmp, path)
-        except OSError as exc:  # ENOSPC, EDQUOT, EIO...
-            _unlink_quietly(tmp)
-            raise self._error("cannot write secret store file %s: %s" % (path, to_native(exc)))
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
         return path
 
     def save(self, instance, cred_id, value):

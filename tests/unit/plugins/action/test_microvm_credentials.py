@@ -57,7 +57,7 @@ def run(answers):
     plugin, calls = action(answers)
     injected, reads = items()
     ctx = Context(FakeStore())
-    result = plugin._call_host({}, {"directory": "/d", "key": "auto", "purge": True}, [{"name": "web"}], injected, {}, ctx, [], {})
+    result = plugin._call_host({}, {"credential_directory": "/d", "key": "auto", "purge": True}, [{"name": "web"}], injected, {}, ctx, [], {})
     return result, calls, reads
 
 
@@ -92,7 +92,7 @@ def test_the_result_carries_no_value_and_no_unkeyed_digest():
     injected = [Injected("web", name, Value(data=value, source="src-" + name), None) for name, value in values.items()]
     ctx = Context(FakeStore())
     ctx.reasons = {"web/db": "created"}
-    result = plugin._call_host({}, {"directory": "/d", "key": "auto", "purge": True}, [{"name": "web"}], injected, {}, ctx, [], {})
+    result = plugin._call_host({}, {"credential_directory": "/d", "key": "auto", "purge": True}, [{"name": "web"}], injected, {}, ctx, [], {})
     assert [c.get("value") for c in sent[-1]] == [base64.b64encode(v).decode() for v in values.values()]  # the values went
     assert "fingerprints" not in result
     text = json.dumps(result)

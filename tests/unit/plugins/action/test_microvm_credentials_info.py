@@ -100,11 +100,11 @@ def test_the_host_gets_its_view_only():
         return {}
 
     plugin._execute_module = execute_module
-    args = {"directory": "/var/lib/microvm-credentials", "key": "host", "store": "/srv/store"}
+    args = {"credential_directory": "/var/lib/microvm-credentials", "key": "host", "store": "/srv/store"}
     expected = [{"instance": "web", "name": "db.password", "token": host_token(TOKEN_KEY, "x", None)}]
     plugin._host(args, instances(), expected, {})
     assert sent == {"module_name": "microvm.credentials.microvm_credentials_info_host", "module_args": {
-        "directory": "/var/lib/microvm-credentials", "key": "host", "_instances": ["web"], "_expected": expected}}
+        "credential_directory": "/var/lib/microvm-credentials", "key": "host", "_instances": ["web"], "_expected": expected}}
 
 
 def test_report_digests_under_the_report_key_option(tmp_path):

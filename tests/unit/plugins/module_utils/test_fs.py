@@ -18,19 +18,8 @@ def test_atomic_write_replaces_the_file_with_its_mode_and_group(tmp_path):
     assert path.stat().st_gid == os.getgid() and os.listdir(str(tmp_path)) == ["web.json"]
 
 
-def test_the_temporary_file_is_0600_named_for_its_file_and_synced(tmp_path, monkeypatch):
-    seen, synced = [], []
-    real_rename, real_fsync = os.rename, os.fsync
-
-    def rename(src, dst):
-        seen.append((os.path.basename(src), stat.S_IMODE(os.stat(src).st_mode), open(src, "rb").read()))
-        real_rename(src, dst)
-
-    def fsync(fd):
-        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
-        real_fsync(fd)
-    monkeypatch.setattr(os, "rename", rename)
-    monkeypatch.setattr(os, "fsync", fsync)
+def test_the_temporary_file_is_0600_named_for_its_file_and_synced(tmp_path, watched_writes):
+    seen, synced = watched_writes
     _fs.atomic_write(str(tmp_path / "db.password.cred"), b"blob")
     (name, mode, data), = seen
     assert name.startswith(".db.password.cred.") and name.endswith(".tmp") and len(name) == len(".db.password.cred.") + 12
@@ -48,3 +37,8 @@ def test_a_failed_rename_leaves_the_old_file_and_no_temporary_file(tmp_path, mon
     with pytest.raises(OSError):
         _fs.atomic_write(str(path), b"new", prefix=".x.1234.")
     assert path.read_bytes() == b"old" and os.listdir(str(tmp_path)) == ["x"]
+
+
+def test_a_temporary_file_name_may_carry_the_writers_pid(tmp_path):
+    assert _fs.temp_prefix("/s/web/db.vault") == ".db.vault."
+    assert _fs.temp_prefix("/s/.token-key", 4242) == ".token-key.4242."

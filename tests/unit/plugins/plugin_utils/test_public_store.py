@@ -11,6 +11,14 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 
+def test_a_public_half_is_the_one_atomic_write_named_for_the_sweep(tmp_path, watched_writes):
+    renamed, synced = watched_writes
+    assert save_public(str(tmp_path), "web", "ssh", b"ssh-ed25519 AAAA root@web")
+    (name, mode, dummy), = renamed
+    assert name.startswith(".ssh.pub.%d." % os.getpid()) and name.endswith(".tmp") and mode == 0o644
+    assert synced == [False, True]  # the file before the rename, its directory after
+
+
 def test_round_trip_layout_and_modes(tmp_path):
     root = str(tmp_path / "hv1")
     assert load_public(root, "web", "ssh") is None

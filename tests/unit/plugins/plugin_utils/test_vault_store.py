@@ -20,6 +20,15 @@ def secrets(password=b"pw"):
     return [("default", VaultSecret(password))]
 
 
+def test_a_save_is_the_one_atomic_write_named_for_the_sweep(tmp_path, watched_writes):
+    store = VaultStore(str(tmp_path / "host"), secrets())
+    renamed, synced = watched_writes
+    store.save("web", "db", b"x")
+    (name, mode, dummy), = renamed
+    assert name.startswith(".db.vault.%d." % os.getpid()) and name.endswith(".tmp") and mode == 0o600
+    assert synced == [False, True]  # the file before the rename, its directory after
+
+
 def test_round_trip_modes_and_layout(tmp_path):
     store = VaultStore(str(tmp_path / "host"), secrets())
     assert store.load("web", "db") is None

@@ -9,7 +9,16 @@ import yaml
 from ansible.utils.plugin_docs import merge_fragment
 
 from ansible_collections.microvm.credentials.plugins.modules import microvm_credentials, microvm_credentials_info
-from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import COMMON_SPEC, CREDENTIALS, INFO, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import (
+    COMMON_SPEC,
+    CREDENTIALS,
+    INFO,
+    ActionOptions,
+    ArgumentError,
+    display,
+    variable,
+)
 
 GOOD = {"instances": {}, "store": "/srv/store"}
 validate = CREDENTIALS.validate
@@ -17,19 +26,47 @@ validate = CREDENTIALS.validate
 
 def test_defaults():
     params = validate(GOOD)
-    assert params == dict(GOOD, rotate=[], shared_store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault",
+    assert params == dict(GOOD, rotate=[], shared_store=None, credential_directory="/var/lib/microvm-credentials", key="auto", backend="vault",
                           vault_id=None, purge=True, lock_timeout=300, sops_recipients=[], sops_admins=[], sops_binary=None,
                           sops_config=None, rekey=False)
 
 
 def test_instances_are_left_to_the_configuration_check():
-    # _config names the path of each error; null means no instance.
+    # _schema.instances names the path of each error; null means no instance.
     assert validate(dict(GOOD, instances=None))["instances"] is None
     assert validate(dict(GOOD, instances=["web"]))["instances"] == ["web"]
 
 
-def test_directory_is_a_host_path_never_expanded_here():
-    assert validate(dict(GOOD, directory="~/creds"))["directory"] == "~/creds"
+def test_credential_directory_is_a_host_path_never_expanded_here():
+    assert validate(dict(GOOD, credential_directory="~/creds"))["credential_directory"] == "~/creds"
+
+
+@pytest.mark.parametrize("options", [CREDENTIALS, INFO], ids=["microvm_credentials", "microvm_credentials_info"])
+def test_directory_is_a_deprecated_alias_of_credential_directory(options, monkeypatch):
+    deprecated = []
+    monkeypatch.setattr(display, "deprecated", lambda msg, **kwargs: deprecated.append(dict(kwargs, msg=msg)))
+    assert options.validate(dict(GOOD, directory="/srv/creds"))["credential_directory"] == "/srv/creds"
+    assert deprecated == [dict(msg="%s: option directory is deprecated, use credential_directory" % options.action,
+                               version="1.0.0", collection_name="microvm.credentials")]
+
+
+def test_credential_directory_and_its_alias_are_not_both_set():
+    with pytest.raises(ArgumentError, match="^microvm_credential_directory: both credential_directory and its alias directory are set"):
+        validate(dict(GOOD, credential_directory="/srv/a", directory="/srv/b"))
+
+
+def test_credential_directory_is_not_deprecated(monkeypatch):
+    deprecated = []
+    monkeypatch.setattr(display, "deprecated", lambda msg, **kwargs: deprecated.append(msg))
+    validate(dict(GOOD, credential_directory="/srv/creds"))
+    assert deprecated == []
+
+
+@pytest.mark.parametrize("name", ["key", "old_key"])
+def test_a_bad_value_given_by_an_alias_names_the_users_variable(name):
+    options = ActionOptions("x", dict(key=dict(type="str", choices=list(KEYS), aliases=["old_key"])))
+    with pytest.raises(ArgumentError, match="^microvm_credential_key: value of key must be one of"):
+        options.validate({name: "tpm"})
 
 
 @pytest.mark.parametrize("args,message", [
@@ -66,7 +103,7 @@ def test_no_option_renames_a_variable():
 
 def test_info_defaults():
     assert INFO.validate({"instances": None}) == dict(
-        instances=None, store=None, directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None,
+        instances=None, store=None, credential_directory="/var/lib/microvm-credentials", key="auto", backend="vault", vault_id=None,
         report_key=None, sops_recipients=[], sops_admins=[], sops_binary=None, sops_config=None)
 
 
@@ -105,5 +142,6 @@ def test_the_module_documents_exactly_these_options(module, options):
         assert doc.get("required", False) == spec.get("required", False), name
         assert doc.get("choices") == spec.get("choices"), name
         assert doc.get("elements") == spec.get("elements"), name
-        # Documented as the user sees them; validated as raw (instances: _config) or str (a host path).
-        assert doc["type"] == {"instances": "dict", "directory": "path"}.get(name, spec["type"]), name
+        assert doc.get("aliases") == spec.get("aliases"), name
+        # Documented as the user sees them; validated as raw (instances: _schema.instances) or str (a host path).
+        assert doc["type"] == {"instances": "dict", "credential_directory": "path"}.get(name, spec["type"]), name
