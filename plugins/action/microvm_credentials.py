@@ -26,7 +26,6 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.utils.display import Display
 
-from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import host_probe as _host_probe
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.backend_options import shared_by_name, shared_consumers
@@ -244,8 +243,6 @@ class ActionModule(CredentialActionBase):
             self._backend(args, store_var)  # the backend can work here (its tools, its key ids)
         except AnsibleError as exc:
             raise AnsibleActionFail(to_native(exc))
-        if args["key"] not in KEYS:  # before the host module, whose choices would name no variable
-            raise AnsibleActionFail(_host_probe.check({}, args["key"]))
         self._probe = None  # the host probe's facts, once its answers are checked
 
         # One run at a time per store, from the first read to the host's answer: a second run
