@@ -49,7 +49,7 @@ options:
   _probe:
     description:
       - Internal. Run the host probe first (see C(module_utils/_host/probe.py)) for these hypervisor
-        binaries, as C({binary: hypervisor}), and return its answers in RV(probe).
+        binaries (binary to hypervisor), and return its answers in RV(probe).
       - With it nothing is changed on the host, whatever the plan: the controller checks the answers
         first, then calls again when something is to change.
     type: dict
