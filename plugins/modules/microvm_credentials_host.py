@@ -50,7 +50,7 @@ options:
     description:
       - Internal. Run the host probe first (see C(module_utils/_host/probe.py)) for these hypervisor
         binaries (binary to hypervisor), and return its answers in RV(probe).
-      - With it nothing is changed on the host, whatever the plan: the controller checks the answers
+      - With it nothing is changed on the host, whatever the plan. The controller checks the answers
         first, then calls again when something is to change.
     type: dict
     version_added: 0.2.0
