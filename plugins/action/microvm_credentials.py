@@ -62,6 +62,11 @@ display = Display()
 HOST_MODULE = "microvm.credentials.microvm_credentials_host"
 
 
+def _writes_pending(ctx, stale):
+    """Whether persisting CTX (and re-encrypting the STALE files) would write to a controller store."""
+    return bool(stale or ctx.writes) or any(slot.load_public() != half.rstrip(b"\n") for slot, half in ctx.publics.values())
+
+
 class Injected:
     """One credential the host stores: its INSTANCE and guest NAME, its VALUE (a _resolve.Value,
     decrypted only if the host needs it) and NOT_AFTER (an aware datetime or None)."""
@@ -84,12 +89,18 @@ class Injected:
 
 
 class ActionModule(CredentialActionBase):
-    def _probe_host(self, instances, directory, key, var_name):
-        """What the host can do (TPM2, hypervisor versions, directory ownership), from one command."""
+    def _probe_host(self, instances, directory):
+        """The probe's answers from a round trip of its own (a shell command, no module), for a run
+        that writes the controller store before the host call."""
         res = self._low_level_execute_command(_host_probe.build_command(instances, directory))
         if res.get("rc") != 0:
             raise AnsibleActionFail("cannot probe the host (exit %s): %s" % (res.get("rc"), to_native(res.get("stderr", "")).strip()))
-        facts = _host_probe.parse(to_native(res.get("stdout", "")))
+        return to_native(res.get("stdout", ""))
+
+    @staticmethod
+    def _check_probe(answers, instances, key, var_name):
+        """The host must be able to take the credentials: checked before anything is written."""
+        facts = _host_probe.parse(answers)
         error = _host_probe.check(facts, key) or _host_probe.check_hypervisors(facts, instances, var_name)
         if error:
             raise AnsibleActionFail(error)
@@ -233,15 +244,15 @@ class ActionModule(CredentialActionBase):
             self._backend(args, store_var)  # the backend can work here (its tools, its key ids)
         except AnsibleError as exc:
             raise AnsibleActionFail(to_native(exc))
-        # The host must be able to take the credentials before any secret is generated.
-        host_probe = self._probe_host(instances, args["credential_directory"], args["key"], var_name)
+        self._probe = None  # the host probe's facts, once its answers are checked
 
         # One run at a time per store, from the first read to the host's answer: a second run
         # then reads what the first stored instead of generating its own values.
         with StoreLock(store_path, args["lock_timeout"], store_var, create=not self._task.check_mode):
             result = self._sync(result, args, instances, rotate, store_path, store_var, var_name, task_vars)
-        result["host_probe"] = host_probe
-        result["missing_hypervisors"] = _host_probe.missing_hypervisors(host_probe)
+        if not result.get("failed"):
+            result["host_probe"] = self._probe
+            result["missing_hypervisors"] = _host_probe.missing_hypervisors(self._probe)
         return result
 
     def _sync(self, result, args, instances, rotate, store_path, store_var, var_name, task_vars):
@@ -254,22 +265,26 @@ class ActionModule(CredentialActionBase):
         # after this host's, never before, so two runs cannot wait for each other).
         with self._shared_lock(ctx, args):
             self._check_recorded_declarations(ctx, var_name, task_vars)
-            result["store_rekeyed"] = self._check_recipients(ctx, instances, args, task_vars.get("inventory_hostname"))
+            stale = self._check_recipients(ctx, instances, args, task_vars.get("inventory_hostname"))
             injected, public = self._resolve_all(instances, ctx, var_name)
-            # 2. Persist new secrets on the controller (never in check mode).
+            # 2. The host must be able to take the credentials before the first write. A run that
+            # writes nothing here asks in the host call with the tokens (one round trip in all).
+            if not self._task.check_mode and _writes_pending(ctx, stale):
+                self._probe = self._check_probe(self._probe_host(instances, args["credential_directory"]), instances, args["key"], var_name)
+            # 3. Persist new secrets on the controller (never in check mode).
+            result["store_rekeyed"] = _recipients.rekey(stale, self._task.check_mode)
             public_written = [] if self._task.check_mode else persist(ctx)
         for warning in ctx.warnings:
             display.warning(warning)
-        return self._call_host(result, args, instances, injected, public, ctx, public_written, task_vars)
+        return self._call_host(result, args, instances, injected, public, ctx, public_written, task_vars, var_name)
 
     def _check_recipients(self, ctx, instances, args, host):
         """Before anything changes: files encrypted to other recipients than wanted (an error, or
-        re-encrypted with rekey), and a key of this operator's for every stored file."""
+        to re-encrypt with rekey: returned), and a key of this operator's for every stored file."""
         slots = [slot_of(ctx.store, ctx.shared_store, i["name"], c) for i in instances for c in i["credentials"]
                  if "generate" in c and "public_of" not in c]
         try:
-            found = _recipients.check(slots, args["rekey"], "needed for host %s" % host)
-            return _recipients.rekey(found, self._task.check_mode)
+            return _recipients.check(slots, args["rekey"], "needed for host %s" % host)
         except AnsibleError as exc:
             raise AnsibleActionFail(to_native(exc))
 
@@ -288,13 +303,22 @@ class ActionModule(CredentialActionBase):
         # The host's view only: no store path, no generator, no controller path.
         module_args = dict(credential_directory=args["credential_directory"], key=args["key"], purge=args["purge"],
                            _instances=[i["name"] for i in instances], _credentials=credentials)
+        if self._probe is None:  # the host then only plans, and answers the probe
+            module_args["_probe"] = _host_probe.hypervisor_binaries(instances)
         with stdin_capable(self._connection):
             return self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
 
-    def _call_host(self, result, args, instances, injected, public, ctx, public_written, task_vars):
-        # 3. Tokens first; values only for what the host needs, in a second call.
+    def _call_host(self, result, args, instances, injected, public, ctx, public_written, task_vars, var_name):
+        # 4. Tokens first; values only for what the host needs, in a second call.
         credentials = [item.for_host(ctx.token_key) for item in injected]
         host = self._host(args, instances, credentials, task_vars)
+        if "probe" in host:
+            self._probe = self._check_probe(host.pop("probe"), instances, args["key"], var_name)
+            if "need" not in host and not host.get("failed"):
+                host = dict(failed=True, msg="the host module found no systemd-creds or a foreign %s, which its probe "
+                            "did not report" % variable(args, "credential_directory"))
+            elif host.get("changed") and not host["need"] and not host.get("failed") and not self._task.check_mode:
+                host = self._host(args, instances, credentials, task_vars)  # it only planned: now for real
         need = set(host.get("need") or [])
         sent = []
         if need and not host.get("failed") and not self._task.check_mode:

@@ -46,6 +46,14 @@ options:
         not in O(_instances).
     type: bool
     default: true
+  _probe:
+    description:
+      - Internal. Run the host probe first (see C(module_utils/_host/probe.py)) for these hypervisor
+        binaries (binary to hypervisor), and return its answers in RV(probe).
+      - With it nothing is changed on the host, whatever the plan. The controller checks the answers
+        first, then calls again when something is to change.
+    type: dict
+    version_added: 0.2.0
   _credentials:
     description:
       - Internal. The credentials to keep on the host.
@@ -124,6 +132,13 @@ tampered:
   returned: always
   type: list
   elements: str
+probe:
+  description:
+    - The host probe's answers (lines C(TAG<TAB>NAME<TAB>STATUS<TAB>VALUE)), when O(_probe) is given. When the
+      probe finds no C(systemd-creds) or a credential directory the collection does not own, only this is returned.
+  returned: when O(_probe) is given
+  type: str
+  version_added: 0.2.0
 """
 
 import base64
@@ -133,6 +148,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.microvm.credentials.plugins.module_utils._host.probe import script as probe_script
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
     HOST_STORE_SPEC,
     MANIFEST,
@@ -181,6 +197,14 @@ def open_store(module, directory):
         return load_manifest(directory)
     except CredStoreError as exc:
         module.fail_json(msg=to_native(exc))
+
+
+def probe(module, directory):
+    """The probe's answers (text) for the binaries in _probe and the credential DIRECTORY."""
+    rc, out, err = module.run_command(["/bin/sh", "-c", probe_script(module.params["_probe"], directory)])
+    if rc != 0:
+        module.fail_json(msg="cannot probe the host (exit %s): %s" % (rc, to_native(err).strip()))
+    return out
 
 
 def needs_chmod(directory, manifest):
@@ -234,11 +258,17 @@ def main():
                 value=dict(type="str", no_log=True),
                 not_after=dict(type="str"),
             )),
+            _probe=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
     directory, key = module.params["credential_directory"], module.params["key"]
-    systemd_creds = module.get_bin_path("systemd-creds", required=True)
+    probing = module.params["_probe"] is not None
+    answers = probe(module, directory) if probing else None
+    systemd_creds = module.get_bin_path("systemd-creds", required=not probing)
+    if probing and (systemd_creds is None or ownership_error(directory, *directory_state(directory))):
+        # The controller names the problem from the answers, before anything changes.
+        module.exit_json(changed=False, probe=answers)
 
     desired = dict((name, {}) for name in module.params["_instances"])  # instance: {name: token}
     values = {}
@@ -271,7 +301,9 @@ def main():
     )
     if module._diff:
         result["diff"] = diff_lines(desired, changes, key)
-    if module.check_mode or not changed or result["need"]:
+    if probing:
+        result["probe"] = answers
+    if module.check_mode or not changed or result["need"] or probing:
         module.exit_json(**result)
 
     for path in swept:

@@ -91,15 +91,27 @@ options:
     type: path
     required: true
   launcher_script:
-    description: Content of the launcher script (rendered on the controller).
+    description:
+      - Content of the launcher script (rendered on the controller).
+      - Required unless O(templates) names its template.
     version_added: 0.2.0
     type: str
-    required: true
   units:
-    description: Unit templates to install in O(unit_dir), file name to content (rendered on the controller).
+    description:
+      - Unit templates to install in O(unit_dir), file name to content (rendered on the controller).
+      - Required unless O(templates) names them.
     version_added: 0.2.0
     type: dict
-    required: true
+  templates:
+    description:
+      - Templates the action renders on the controller into O(launcher_script) (key C(launcher_script), a template
+        name) and O(units) (key C(units), unit file name to template name), found and rendered as the
+        C(ansible.builtin.template) lookup does, with the task's variables.
+      - Unlike that lookup, the action does not deep-copy every variable of the host for each template (a cost that
+        grows with the number of instances and credentials); it copies them shallowly, as the C(ansible.builtin.template)
+        action does.
+    version_added: 0.2.0
+    type: dict
   config_dir:
     description: Directory of the launcher's per-instance configuration.
     type: path
@@ -205,16 +217,20 @@ def main():
             lib_dir=dict(type="path", required=True),
             launcher_package=dict(type="str", required=True),
             launcher=dict(type="path", required=True),
-            launcher_script=dict(type="str", required=True),
-            units=dict(type="dict", required=True),
+            launcher_script=dict(type="str"),
+            units=dict(type="dict"),
+            templates=dict(type="dict"),  # rendered by the action into launcher_script and units
             config_dir=dict(type="path", required=True),
             virtiofs_dir=dict(type="path", required=True),
             unit_dir=dict(type="path", required=True),
             sysusers_dir=dict(type="path", required=True),
             credential_directory=dict(type="path", required=True),
         ),
+        required_together=[("launcher_script", "units")],
         supports_check_mode=True,
     )
+    if module.params["launcher_script"] is None:
+        module.fail_json(msg="launcher_script and units are required, or templates that name theirs")
     converge(module)
 
 

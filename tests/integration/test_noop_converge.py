@@ -145,6 +145,8 @@ def test_a_rerun_decrypts_nothing_and_sends_no_value(host, prepared):
     assert result["sent"] == [] and result["decryptions"] == 0 and not result["changed"]
     calls = credential_calls(host)
     assert len(calls) == 1 and all("value" not in c and len(c["token"]) == 64 for c in calls[0][1])
+    # One round trip: the host probe rode on the call with the tokens (no probe command of its own).
+    assert b'"_probe"' in calls[0][0]
     for label, value in list(host.vault_values().items()) + [(VAULT_SRC, SRC_VALUE)]:
         for form in forms(value):
             assert form not in calls[0][0], "%s sent in a no-op converge" % label

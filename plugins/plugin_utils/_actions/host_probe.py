@@ -3,14 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""One shell command that tells the controller what the host can do, before anything
-is generated or written: TPM2 (``systemd-creds has-tpm2``), the systemd-creds version,
-the ``--version`` of each hypervisor binary the instances use, and whether the
-credential directory is the collection's own (credstore.DIRECTORY_STATE_SH, the shell
-twin of credstore.directory_state).
+"""What the host can do, before anything is written: the probe's answers (TPM2, the
+systemd-creds version, the ``--version`` of each hypervisor binary the instances use,
+whether the credential directory is the collection's own), parsed and checked.
 
-The command holds no secret, only paths from the configuration, each shell-quoted.
-Every answer is one line ``TAG<TAB>NAME<TAB>STATUS<TAB>VALUE``.
+The script itself (module_utils/_host/probe.py) runs on the host: in the host module's
+call with the tokens, or on its own (build_command) when the controller store is about
+to be written first. Every answer is one line ``TAG<TAB>NAME<TAB>STATUS<TAB>VALUE``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,29 +19,8 @@ __metaclass__ = type
 import shlex
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.hypervisors import HYPERVISORS, binary_of
-from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import (
-    DIRECTORY_STATE_SH,
-    KEYS,
-    MANIFEST,
-    TPM2_KEYS,
-    ownership_error,
-)
-
-
-_PRELUDE = r"""p() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"; }
-if command -v systemd-creds >/dev/null 2>&1; then
-  out=$(systemd-creds has-tpm2 2>&1); rc=$?
-  p tpm2 - "$rc" "$(printf '%s\n' "$out" | head -n 1)"
-  p systemd-creds - found "$(systemd-creds --version 2>&1 | head -n 1)"
-else
-  p tpm2 - 127 ''
-  p systemd-creds - missing ''
-fi
-"""
-
-_BINARY = """if command -v {b} >/dev/null 2>&1; then p {kind} {b} found "$({b} --version 2>&1 | head -n 1)"; \
-else p {kind} {b} missing ''; fi
-"""
+from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS, TPM2_KEYS, ownership_error
+from ansible_collections.microvm.credentials.plugins.module_utils._host.probe import script
 
 
 def hypervisor_binaries(instances):
@@ -51,13 +29,9 @@ def hypervisor_binaries(instances):
 
 
 def build_command(instances, directory):
-    """The probe's shell command for the normalised INSTANCES and the credential DIRECTORY."""
-    parts = [_PRELUDE]
-    for binary, kind in sorted(hypervisor_binaries(instances).items()):
-        parts.append(_BINARY.format(b=shlex.quote(binary), kind=shlex.quote(kind)))
-    parts.append(DIRECTORY_STATE_SH.format(d=shlex.quote(directory), manifest=shlex.quote(MANIFEST)))
+    """The probe as one shell command, for the normalised INSTANCES and the credential DIRECTORY."""
     # A single word after sh -c: Ansible appends to the command (`&& sleep 0`, become wrappers).
-    return "/bin/sh -c " + shlex.quote("".join(parts))
+    return "/bin/sh -c " + shlex.quote(script(hypervisor_binaries(instances), directory))
 
 
 def parse(output):

@@ -100,8 +100,13 @@ class ActionOptions(object):
     def validate(self, args):
         """The validated options of ARGS (the task's arguments), defaults filled in, or ArgumentError."""
         self._check_aliases(args)
-        result = ArgumentSpecValidator(self.spec).validate(dict(args))
+        # The validator deep-copies every value, and a raw option (instances: every instance and
+        # credential of the host) has nothing to convert: it is validated with a stand-in and kept
+        # as it is (normalize_instances checks it, naming the path of each error).
+        raw = [k for k, spec in self.spec.items() if spec.get("type") == "raw" and k in args]
+        result = ArgumentSpecValidator(self.spec).validate(dict(args, **dict((k, None) for k in raw)))
         params = result.validated_parameters
+        params.update((k, args[k]) for k in raw)
         if result.error_messages:
             unsupported = [e for e in result.errors if isinstance(e, UnsupportedError)]
             if unsupported:

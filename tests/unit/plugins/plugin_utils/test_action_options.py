@@ -37,6 +37,18 @@ def test_instances_are_left_to_the_configuration_check():
     assert validate(dict(GOOD, instances=["web"]))["instances"] == ["web"]
 
 
+def test_instances_are_passed_on_as_they_are_never_copied():
+    # Every instance and credential of the host: the validator's deep copy of it grew with their number.
+    instances = {"web": {"credentials": dict(("c%d" % i, {"generate": {"type": "hex"}}) for i in range(50))}}
+    assert validate(dict(GOOD, instances=instances))["instances"] is instances
+    assert INFO.validate(dict(GOOD, instances=instances))["instances"] is instances
+
+
+def test_missing_instances_are_still_an_error():
+    with pytest.raises(ArgumentError, match="instances"):
+        validate({"store": "/srv/store"})
+
+
 def test_credential_directory_is_a_host_path_never_expanded_here():
     assert validate(dict(GOOD, credential_directory="~/creds"))["credential_directory"] == "~/creds"
 
