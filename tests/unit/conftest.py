@@ -41,3 +41,20 @@ def watched_writes(monkeypatch):
     monkeypatch.setattr(os, "rename", rename)
     monkeypatch.setattr(os, "fsync", fsync)
     return renamed, synced
+
+
+@pytest.fixture(scope="module")
+def collection_finder():
+    """Let lookup_loader find microvm.credentials.* and ansible.builtin.* (and their documented
+    options), as in a playbook run or under ansible-test."""
+    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+    import ansible_collections.microvm.credentials as collection
+    tree = os.path.dirname(os.path.dirname(os.path.dirname(list(collection.__path__)[0])))
+    # The finder loads collection metadata only for packages it imports itself.
+    saved = dict((k, sys.modules.pop(k)) for k in list(sys.modules) if k.split(".")[0] == "ansible_collections")
+    _AnsibleCollectionFinder(paths=[tree])._install()
+    yield
+    _AnsibleCollectionFinder._remove()
+    for k in [k for k in sys.modules if k.split(".")[0] == "ansible_collections"]:
+        del sys.modules[k]
+    sys.modules.update(saved)

@@ -2,13 +2,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
 import types
 
-import pytest
 from ansible import constants as C
-from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_instances import ActionModule, _ShallowVars
 
@@ -37,20 +33,6 @@ def test_a_piped_call_pipelines_new_style_modules_but_not_async():
     assert ActionModule._is_pipelining_enabled(fake, "new")
     assert not ActionModule._is_pipelining_enabled(fake, "new", wrap_async=True)
     assert not ActionModule._is_pipelining_enabled(fake, "old")
-
-
-@pytest.fixture
-def collection_finder():
-    """Let lookup_loader find ansible.builtin.template, as in a playbook run (see tests/unit/plugins/lookup)."""
-    import ansible_collections.microvm.credentials as collection
-    tree = os.path.dirname(os.path.dirname(os.path.dirname(list(collection.__path__)[0])))
-    saved = dict((k, sys.modules.pop(k)) for k in list(sys.modules) if k.split(".")[0] == "ansible_collections")
-    _AnsibleCollectionFinder(paths=[tree])._install()
-    yield
-    _AnsibleCollectionFinder._remove()
-    for k in [k for k in sys.modules if k.split(".")[0] == "ansible_collections"]:
-        del sys.modules[k]
-    sys.modules.update(saved)
 
 
 def fake_action(args):

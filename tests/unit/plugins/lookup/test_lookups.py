@@ -3,7 +3,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import sys
 
 import pytest
 
@@ -13,25 +12,12 @@ from ansible.parsing.vault import VaultSecret
 from ansible.plugins.loader import lookup_loader
 from ansible import template
 from ansible.template import Templar
-from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.public import save_public
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 
-@pytest.fixture(scope="module", autouse=True)
-def collection_finder():
-    """Let lookup_loader find microvm.credentials.* (and their documented options), as ansible-test does."""
-    import ansible_collections.microvm.credentials as collection
-    tree = os.path.dirname(os.path.dirname(os.path.dirname(list(collection.__path__)[0])))
-    # The finder loads collection metadata only for packages it imports itself.
-    saved = dict((k, sys.modules.pop(k)) for k in list(sys.modules) if k.split(".")[0] == "ansible_collections")
-    _AnsibleCollectionFinder(paths=[tree])._install()
-    yield
-    _AnsibleCollectionFinder._remove()
-    for k in [k for k in sys.modules if k.split(".")[0] == "ansible_collections"]:
-        del sys.modules[k]
-    sys.modules.update(saved)
+pytestmark = pytest.mark.usefixtures("collection_finder")
 
 
 def lookup(name, terms, variables, password=None, **kwargs):
