@@ -155,12 +155,17 @@ integration: venv images
 	  --ignore=tests/integration/test_collection_build.py
 
 # The images build (in the background) while the checks that need none run; molecule and
-# the integration tests wait for both.
+# the integration tests wait for both, then run side by side (molecule's guest mostly waits
+# while the tests' ansible runs): molecule's log is printed once both are done.
 test: deps
 	@$(MAKE) --no-print-directory images & images=$$!; \
 	checks=0; $(MAKE) --no-print-directory unit build-check sanity lint || checks=$$?; \
 	wait $$images; exit $$checks
-	@$(MAKE) --no-print-directory molecule integration
+	@mkdir -p .build; \
+	$(MAKE) --no-print-directory molecule > .build/molecule.log 2>&1 & molecule=$$!; \
+	failed=0; $(MAKE) --no-print-directory integration || failed=$$?; \
+	wait $$molecule || failed=$$?; \
+	echo "--- make molecule (ran beside make integration) ---"; cat .build/molecule.log; exit $$failed
 
 # Only what the demo needs: the venv and the Debian 12 images, built side by side.
 demo:
