@@ -35,7 +35,7 @@ from .render import (
     stale_files,
     stale_package_entries,
 )
-from .unitstate import enabled, instance_units, running, systemctl_show_args, unit_name
+from .unitstate import enabled, instance_units, listed_units, running, systemctl_list_args, systemctl_show_args, unit_name, units_to_show
 
 # The module's options that place things on the host (paths, and the package's name).
 PATH_OPTIONS = ("lib_dir", "launcher_package", "launcher", "config_dir", "virtiofs_dir", "unit_dir", "sysusers_dir",
@@ -177,11 +177,18 @@ class Systemctl:
             self.module.fail_json(msg="systemctl %s failed: %s" % (" ".join(args), err.strip()), journal=journal.splitlines())
         return out
 
-    def states(self, names):
-        """{instance name: unit state or None} in one systemctl call (see unitstate.py)."""
+    def states(self, names, wanted):
+        """{instance name: unit state or None}: the loaded units and the WANTED ones shown in one
+        systemctl call, the others (not loaded: inactive) None (see unitstate.py)."""
         if not names:
             return {}
-        return instance_units(self.must(*systemctl_show_args(names)), names)
+        shown = units_to_show(names, listed_units(self.must(*systemctl_list_args())), set(wanted))
+        return instance_units(self.must(*systemctl_show_args(shown)) if shown else "", names)
+
+
+def autostarted(params):
+    """The instances the run starts and enables (their units' enablement matters)."""
+    return [i["name"] for i in params["instances"] if i.get("autostart", True)] if params["start"] else []
 
 
 def credentials_written(instances, directory):
@@ -253,7 +260,7 @@ class Plan:
 
     def _plan_units(self, params, states):
         """Starts, enables and restarts; STATES: {name: unit state or None}, from Systemctl.states()."""
-        autostart = [i["name"] for i in self.instances if i.get("autostart", True)] if params["start"] else []
+        autostart = autostarted(params)
         self.to_start = [n for n in autostart if not running(states.get(n))]
         self.to_enable = [n for n in autostart if not enabled(states.get(n))]
         files_changed = set(self.files[w][2] for w in self.written)
@@ -335,7 +342,7 @@ def converge(module):
     """The whole microvm_instances run: plan, then (unless check mode or nothing to do) apply."""
     systemctl = Systemctl(module)
     params = module.params
-    plan = Plan(params, launcher_package(), systemctl.states([i["name"] for i in params["instances"]]))
+    plan = Plan(params, launcher_package(), systemctl.states([i["name"] for i in params["instances"]], autostarted(params)))
     if plan.changed and not module.check_mode:
         apply(module, plan, systemctl)
     module.exit_json(**plan.result(module._diff))

@@ -7,10 +7,13 @@ import datetime
 from ansible_collections.microvm.credentials.plugins.module_utils._host.unitstate import (
     enabled,
     instance_units,
+    listed_units,
     parse_units,
     restart_pending,
     running,
+    systemctl_list_args,
     systemctl_show_args,
+    units_to_show,
 )
 
 SHOW = """Id=microvm@web.service
@@ -31,6 +34,23 @@ def test_one_systemctl_show_for_all_units():
     assert args[:2] == ["show", "--timestamp=us+utc"]
     assert args[-2:] == ["microvm@db.service", "microvm@web.service"]
     assert "--property=ActiveEnterTimestamp" in args and "--property=UnitFileState" in args
+
+
+# systemctl list-units --all --plain --no-legend --full 'microvm@*.service' (systemd 252)
+LIST = """microvm@db.service  loaded failed   failed  microVM db
+microvm@web.service loaded active   running microVM web
+"""
+
+
+def test_only_loaded_and_wanted_units_are_shown():
+    assert systemctl_list_args()[0] == "list-units" and systemctl_list_args()[-1] == "microvm@*.service"
+    assert "--all" in systemctl_list_args() and "--plain" in systemctl_list_args()
+    listed = listed_units(LIST)
+    assert listed == {"microvm@db.service", "microvm@web.service"} and listed_units("") == set()
+    # "new" is not loaded (inactive): shown only when its enablement matters.
+    assert units_to_show(["web", "db", "new"], listed, set()) == ["web", "db"]
+    assert units_to_show(["web", "db", "new"], listed, {"new"}) == ["web", "db", "new"]
+    assert units_to_show(["new"], set(), set()) == []
 
 
 def test_parse_units():
