@@ -28,6 +28,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._launcher.smbios import OemStringError, build_oem_strings
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import host_probe as _host_probe
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import payload_cache as _payload_cache
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.backend_options import shared_by_name, shared_consumers
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import play as _play
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import rotate as _rotate
@@ -305,7 +306,7 @@ class ActionModule(CredentialActionBase):
                            _instances=[i["name"] for i in instances], _credentials=credentials)
         if self._probe is None:  # the host then only plans, and answers the probe
             module_args["_probe"] = _host_probe.hypervisor_binaries(instances)
-        with stdin_capable(self._connection):
+        with stdin_capable(self._connection), _payload_cache.for_action(self, HOST_MODULE):
             return self._execute_module(module_name=HOST_MODULE, module_args=module_args, task_vars=task_vars)
 
     def _call_host(self, result, args, instances, injected, public, ctx, public_written, task_vars, var_name):
