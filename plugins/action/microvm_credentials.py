@@ -33,6 +33,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.backe
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import play as _play
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import rotate as _rotate
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.results import without_invocation
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import prompt as _prompt
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import CREDENTIALS, ArgumentError, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
@@ -331,7 +332,7 @@ class ActionModule(CredentialActionBase):
             if host.get("need") and not host.get("failed"):
                 host = dict(failed=True, msg="the host's credentials changed during this run (%s); run again"
                             % ", ".join(host["need"]))
-        result.update(host)
+        result.update(without_invocation(host))
         if host.get("failed"):
             return result
         result["sent"] = sent  # credentials whose value went to the host in this run (names only)

@@ -27,6 +27,7 @@ from ansible import constants as C
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import payload_cache as _payload_cache
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.results import without_invocation
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
 
 
@@ -83,5 +84,5 @@ class ActionModule(ActionBase):
         self._piped = self._can_pipe()
         with stdin_capable(self._connection) if self._piped else contextlib.nullcontext(), \
                 _payload_cache.for_action(self, self._task.resolved_action or self._task.action):
-            result.update(self._execute_module(module_args=self._module_args(task_vars), task_vars=task_vars))
+            result.update(without_invocation(self._execute_module(module_args=self._module_args(task_vars), task_vars=task_vars)))
         return result
