@@ -161,7 +161,7 @@ class ActionModule(CredentialActionBase):
             return mine
         shared_path = resolve_store_path(args["shared_store"], task_vars.get("inventory_dir") or task_vars.get("playbook_dir"),
                                          SHARED_STORE_VAR)
-        theirs = dict((other, _shared_check.declarations(other, insts, var_name)) for other, insts in others.items()
+        theirs = dict((other, _shared_check.declarations(other, insts, var_name)) for other, insts in others().items()
                       if insts and _play.same_shared_store(task_vars, other, shared_path, self._templar))
         try:
             _shared_check.check_hosts(mine, theirs)
@@ -218,12 +218,14 @@ class ActionModule(CredentialActionBase):
             instances = normalize_instances(args["instances"], var_name)
             check_credential_directory(args["credential_directory"], instances, variable(args, "credential_directory"))
             task_vars = task_vars or {}
-            others = dict((host, _play.instances_of(task_vars, host, var_name, self._templar))
-                          for host in _play.other_play_hosts(task_vars))
+            # Read only for the checks that need them (answers, a rotation, shared secrets): on each
+            # host of a fleet, normalising every other host's instances cost more than its own.
+            others = _play.Others(task_vars, var_name, self._templar)
             # Answers are given to every host: those of the play's other hosts are ignored here.
-            play_prompted = set(label for insts in others.values() if insts for label in prompted_labels(insts))
-            self._answers = _prompt.check_answers(self._templar.template(task_vars.get(_prompt.ANSWERS_VAR)),
-                                                  prompted_labels(instances), play_prompted)
+            answers = self._templar.template(task_vars.get(_prompt.ANSWERS_VAR))
+            play_prompted = set(label for insts in others().values() if insts for label in prompted_labels(insts)) \
+                if answers is not None else set()
+            self._answers = _prompt.check_answers(answers, prompted_labels(instances), play_prompted)
             if uses_shared(instances) and not args["shared_store"]:
                 raise ConfigError(SHARED_STORE_VAR, "is required: the controller directory of the shared secrets")
         except ConfigError as exc:
@@ -233,7 +235,7 @@ class ActionModule(CredentialActionBase):
             display.warning(warning)
 
         try:
-            play = [(secret_labels(insts), src_labels(insts)) for insts in others.values() if insts]
+            play = [(secret_labels(insts), src_labels(insts)) for insts in others().values() if insts] if rotate else []
             _rotate.check_patterns(rotate, secret_labels(instances), src_labels(instances), rotate_var, play)
         except ConfigError as exc:
             raise AnsibleActionFail(to_native(exc))

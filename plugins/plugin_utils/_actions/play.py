@@ -41,6 +41,20 @@ def instances_of(task_vars, host, var_name, templar):
         return None
 
 
+class Others:
+    """{host: instances_of(host)} of the play's other hosts, read on the first call only."""
+
+    def __init__(self, task_vars, var_name, templar):
+        self._task_vars, self._var_name, self._templar = task_vars, var_name, templar
+        self._read = None
+
+    def __call__(self):
+        if self._read is None:
+            self._read = dict((host, instances_of(self._task_vars, host, self._var_name, self._templar))
+                              for host in other_play_hosts(self._task_vars))
+        return self._read
+
+
 def same_shared_store(task_vars, host, shared_path, templar):
     """True if HOST's shared store is SHARED_PATH (when it cannot be told, it is taken to be)."""
     try:

@@ -2,7 +2,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.play import instances_of, other_play_hosts, same_shared_store
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.play import Others, instances_of, other_play_hosts, same_shared_store
 
 
 class Templar:
@@ -33,3 +33,22 @@ def test_the_other_hosts_of_the_play_and_what_they_declare():
 def test_only_hosts_of_the_same_shared_store_count():
     assert same_shared_store(TASK_VARS, "hv2", "/inv/.microvm-credentials-shared", Templar())
     assert not same_shared_store(TASK_VARS, "hv3", "/inv/.microvm-credentials-shared", Templar())
+
+
+class CountingTemplar(Templar):
+    def __init__(self):
+        self.calls = 0
+
+    def template(self, value):
+        self.calls += 1
+        return value
+
+
+def test_the_other_hosts_are_read_on_first_use_only():
+    templar = CountingTemplar()
+    others = Others(TASK_VARS, "microvm_instances", templar)
+    assert templar.calls == 0  # a run that needs no other host reads none
+    first = others()
+    assert sorted(first) == ["hv2", "hv3"] and [i["name"] for i in first["hv2"]] == ["web"] and first["hv3"] is None
+    calls = templar.calls
+    assert others() is first and templar.calls == calls
