@@ -34,6 +34,7 @@ def collection(tmp_path_factory):
     """ANSIBLE_COLLECTIONS_PATH holding a copy of this collection."""
     base = tmp_path_factory.mktemp("collections")
     copy = base / "ansible_collections" / "microvm" / "credentials"
+    copy.mkdir(parents=True)
     for name in ("galaxy.yml", "meta", "plugins", "playbooks", "roles"):
         src = os.path.join(ROOT, name)
         if os.path.isdir(src):
