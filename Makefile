@@ -154,22 +154,10 @@ integration: venv images
 	$(VENV)/bin/pytest -n $(INTEGRATION_WORKERS) --dist loadfile --durations=20 tests/integration \
 	  --ignore=tests/integration/test_collection_build.py
 
-# Two cores, kept busy. The images build in the background, then molecule boots its guest
-# there, while the checks that need no image run here (they use one core; the images, then
-# molecule, the other). The integration tests start once the checks are done and the images
-# built (they use both cores; molecule beside them would slow them down). Molecule's log is
-# printed at the end.
+# The order (checks while the images build, molecule beside the checks, the integration
+# tests last on both cores) and each step's time: tools/test.sh.
 test: deps
-	@mkdir -p .build; rm -f .build/images.rc; \
-	{ rc=0; $(MAKE) --no-print-directory images || rc=$$?; echo $$rc > .build/images.rc; \
-	  [ $$rc = 0 ] && $(MAKE) --no-print-directory molecule > .build/molecule.log 2>&1; } & background=$$!; \
-	failed=0; $(MAKE) --no-print-directory unit build-check sanity lint || failed=$$?; \
-	while [ ! -s .build/images.rc ]; do sleep 2; done; \
-	if [ "$$(cat .build/images.rc)" = 0 ] && [ $$failed = 0 ]; then \
-	  $(MAKE) --no-print-directory integration || failed=$$?; \
-	else failed=1; fi; \
-	wait $$background || failed=$$?; \
-	echo "--- make molecule (ran beside the checks) ---"; cat .build/molecule.log 2>/dev/null || true; exit $$failed
+	MAKE=$(MAKE) tools/test.sh
 
 # Only what the demo needs: the venv and the Debian 12 images, built side by side.
 demo:
