@@ -10,7 +10,7 @@
 # A failed check still lets the images and molecule finish, but skips the integration tests.
 # Called by the Makefile, with its environment (PATH with the venv, CONTAINERS_CONF, ...).
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit
 MAKE=${MAKE:-make}
 mkdir -p .build
 rm -f .build/images.rc .build/molecule.log .build/test-steps.log
