@@ -154,18 +154,10 @@ integration: venv images
 	$(VENV)/bin/pytest -n $(INTEGRATION_WORKERS) --dist loadfile --durations=20 tests/integration \
 	  --ignore=tests/integration/test_collection_build.py
 
-# The images build (in the background) while the checks that need none run; molecule and
-# the integration tests wait for both, then run side by side (molecule's guest mostly waits
-# while the tests' ansible runs): molecule's log is printed once both are done.
+# The order (checks while the images build, molecule beside the checks, the integration
+# tests last on both cores) and each step's time: tools/test.sh.
 test: deps
-	@$(MAKE) --no-print-directory images & images=$$!; \
-	checks=0; $(MAKE) --no-print-directory unit build-check sanity lint || checks=$$?; \
-	wait $$images; exit $$checks
-	@mkdir -p .build; \
-	$(MAKE) --no-print-directory molecule > .build/molecule.log 2>&1 & molecule=$$!; \
-	failed=0; $(MAKE) --no-print-directory integration || failed=$$?; \
-	wait $$molecule || failed=$$?; \
-	echo "--- make molecule (ran beside make integration) ---"; cat .build/molecule.log; exit $$failed
+	MAKE=$(MAKE) tools/test.sh
 
 # Only what the demo needs: the venv and the Debian 12 images, built side by side.
 demo:

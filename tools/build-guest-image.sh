@@ -102,6 +102,23 @@ rm -f "$rootfs"/etc/ssh/ssh_host_*
 : >"$rootfs/etc/machine-id"
 rm -f "$rootfs/var/lib/dbus/machine-id"
 mask_units "$rootfs" "${MASKED_UNITS[@]}"
+# Under TCG on one vCPU each unit and generator is an exec costing tenths of a second, and
+# they all share that vCPU with the way to the credentials (measured: about a third of the
+# guest's CPU until its report). Masked here: what nothing on a microVM of these tests and
+# the demo uses (debug and config filesystems, binfmt, pstore, TPM PCR measurements,
+# repartitioning, modprobe@ for modules the kernel loads on demand) and the generators of
+# setups this image has not (crypt, verity and integrity volumes, GPT autodiscovery,
+# hibernation, SysV scripts, rc.local, offline updates, systemd.run=). Kept: the debug
+# generator (systemd.wants= on the kernel command line), fstab, getty, modules-load (dmi-sysfs).
+mask_units "$rootfs" systemd-pstore.service dev-hugepages.mount sys-kernel-debug.mount \
+    sys-kernel-tracing.mount sys-fs-fuse-connections.mount sys-kernel-config.mount \
+    proc-sys-fs-binfmt_misc.automount systemd-binfmt.service systemd-pcrphase-sysinit.service \
+    systemd-pcrphase.service systemd-repart.service modprobe@.service kmod-static-nodes.service
+mkdir -p "$rootfs/etc/systemd/system-generators"
+for generator in cryptsetup gpt-auto hibernate-resume integritysetup veritysetup rc-local sysv \
+    system-update run; do
+    ln -sf /dev/null "$rootfs/etc/systemd/system-generators/systemd-$generator-generator"
+done
 mkdir -p "$rootfs/etc/systemd/logind.conf.d"
 cat >"$rootfs/etc/systemd/logind.conf.d/50-microvm.conf" <<'EOF'
 # ACPI power button (QEMU system_powerdown, cloud-hypervisor vm.shutdown

@@ -8,14 +8,17 @@ converges at -vvvv with --diff and ANSIBLE_KEEP_REMOTE_FILES=1: Ansible then lea
 module file it sends on the host (and never pipelines). Over podman a --check run and a
 rotation follow, kept the same way. Then, with one .cred deleted on the host, a normal run
 (pipelined where the connection allows) decrypts that value from the store and sends it,
-and must leave no module file anywhere. The canaries and every value the store held (and,
-with sops, the operator's age private key) are then looked for, raw, base64 (at
-each of the three byte alignments) and hex, and so are their plain SHA-256 digests
-(the same forms, and the 16 hex digits a report could print), in: every Ansible output and log, every
-host process's argv and environment, the host journal, unit files, every file of
-every filesystem of the host (leak_scanner.py): disk-backed ones must hold none; of
-the RAM-backed ones only systemd's credential directory of the running service may;
-and every file left in the controller's TMPDIR of the runs.
+and must leave no module file anywhere. The kept runs leave the instance stopped
+(microvm_start: false) and the normal run starts it, so the guest boots once per row, after
+every value was sent: a restart would take the values the way a start does (systemd into the
+service's credential directory, the launcher into pipes to the hypervisor). The canaries
+and every value the store held (and, with sops, the operator's age private key) are then
+looked for, raw, base64 (at each of the three byte alignments) and hex, and so are their
+plain SHA-256 digests (the same forms, and the 16 hex digits a report could print), in:
+every Ansible output and log, every host process's argv and environment, the host journal,
+unit files, every file of every filesystem of the host (leak_scanner.py): disk-backed ones
+must hold none; of the RAM-backed ones only systemd's credential directory of the running
+service may; and every file left in the controller's TMPDIR of the runs.
 The scanner decodes the zip and the arguments embedded in each kept AnsiballZ file.
 
 The sops row runs every sops process under strace (a `sops` first on PATH): each one's
@@ -69,6 +72,8 @@ RUN_ARGS = {
     # With LOST_CRED deleted on the host: one value travels, pipelined where the connection allows.
     "normal": ("-vvvv", "--diff"),
 }
+# The kept runs do not start the instance: its one boot follows the normal run.
+STOPPED = ("-e", '{"microvm_start": false}')
 # The runs with ANSIBLE_KEEP_REMOTE_FILES=1, before the normal one. Check mode and
 # rotation make the same single module call whatever the connection: once is enough.
 KEPT_RUNS = {"podman": ("converge", "check", "rotate"), "ssh": ("converge",), "ssh-nopipe": ("converge",)}
@@ -81,8 +86,10 @@ LOST_CRED = "/var/lib/microvm-credentials/%s/generated.key.cred" % INSTANCE
 # or create, write, rename, link or remove a file.
 SOPS_TRACE = ("execve,open,openat,openat2,creat,truncate,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,"
               "symlink,symlinkat,unlink,unlinkat")
+# --seccomp-bpf: only the traced calls stop sops (a Go program makes many others), which
+# keeps strace from slowing every sops run down on a loaded machine.
 SOPS_WRAPPER = """#!/bin/sh
-exec strace -f -qq -v -s 65536 -e signal=none -e trace=%(calls)s -o %(log)s/sops.$$.trace %(sops)s "$@"
+exec strace -f --seccomp-bpf -qq -v -s 65536 -e signal=none -e trace=%(calls)s -o %(log)s/sops.$$.trace %(sops)s "$@"
 """
 SYSCALL_RE = re.compile(r"^\d+\s+(\w+)\((.*)$")
 WRITE_FLAGS_RE = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
@@ -194,7 +201,7 @@ def runs(row, host, tmp_path_factory):
     host.prepare_disk(INSTANCE)
     outputs = {}
     for name in KEPT_RUNS[host.connection]:
-        outputs[name] = host.converge(None, *RUN_ARGS[name], env=dict(env, **KEEP)).stdout
+        outputs[name] = host.converge(None, *(RUN_ARGS[name] + STOPPED), env=dict(env, **KEEP)).stdout
         secrets |= set(store_values(host, key_file).values())
     kept = module_payloads(host)
     host.sh("rm %s" % LOST_CRED)

@@ -212,8 +212,7 @@ def _alive(pid):
     try:
         os.kill(pid, 0)
     except OSError as exc:
-        # EPERM: it exists but is not ours yet (systemd is still setting up the main
-        # process as root when ExecStartPost= starts).
+        # EPERM: it exists, as another user.
         return exc.errno == errno.EPERM
     return True
 
