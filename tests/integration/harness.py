@@ -44,6 +44,19 @@ BOOT_MARKER = "MICROVM-BOOT"  # the launcher's line before each boot's serial ou
 CONNECTIONS = ("podman", "ssh", "ssh-nopipe")
 SSH_USER = "ansible"
 FOREIGN_WARNINGS_FILE = os.path.join(ROOT, "tools", "foreign-warnings.txt")
+# The host's python3-capture (set as ansible_python_interpreter) keeps a copy of each
+# module payload piped to it in PAYLOAD_CAPTURE (RAM-backed) before running it.
+PAYLOAD_CAPTURE = "/run/payloads"
+CAPTURING_PYTHON = r"""
+set -e
+mkdir -p -m 0700 %(capture)s
+cat > /usr/local/bin/python3-capture <<'EOS'
+#!/bin/sh
+f=$(mktemp %(capture)s/payload.XXXXXXXX)
+tee "$f" | /usr/bin/python3 "$@"
+EOS
+chmod 0755 /usr/local/bin/python3-capture
+""" % {"capture": PAYLOAD_CAPTURE}
 
 
 def python_warnings(current=None):

@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret
-from harness import instance
+from harness import CAPTURING_PYTHON, PAYLOAD_CAPTURE, instance
 from leak_scanner import ansiballz_parts
 
 CREDS = {
@@ -39,21 +39,15 @@ GROUP_VARS = {
     # The test reads the action's result (json callback); values stay masked by the module's no_log.
     "microvm_secure_logging": False,
 }
-CAPTURE = "/run/payloads"
-WRAPPERS = r"""
-set -e
-mkdir -p -m 0700 %(capture)s
-cat > /usr/local/bin/python3-capture <<'EOS'
-#!/bin/sh
-f=$(mktemp %(capture)s/payload.XXXXXXXX)
-tee "$f" | /usr/bin/python3 "$@"
-EOS
+CAPTURE = PAYLOAD_CAPTURE
+# python3-capture, and a systemd-creds that logs its verb before it runs the real one.
+WRAPPERS = CAPTURING_PYTHON + r"""
 cat > /usr/local/sbin/systemd-creds <<'EOS'
 #!/bin/sh
 echo "$1" >> %(capture)s/systemd-creds.log
 exec /usr/bin/systemd-creds "$@"
 EOS
-chmod 0755 /usr/local/bin/python3-capture /usr/local/sbin/systemd-creds
+chmod 0755 /usr/local/sbin/systemd-creds
 """ % {"capture": CAPTURE}
 
 

@@ -12,20 +12,9 @@ import shutil
 import uuid
 
 import pytest
-from harness import ROOT, instance
+from harness import CAPTURING_PYTHON, PAYLOAD_CAPTURE, ROOT, instance
 from leak_scanner import ansiballz_parts, zip_members
 
-CAPTURE = "/run/payloads"
-WRAPPER = r"""
-set -e
-mkdir -p -m 0700 %(capture)s
-cat > /usr/local/bin/python3-capture <<'EOS'
-#!/bin/sh
-f=$(mktemp %(capture)s/payload.XXXXXXXX)
-tee "$f" | /usr/bin/python3 "$@"
-EOS
-chmod 0755 /usr/local/bin/python3-capture
-""" % {"capture": CAPTURE}
 EDITED = ("credstore.py", "converge.py")  # plugins/module_utils/_host/, one in each host module
 
 
@@ -52,8 +41,8 @@ def converge(host, collection):
 def shipped(host, name):
     """The _host/NAME of every module payload piped to the host since the last reset."""
     found = []
-    for capture in host.sh("ls %s | grep '^payload' || true" % CAPTURE).split():
-        source = host.sh("cat %s/%s" % (CAPTURE, capture), binary=True).decode("utf-8", "replace")
+    for capture in host.sh("ls %s | grep '^payload' || true" % PAYLOAD_CAPTURE).split():
+        source = host.sh("cat %s/%s" % (PAYLOAD_CAPTURE, capture), binary=True).decode("utf-8", "replace")
         if "_ansiballz_main" not in source and "ZIPDATA" not in source:
             continue
         data, dummy = ansiballz_parts(source)
@@ -62,7 +51,7 @@ def shipped(host, name):
 
 
 def test_an_edited_module_util_reaches_the_host_at_the_next_converge(host, collection):
-    host.sh(WRAPPER)
+    host.sh(CAPTURING_PYTHON)
     host.prepare_disk("web")
     host.write_inventory({"microvm_start": False, "microvm_instances": {"web": instance("web", {
         "db": {"name": "db.password", "generate": {"type": "password"}}}, autostart=False)}})
@@ -77,7 +66,7 @@ def test_an_edited_module_util_reaches_the_host_at_the_next_converge(host, colle
     for name in EDITED:
         with open(os.path.join(collection[1], "plugins", "module_utils", "_host", name), "a") as f:
             f.write(marker)
-    host.sh("rm -f %s/payload.*" % CAPTURE)
+    host.sh("rm -f %s/payload.*" % PAYLOAD_CAPTURE)
     converge(host, collection)
     for name in EDITED:
         texts = shipped(host, name)
