@@ -223,9 +223,7 @@ class ActionModule(CredentialActionBase):
             others = _play.Others(task_vars, var_name, self._templar)
             # Answers are given to every host: those of the play's other hosts are ignored here.
             answers = self._templar.template(task_vars.get(_prompt.ANSWERS_VAR))
-            play_prompted = set(label for insts in others().values() if insts for label in prompted_labels(insts)) \
-                if answers is not None else set()
-            self._answers = _prompt.check_answers(answers, prompted_labels(instances), play_prompted)
+            self._answers = _prompt.check_answers(answers, prompted_labels(instances), _play.prompted_by_others(answers, others))
             if uses_shared(instances) and not args["shared_store"]:
                 raise ConfigError(SHARED_STORE_VAR, "is required: the controller directory of the shared secrets")
         except ConfigError as exc:

@@ -17,6 +17,7 @@ import os
 
 from ansible.errors import AnsibleError
 
+from ansible_collections.microvm.credentials.plugins.plugin_utils._resolve import prompted_labels
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.location import shared_store_of
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError
@@ -53,6 +54,15 @@ class Others:
             self._read = dict((host, instances_of(self._task_vars, host, self._var_name, self._templar))
                               for host in other_play_hosts(self._task_vars))
         return self._read
+
+
+def prompted_by_others(answers, others):
+    """The labels the play's other hosts (OTHERS, an Others) prompt, which ANSWERS may name. Read
+    only when answers were given: the role's default is {}, and on each host of a fleet reading
+    every other host cost more than its own no-op run."""
+    if not answers:
+        return set()
+    return set(label for insts in others().values() if insts for label in prompted_labels(insts))
 
 
 def same_shared_store(task_vars, host, shared_path, templar):

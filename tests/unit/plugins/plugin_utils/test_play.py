@@ -2,7 +2,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.play import Others, instances_of, other_play_hosts, same_shared_store
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.play import (
+    Others,
+    instances_of,
+    other_play_hosts,
+    prompted_by_others,
+    same_shared_store,
+)
 
 
 class Templar:
@@ -52,3 +58,14 @@ def test_the_other_hosts_are_read_on_first_use_only():
     assert sorted(first) == ["hv2", "hv3"] and [i["name"] for i in first["hv2"]] == ["web"] and first["hv3"] is None
     calls = templar.calls
     assert others() is first and templar.calls == calls
+
+
+def test_the_other_hosts_are_read_for_prompt_answers_only_when_answers_are_given():
+    asked = {"hostvars": {"hv2": {"microvm_instances": {"web": {"kernel": "/k", "credentials": {
+        "pw": {"prompt": "Password?"}}}}}},
+        "inventory_hostname": "hv1", "ansible_play_hosts_all": ["hv1", "hv2"]}
+    for answers in (None, {}):  # {} is the role's default
+        templar = CountingTemplar()
+        assert prompted_by_others(answers, Others(asked, "microvm_instances", templar)) == set()
+        assert templar.calls == 0
+    assert prompted_by_others({"web/pw": "x"}, Others(asked, "microvm_instances", Templar())) == {"web/pw"}
