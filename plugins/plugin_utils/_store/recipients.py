@@ -17,24 +17,25 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend
 REKEY_VAR = "microvm_credentials_rekey"
 
 
-def stale(slots):
-    """(slot, now, wanted) of every stored file among SLOTS not encrypted to whom the configuration wants."""
-    found = []
-    for slot in slots:
-        seen = slot.store.recipients(slot.directory, slot.name)
-        if seen is None:
-            continue
-        now, wanted = seen
-        if wanted is not None and sorted(now) != sorted(wanted):
-            found.append((slot, now, wanted))
-    return found
+def _seen(slots):
+    """[(slot, (who can open it now, who should))] of the stored files among SLOTS, each file read once."""
+    return [(slot, seen) for slot, seen in ((slot, slot.store.recipients(slot.directory, slot.name)) for slot in slots)
+            if seen is not None]
+
+
+def stale(slots, seen=None):
+    """(slot, now, wanted) of every stored file among SLOTS not encrypted to whom the configuration wants.
+    SEEN: _seen(SLOTS), when the caller has it."""
+    return [(slot, now, wanted) for slot, (now, wanted) in (seen if seen is not None else _seen(slots))
+            if wanted is not None and sorted(now) != sorted(wanted)]
 
 
 def check(slots, rekey, what):
     """Raise StoreError for the first file of SLOTS encrypted to other recipients, unless REKEY; then
     make sure this operator can open every stored file (backends that can tell: check_access).
     Returns the stale files (to rekey)."""
-    found = stale(slots)
+    seen_all = _seen(slots)
+    found = stale(slots, seen_all)
     if found and not rekey:
         slot, now, wanted = found[0]
         path = slot.store.path(slot.directory, slot.name)
@@ -43,9 +44,8 @@ def check(slots, rekey, what):
                          "with -e %s=true" % (slot.store.var_name, path, ", ".join(now) or "nobody", ", ".join(wanted),
                                               len(found), plural, REKEY_VAR))
     checked = set()
-    for slot in slots:
-        seen = slot.store.recipients(slot.directory, slot.name)
-        if seen is None or tuple(seen[0]) in checked:
+    for slot, seen in seen_all:
+        if tuple(seen[0]) in checked:
             continue
         path = slot.store.path(slot.directory, slot.name)
         access = getattr(slot.store.backend, "check_access", None)  # sops: a key of ours opens these recipients

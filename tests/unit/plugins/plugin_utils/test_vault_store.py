@@ -2,6 +2,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import errno
 import os
 import stat
@@ -12,7 +13,7 @@ import pytest
 from ansible.parsing.vault import VaultSecret
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.backend import StoreError
-from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import resolve_store_path
+from ansible_collections.microvm.credentials.plugins.plugin_utils._store.store import _TIME_FORMAT, format_time, parse_time, resolve_store_path
 from ansible_collections.microvm.credentials.plugins.plugin_utils._store.vault import VaultStore
 
 
@@ -167,3 +168,21 @@ def test_a_wrong_vault_password_is_told_by_the_hmac_without_decrypting(tmp_path)
     with pytest.raises(StoreError, match="cannot decrypt secret store file .*no vault secret given opens it"):
         wrong.backend.verify_key(wrong.path("web", "db"), data)
     assert store.decryptions == wrong.decryptions == 0
+
+
+@pytest.mark.parametrize("text", [
+    "2026-12-07T21:00:00.123456Z", "2026-1-5T1:2:3.4Z", "2024-02-29T23:59:59.999999Z", "2026-02-30T00:00:00.000000Z",
+    "2026-12-07T24:00:00.000000Z", "2026-12-07T21:00:60.000000Z", "2026-12-07T21:00:00Z", "2026-12-07T21:00:00.1234567Z",
+    "2026-12-07 21:00:00.123456Z", " 2026-12-07T21:00:00.123456Z", "2026-12-07T21:00:00.123456", "", "x", None, 5,
+])
+def test_metadata_times_read_as_strptime_reads_them(text):
+    try:
+        expected = datetime.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        expected = None
+    assert parse_time(text) == expected
+
+
+def test_a_written_time_reads_back():
+    when = datetime.datetime(2026, 12, 7, 21, 0, 0, 120, tzinfo=datetime.timezone.utc)
+    assert format_time(when) == "2026-12-07T21:00:00.000120Z" and parse_time(format_time(when)) == when
