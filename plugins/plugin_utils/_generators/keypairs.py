@@ -19,14 +19,10 @@ import datetime
 import ipaddress
 import secrets
 
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    HAS_CRYPTOGRAPHY = True
-except ImportError:  # pragma: no cover - ansible-core requires it; ansible-test's import test has it not
-    HAS_CRYPTOGRAPHY = False
+# cryptography's names, imported by _require() on first use: the registry imports this module
+# on every run, and a run that makes or reads no key pair (a no-op converge) skips the import
+# of cryptography.x509, a quarter of the action's import time.
+x509 = hashes = serialization = ec = ed25519 = rsa = x25519 = ExtendedKeyUsageOID = NameOID = None
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.kind import SecretError
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.checks import ConfigError, _choice, _int
@@ -61,8 +57,20 @@ def key_options(path, spec, default_type):
 
 
 def _require():
-    if not HAS_CRYPTOGRAPHY:
+    """Import cryptography, once; every function that uses it calls this first."""
+    global x509, hashes, serialization, ec, ed25519, rsa, x25519, ExtendedKeyUsageOID, NameOID
+    if x509 is not None:
+        return
+    try:
+        from cryptography import x509 as _x509
+        from cryptography.hazmat.primitives import hashes as _hashes, serialization as _serialization
+        from cryptography.hazmat.primitives.asymmetric import ec as _ec, ed25519 as _ed25519, rsa as _rsa, x25519 as _x25519
+        from cryptography.x509.oid import ExtendedKeyUsageOID as _ExtendedKeyUsageOID, NameOID as _NameOID
+    except ImportError:  # ansible-core requires it; ansible-test's import test has it not
         raise KeyPairError("key pairs need the Python package cryptography on the controller")
+    hashes, serialization, ec, ed25519, rsa, x25519 = _hashes, _serialization, _ec, _ed25519, _rsa, _x25519
+    ExtendedKeyUsageOID, NameOID = _ExtendedKeyUsageOID, _NameOID
+    x509 = _x509  # last: it marks the import done
 
 
 def private_key(key_type="ed25519", bits=None, curve=None):
