@@ -35,12 +35,11 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._actions impor
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.base import CredentialActionBase
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.results import without_invocation
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators import prompt as _prompt
-from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import CREDENTIALS, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import CREDENTIALS, ArgumentError, instances_arg, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
     check_credential_directory,
     guest_warnings,
-    host_view,
     normalize_instances,
 )
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.registry import GenerateError
@@ -207,6 +206,7 @@ class ActionModule(CredentialActionBase):
         try:
             _rotate.check_list(self._task.args.get("rotate"), variable(self._task.args, "rotate"))
             args = CREDENTIALS.validate(self._task.args)
+            args["instances"] = instances_arg(args, task_vars, self._templar)
         except (ArgumentError, ConfigError) as exc:
             raise AnsibleActionFail(to_native(exc))
         var_name, store_var, rotate_var = variable(args, "instances"), variable(args, "store"), variable(args, "rotate")
@@ -256,9 +256,6 @@ class ActionModule(CredentialActionBase):
         if not result.get("failed"):
             result["host_probe"] = self._probe
             result["missing_hypervisors"] = _host_probe.missing_hypervisors(self._probe)
-            # What the instances_config filter returns: the role's next task takes it from here,
-            # instead of validating every instance again (through lazy templated values, 5x slower).
-            result["instances_config"] = [host_view(i) for i in instances]
         return result
 
     def _sync(self, result, args, instances, rotate, store_path, store_var, var_name, task_vars):

@@ -26,7 +26,7 @@ from ansible.utils.display import Display
 from ansible_collections.microvm.credentials.plugins.plugin_utils import _audit
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema import authorized_keys as _authorized_keys
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.authorized_keys import key_pairs
-from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import INFO, ArgumentError, variable
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import INFO, ArgumentError, instances_arg, variable
 from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import (
     ConfigError,
     check_credential_directory,
@@ -146,6 +146,7 @@ class ActionModule(CredentialActionBase):
         task_vars = task_vars or {}
         try:
             args = INFO.validate(self._task.args)
+            args["instances"] = instances_arg(args, task_vars, self._templar)
             check_pipe(self._connection)
             instances = normalize_instances(args["instances"], variable(args, "instances"))
             check_credential_directory(args["credential_directory"], instances, variable(args, "credential_directory"))

@@ -11,6 +11,10 @@ call is one round trip instead of a temporary directory, a copy, a chmod, the ru
 cleanup. Elsewhere, and with ANSIBLE_KEEP_REMOTE_FILES (a module file to debug was asked
 for), Ansible's own choice stands: its arguments hold no secret.
 
+Without ``instances``, it reads the host's microvm_instances itself (_actions/variables.py: a
+task argument "{{ microvm_instances | microvm.credentials.instances_config }}" is templated
+by copying every instance and credential, which a no-op converge paid on every run).
+
 The role's templates (the launcher script, the unit templates) are rendered here from
 ``templates``: the ``ansible.builtin.template`` lookup in the task's arguments deep-copies
 every variable of the host for each template, which renders every instance and credential
@@ -24,10 +28,14 @@ __metaclass__ = type
 import contextlib
 
 from ansible import constants as C
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import payload_cache as _payload_cache
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import VARIABLES, ArgumentError, instances_arg
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.results import without_invocation
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, host_view, normalize_instances
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
 
 
@@ -52,8 +60,12 @@ class ActionModule(ActionBase):
         return lookup.run([name], variables=_ShallowVars(task_vars))[0]
 
     def _module_args(self, task_vars):
-        """The task's arguments, with the launcher script and the units rendered from templates."""
+        """The task's arguments, with the instances (the host's microvm_instances when unset) and the
+        launcher script and the units rendered from templates."""
         args = dict(self._task.args)
+        if args.get("instances") is None:
+            # What the instances_config filter returns; the credentials task validated it before.
+            args["instances"] = [host_view(i) for i in normalize_instances(instances_arg({}, task_vars, self._templar), VARIABLES["instances"])]
         templates = args.pop("templates", None)
         if templates:
             if "launcher_script" in templates:
@@ -82,7 +94,11 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         self._piped = self._can_pipe()
+        try:
+            module_args = self._module_args(task_vars)
+        except (ArgumentError, ConfigError) as exc:
+            raise AnsibleActionFail(to_native(exc))
         with stdin_capable(self._connection) if self._piped else contextlib.nullcontext(), \
                 _payload_cache.for_action(self, self._task.resolved_action or self._task.action):
-            result.update(without_invocation(self._execute_module(module_args=self._module_args(task_vars), task_vars=task_vars)))
+            result.update(without_invocation(self._execute_module(module_args=module_args, task_vars=task_vars)))
         return result

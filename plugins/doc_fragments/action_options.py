@@ -17,8 +17,10 @@ options:
     description:
       - The microVM instances, as in the C(microvm_instances) variable. All of it is validated, as the
         role validates it, before anything is read, generated or changed.
+      - Unset, the host's C(microvm_instances), as the argument C("{{ microvm_instances }}") would give
+        it (the role's tasks leave it unset). Templating a task argument copies all of it; a
+        C(microvm_instances) without any template in it is read as it is.
     type: dict
-    required: true
   store:
     description:
       - The controller store, the directory on the controller that holds this host's encrypted secrets,

@@ -191,14 +191,6 @@ missing_hypervisors:
   type: list
   elements: str
   sample: ["qemu"]
-instances_config:
-  description:
-    - The host's view of the instances, as the P(microvm.credentials.instances_config#filter) filter returns it
-      from O(instances); what P(microvm.credentials.microvm_instances#module) takes. It holds no secret.
-  returned: success
-  type: list
-  elements: dict
-  version_added: 0.2.0
 sent:
   description: Credentials whose value went to the host in this run, as C(INSTANCE/NAME) (names only).
   returned: success

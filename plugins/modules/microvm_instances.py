@@ -55,9 +55,10 @@ options:
   instances:
     description:
       - Normalised instances, as returned by the P(microvm.credentials.instances_config#filter) filter.
+      - Unset, the host's C(microvm_instances) through that filter (the role's task leaves it unset). This costs
+        less than the filter in the task's arguments, whose templating copies every instance and credential.
     type: list
     elements: dict
-    required: true
   restart:
     description: Instances to restart if they run, for example those whose credentials changed.
     type: list
@@ -138,7 +139,6 @@ options:
 EXAMPLES = r"""
 - name: Configure and start the microVMs
   microvm.credentials.microvm_instances:
-    instances: "{{ microvm_instances | microvm.credentials.instances_config }}"
     restart: "{{ creds.changed_instances }}"
     header: "{{ ansible_managed }}"
     lib_dir: /usr/lib/microvm-credentials
@@ -209,7 +209,7 @@ from ansible_collections.microvm.credentials.plugins.module_utils._host.converge
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            instances=dict(type="list", elements="dict", required=True),
+            instances=dict(type="list", elements="dict"),  # the action sets it when the task does not
             restart=dict(type="list", elements="str", default=[]),
             start=dict(type="bool", default=True),
             purge=dict(type="bool", default=True),

@@ -21,6 +21,7 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible.utils.display import Display
 
 from ansible_collections.microvm.credentials.plugins.module_utils._host.credstore import KEYS
+from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.variables import host_variable
 
 display = Display()
 
@@ -37,7 +38,8 @@ VARIABLES = {
 # The options of both actions (plugins/doc_fragments/action_options.py documents them).
 COMMON_SPEC = dict(
     # _schema.instances.normalize_instances validates it, naming the path of each error (a null is no instance).
-    instances=dict(type="raw", required=True),
+    # Unset: the host's microvm_instances (instances_arg).
+    instances=dict(type="raw"),
     store=dict(type="path"),
     # A host path: never expanded on the controller (_schema.instances.check_credential_directory validates it).
     # The alias directory keeps the tasks written before the rename working until 1.0.0.
@@ -57,6 +59,17 @@ COMMON_SPEC = dict(
 
 class ArgumentError(ValueError):
     pass
+
+
+def instances_arg(args, task_vars, templar):
+    """The task's instances, or, when it gives none, the host's microvm_instances, read as the task
+    argument "{{ microvm_instances }}" would give it (see variables.py: it costs less)."""
+    if args.get("instances") is not None:
+        return args["instances"]
+    instances = host_variable(task_vars or {}, templar, VARIABLES["instances"])
+    if instances is None:
+        raise ArgumentError("instances: not given, and the host has no %s" % VARIABLES["instances"])
+    return instances
 
 
 def deprecated_aliases(action, spec, args):

@@ -4,9 +4,11 @@ __metaclass__ = type
 
 import types
 
+import pytest
 from ansible import constants as C
 
 from ansible_collections.microvm.credentials.plugins.action.microvm_instances import ActionModule, _ShallowVars
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, host_view, normalize_instances
 
 
 def can_pipe(transport, has_pipelining, become=None):
@@ -62,7 +64,7 @@ def test_templates_render_as_the_template_lookup_does_without_a_deep_copy(tmp_pa
     search_path = [str(tmp_path)]
     task_vars = {"ansible_search_path": search_path, "__launcher": "/usr/libexec/l", "__lib": "/usr/lib/m", "big": big}
     action = fake_action({"templates": {"launcher_script": "launch.j2", "units": {"microvm@.service": "unit.j2"}},
-                          "lib_dir": "/usr/lib/m"})
+                          "lib_dir": "/usr/lib/m", "instances": []})
     args = action._module_args(task_vars)
     assert "templates" not in args and args["lib_dir"] == "/usr/lib/m"
     assert args["launcher_script"] == stock_lookup("launch.j2", task_vars) == '#!/usr/bin/python3\n# launch.j2\nLIB = "/usr/lib/m"\n'
@@ -83,5 +85,17 @@ def test_the_variables_are_copied_shallowly():
 
 
 def test_given_texts_pass_through():
-    args = fake_action({"launcher_script": "#!/bin/sh\n", "units": {"u": "[Unit]\n"}})._module_args({})
-    assert args == {"launcher_script": "#!/bin/sh\n", "units": {"u": "[Unit]\n"}}
+    args = fake_action({"launcher_script": "#!/bin/sh\n", "units": {"u": "[Unit]\n"}, "instances": []})._module_args({})
+    assert args == {"launcher_script": "#!/bin/sh\n", "units": {"u": "[Unit]\n"}, "instances": []}
+
+
+def test_without_instances_the_host_view_of_microvm_instances_is_sent():
+    raw = {"web": {"kernel": "/k", "credentials": {"tok": {"name": "app.tok", "generate": {"type": "hex"}}}}}
+    args = fake_action({"lib_dir": "/usr/lib/m"})._module_args({"microvm_instances": raw})
+    assert args["instances"] == [host_view(i) for i in normalize_instances(raw, "microvm_instances")]
+    assert [c["name"] for c in args["instances"][0]["credentials"]] == ["app.tok"] and "generate" not in str(args["instances"])
+
+
+def test_without_instances_a_bad_microvm_instances_is_an_error_naming_the_variable():
+    with pytest.raises(ConfigError, match=r"^microvm_instances\.Bad"):
+        fake_action({"lib_dir": "/usr/lib/m"})._module_args({"microvm_instances": {"Bad": {}}})

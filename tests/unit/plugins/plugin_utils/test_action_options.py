@@ -17,6 +17,7 @@ from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.optio
     ActionOptions,
     ArgumentError,
     display,
+    instances_arg,
     variable,
 )
 
@@ -44,9 +45,24 @@ def test_instances_are_passed_on_as_they_are_never_copied():
     assert INFO.validate(dict(GOOD, instances=instances))["instances"] is instances
 
 
+class PlainTemplar:
+    def is_possibly_template(self, value):
+        return "{{" in value
+
+    def template(self, value):
+        raise AssertionError("nothing to template")
+
+
+def test_without_instances_the_hosts_microvm_instances_are_read():
+    mine = {"web": {"kernel": "/k"}}
+    assert instances_arg(validate({"store": "/srv/store"}), {"microvm_instances": mine}, PlainTemplar()) is mine
+    given = {"db": {}}
+    assert instances_arg(validate(dict(GOOD, instances=given)), {"microvm_instances": mine}, PlainTemplar()) is given
+
+
 def test_missing_instances_are_still_an_error():
-    with pytest.raises(ArgumentError, match="instances"):
-        validate({"store": "/srv/store"})
+    with pytest.raises(ArgumentError, match="instances: not given, and the host has no microvm_instances"):
+        instances_arg(validate({"store": "/srv/store"}), {}, PlainTemplar())
 
 
 def test_credential_directory_is_a_host_path_never_expanded_here():
@@ -121,7 +137,6 @@ def test_info_defaults():
 
 @pytest.mark.parametrize("args,message", [
     ({"instances": {}, "key": "tpm"}, "microvm_credential_key: value of key must be one of: auto, host, tpm2, host+tpm2, got: tpm"),
-    ({}, "microvm_instances: missing required arguments: instances"),
     ({"instances": {}, "rotate": []}, "Unsupported parameters for (microvm.credentials.microvm_credentials_info): rotate."),
 ])
 def test_info_errors_name_the_users_variable(args, message):
