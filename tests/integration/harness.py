@@ -52,6 +52,8 @@ set -e
 mkdir -p -m 0700 %(capture)s
 cat > /usr/local/bin/python3-capture <<'EOS'
 #!/bin/sh
+# On a terminal (a module file run over ssh -tt), nothing is piped: tee would wait for it.
+[ -t 0 ] && exec /usr/bin/python3 "$@"
 f=$(mktemp %(capture)s/payload.XXXXXXXX)
 tee "$f" | /usr/bin/python3 "$@"
 EOS

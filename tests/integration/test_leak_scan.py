@@ -8,7 +8,8 @@ converges at -vvvv with --diff and ANSIBLE_KEEP_REMOTE_FILES=1: Ansible then lea
 module file it sends on the host (and never pipelines). Over podman a --check run and a
 rotation follow, kept the same way. Then, with one .cred deleted on the host, a normal run
 (pipelined where the connection allows) decrypts that value from the store and sends it,
-and must leave no module file anywhere. The kept runs leave the instance stopped
+and must leave no module file anywhere. A last run changes nothing: every payload it pipes
+to the host is kept in RAM (a capturing python3), and must hold tokens only. The kept runs leave the instance stopped
 (microvm_start: false) and the normal run starts it, so the guest boots once per row, after
 every value was sent: a restart would take the values the way a start does (systemd into the
 service's credential directory, the launcher into pipes to the hypervisor). The canaries
@@ -43,7 +44,8 @@ import subprocess
 import uuid
 
 import pytest
-from harness import CONNECTIONS, ROOT, fingerprint, instance, report_key, running_host, sops_values
+from harness import CAPTURING_PYTHON, CONNECTIONS, PAYLOAD_CAPTURE, ROOT, fingerprint, instance, recap, report_key, running_host, sops_values
+from leak_scanner import ansiballz_parts
 
 CANARY = ("CANARY-%s" % uuid.uuid4().hex).encode()
 BINARY_CANARY = b"\x00\xffBINCANARY\n" + uuid.uuid4().bytes
@@ -80,6 +82,8 @@ KEPT_RUNS = {"podman": ("converge", "check", "rotate"), "ssh": ("converge",), "s
 # (connection, store backend) of each row. sops runs on the controller, the same whatever the
 # connection: one row, over podman, where the kept runs make, check and rotate secrets.
 ROWS = [(connection, "vault") for connection in CONNECTIONS] + [("podman", "sops")]
+# The last run changes nothing; every module payload piped to the host is kept in RAM for the scan.
+CAPTURED_RUN = ("-vvvv", "--diff", "-e", '{"ansible_python_interpreter": "/usr/local/bin/python3-capture"}')
 # Deleted on the host before the normal run: that run must decrypt this value and send it.
 LOST_CRED = "/var/lib/microvm-credentials/%s/generated.key.cred" % INSTANCE
 # What a sops process may not do unseen: run a program (its argv and environment are logged),
@@ -209,10 +213,25 @@ def runs(row, host, tmp_path_factory):
     host.sh("test -s %s" % LOST_CRED)  # sent again: the normal run decrypted it
     left = module_payloads(host)
     report = host.wait_report(INSTANCE)
+    host.sh(CAPTURING_PYTHON)
+    outputs["noop"] = host.converge(None, *CAPTURED_RUN, env=env).stdout
     outputs["log"] = log.read_text()
     return {"outputs": outputs, "report": report, "key": report_key(store_values(host, key_file), INSTANCE),
             "secrets": sorted(secrets), "kept": kept, "left": left, "controller_tmp": files_under(str(controller_tmp)),
-            "sops_traces": traces and files_under(traces)}
+            "sops_traces": traces and files_under(traces), "noop_payloads": captured_payloads(host)}
+
+
+def captured_payloads(host):
+    """{name: (the payload as piped, its arguments decoded or None)} of PAYLOAD_CAPTURE."""
+    found = {}
+    for name in host.sh("ls %s | grep '^payload' || true" % PAYLOAD_CAPTURE).split():
+        source = host.sh("cat %s/%s" % (PAYLOAD_CAPTURE, name), binary=True)
+        try:
+            dummy, params = ansiballz_parts(source.decode("utf-8", "replace"))
+        except (ValueError, SyntaxError):
+            params = None
+        found[name] = (source, params)
+    return found
 
 
 def test_the_guest_received_the_canaries(runs):
@@ -229,6 +248,20 @@ def test_the_connection_is_the_one_asked_for(host, runs):
     assert "BECOME-SUCCESS-" in normal  # sudo to root
     sent_module_files = "AnsiballZ_" in "".join(line for line in normal.splitlines() if " PUT " in line)
     assert sent_module_files == (host.connection == "ssh-nopipe")
+
+
+def test_a_noop_converge_sends_tokens_and_no_value(runs):
+    """After the normal run nothing changes: the credentials module's call, piped to the host (kept in
+    RAM by the capturing python3), holds a token per credential and no value in any form."""
+    assert recap(runs["outputs"]["noop"])["changed"] == 0
+    calls = [json.loads(params)["ANSIBLE_MODULE_ARGS"] for dummy, params in runs["noop_payloads"].values() if params]
+    credentials = [c for args in calls for c in args.get("_credentials", [])]
+    # The capture saw the call (else the test proves nothing): every injected credential, by token only.
+    assert sorted(c["name"] for c in credentials) == ["app.token", "canary.bin", "generated.key", "report.key"]
+    assert all(len(c["token"]) == 64 and "value" not in c for c in credentials)
+    for name, (source, params) in runs["noop_payloads"].items():
+        assert_absent(source, runs["secrets"], "a no-op converge's host call (%s)" % name)
+        assert_absent((params or "").encode(), runs["secrets"], "a no-op converge's host call, decoded (%s)" % name)
 
 
 def test_ansible_output_and_log(host, runs):
