@@ -21,7 +21,7 @@ import secrets
 
 # cryptography's names, imported by _require() on first use: the registry imports this module
 # on every run, and a run that makes or reads no key pair (a no-op converge) skips the import
-# of cryptography.x509, a quarter of the action's import time.
+# of cryptography.x509, half of the credentials action's import time.
 x509 = hashes = serialization = ec = ed25519 = rsa = x25519 = ExtendedKeyUsageOID = NameOID = None
 
 from ansible_collections.microvm.credentials.plugins.plugin_utils._generators.kind import SecretError

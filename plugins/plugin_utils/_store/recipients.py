@@ -23,11 +23,13 @@ def _seen(slots):
             if seen is not None]
 
 
-def stale(slots, seen=None):
-    """(slot, now, wanted) of every stored file among SLOTS not encrypted to whom the configuration wants.
-    SEEN: _seen(SLOTS), when the caller has it."""
-    return [(slot, now, wanted) for slot, (now, wanted) in (seen if seen is not None else _seen(slots))
-            if wanted is not None and sorted(now) != sorted(wanted)]
+def _stale(seen):
+    return [(slot, now, wanted) for slot, (now, wanted) in seen if wanted is not None and sorted(now) != sorted(wanted)]
+
+
+def stale(slots):
+    """(slot, now, wanted) of every stored file among SLOTS not encrypted to whom the configuration wants."""
+    return _stale(_seen(slots))
 
 
 def check(slots, rekey, what):
@@ -35,7 +37,7 @@ def check(slots, rekey, what):
     make sure this operator can open every stored file (backends that can tell: check_access).
     Returns the stale files (to rekey)."""
     seen_all = _seen(slots)
-    found = stale(slots, seen_all)
+    found = _stale(seen_all)
     if found and not rekey:
         slot, now, wanted = found[0]
         path = slot.store.path(slot.directory, slot.name)
