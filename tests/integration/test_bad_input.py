@@ -178,6 +178,7 @@ CASES = [
     ("audit-prune-not-bool", None, "microvm_prune_store: must be true or false"),
     # a task of the user's own (DIRECT_RUNS)
     ("directory-and-alias", None, "microvm_credential_directory: both credential_directory and its alias directory are set"),
+    ("instances-unset-no-variable", None, "instances: not given, and the host has no microvm_instances"),
 ]
 # Planted on the baseline host; the snapshot covers /opt, so its mode and this file must stay.
 FOREIGN = "/opt/otherapp/keep.cred"
@@ -229,6 +230,15 @@ DIRECT_RUNS = {
         credential_directory: /var/lib/microvm-credentials
         directory: /srv/elsewhere
 """,
+    # Without instances the action reads microvm_instances, which this case's inventory lacks.
+    "instances-unset-no-variable": """
+- hosts: all
+  become: true
+  gather_facts: false
+  tasks:
+    - microvm.credentials.microvm_credentials:
+        store: "{{ inventory_dir }}/.microvm-credentials/{{ inventory_hostname }}"
+""",
 }
 BAD_INSTANCE_NAMES = {"instance-name": "Bad", "instance-name-newline": "bad\n", "instance-name-24": "w" * 24}
 
@@ -240,6 +250,8 @@ def materialise(case_id, spec, tmp_path):
         group_vars["microvm_instances"][BAD_INSTANCE_NAMES[case_id]] = bad()
     if case_id == "instances-not-mapping":
         group_vars["microvm_instances"] = ["base"]
+    if case_id == "instances-unset-no-variable":  # the action has neither its option nor the variable
+        del group_vars["microvm_instances"]
     if spec and spec.get("credentials", {}).get("pw", {}).get("src") == "LONGPASSWORD":
         path = os.path.join(str(tmp_path), "long-password")
         with open(path, "wb") as f:

@@ -66,10 +66,9 @@ def instances_arg(args, task_vars, templar):
     argument "{{ microvm_instances }}" would give it (see variables.py: it costs less)."""
     if args.get("instances") is not None:
         return args["instances"]
-    instances = host_variable(task_vars or {}, templar, VARIABLES["instances"])
-    if instances is None:
+    if VARIABLES["instances"] not in (task_vars or {}):
         raise ArgumentError("instances: not given, and the host has no %s" % VARIABLES["instances"])
-    return instances
+    return host_variable(task_vars, templar, VARIABLES["instances"])  # a null is no instance, as given
 
 
 def deprecated_aliases(action, spec, args):

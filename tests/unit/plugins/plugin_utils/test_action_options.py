@@ -60,6 +60,10 @@ def test_without_instances_the_hosts_microvm_instances_are_read():
     assert instances_arg(validate(dict(GOOD, instances=given)), {"microvm_instances": mine}, PlainTemplar()) is given
 
 
+def test_a_null_microvm_instances_is_no_instance_as_when_given():
+    assert instances_arg(validate({"store": "/srv/store"}), {"microvm_instances": None}, PlainTemplar()) is None
+
+
 def test_missing_instances_are_still_an_error():
     with pytest.raises(ArgumentError, match="instances: not given, and the host has no microvm_instances"):
         instances_arg(validate({"store": "/srv/store"}), {}, PlainTemplar())
