@@ -35,7 +35,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions import payload_cache as _payload_cache
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.options import VARIABLES, ArgumentError, instances_arg
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.results import without_invocation
-from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, host_view, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, host_views
 from ansible_collections.microvm.credentials.plugins.plugin_utils._actions.transport import TransportError, check_pipe, stdin_capable
 
 
@@ -65,7 +65,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         if args.get("instances") is None:
             # What the instances_config filter returns; the credentials task validated it before.
-            args["instances"] = [host_view(i) for i in normalize_instances(instances_arg({}, task_vars, self._templar), VARIABLES["instances"])]
+            args["instances"] = host_views(instances_arg({}, task_vars, self._templar), VARIABLES["instances"])
         templates = args.pop("templates", None)
         if templates:
             if "launcher_script" in templates:

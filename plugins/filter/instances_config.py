@@ -49,12 +49,12 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, host_view, normalize_instances
+from ansible_collections.microvm.credentials.plugins.plugin_utils._schema.instances import ConfigError, host_views
 
 
 def instances_config(instances, var_name="microvm_instances"):
     try:
-        return [host_view(i) for i in normalize_instances(instances, var_name)]
+        return host_views(instances, var_name)
     except ConfigError as exc:
         raise AnsibleFilterError(to_native(exc))
 

@@ -39,9 +39,7 @@ def _plain(value, templar):
     return True
 
 
-def host_variable(task_vars, templar, name, default=None):
-    """The variable NAME of TASK_VARS as ``"{{ NAME }}"`` would give it (DEFAULT when it is not set)."""
-    if name not in task_vars:
-        return default
+def host_variable(task_vars, templar, name):
+    """The variable NAME of TASK_VARS (which has it) as ``"{{ NAME }}"`` would give it."""
     value = task_vars[name]
     return value if _plain(value, templar) else templar.template(value)

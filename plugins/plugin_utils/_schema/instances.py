@@ -370,6 +370,12 @@ def host_view(instance):
     return view
 
 
+def host_views(instances, var_name="microvm_instances"):
+    """The host's view of each instance of the variable VAR_NAME's value INSTANCES, validated:
+    what the instances_config filter returns and the microvm_instances module takes."""
+    return [host_view(i) for i in normalize_instances(instances, var_name)]
+
+
 def _overlap(a, b):
     return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 

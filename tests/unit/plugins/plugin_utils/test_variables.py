@@ -47,7 +47,3 @@ def test_a_template_is_rendered_as_the_task_argument_would_render_it():
     got = host_variable(variables, templar, "microvm_instances")
     assert got == {"web": {"kernel": "/srv/guest/vmlinuz", "mem": 384}} and templar.templated == 1
     assert got == templar.template(trust_as_template("{{ microvm_instances }}"))
-
-
-def test_an_unset_variable_gives_the_default():
-    assert host_variable({}, Templar(loader=DataLoader()), "microvm_instances", default="none") == "none"
